@@ -1,0 +1,57 @@
+# The whole set-up on a fresh machine is `make dev` (run the platform) and `make test` (every test).
+# Each target installs what it needs: Node.js 24 from the npm registry, npm packages from the lock
+# file, and the local servers from Debian packages, Maven Central and the Go module proxy.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RUN := hack/run.sh
+
+# Servers `make dev` starts; `make test` adds the Kubernetes API server and its etcd.
+DEV_INFRA ?= mariadb redis kafka ferretdb
+TEST_INFRA ?= $(DEV_INFRA) etcd kube
+
+.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## install Node.js 24 and the npm packages
+	@$(RUN) true
+
+dev: deps ## start the local servers, migrate, seed demo data and run every service (Ctrl-C stops)
+	@hack/infra.sh up $(DEV_INFRA)
+	@$(RUN) node hack/dev.ts
+
+test: deps ## start the local servers, then lint, type-check and run every test suite
+	@hack/infra.sh up $(TEST_INFRA)
+	@$(RUN) npm run --silent lint
+	@$(RUN) npm run --silent typecheck
+	@$(RUN) npm test
+
+lint: deps ## lint and check formatting (biome)
+	@$(RUN) npm run --silent lint
+
+format: deps ## apply the formatter and safe lint fixes
+	@$(RUN) npm run --silent format
+
+typecheck: deps ## type-check every package (tsc -b, project references)
+	@$(RUN) npm run --silent typecheck
+
+build: typecheck ## compile every package (declarations and JavaScript under dist/)
+
+infra-up: ## start the local servers (MariaDB, Redis, Kafka, FerretDB)
+	@hack/infra.sh up $(DEV_INFRA)
+
+infra-test-up: ## start every server the tests use
+	@hack/infra.sh up $(TEST_INFRA)
+
+infra-down: ## stop every server hack/infra.sh started
+	@hack/infra.sh down
+
+infra-status: ## what runs where, with versions
+	@hack/infra.sh status
+
+infra-logs: ## follow the servers' logs
+	@hack/infra.sh logs
+
+clean: ## remove build output (the state folder and caches stay)
+	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache

@@ -1,0 +1,88 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { z } from 'zod'
+
+/**
+ * An error meant for the caller, rendered as RFC 9457 `application/problem+json`.
+ * `code` is stable (clients branch on it); `detail` is for humans.
+ */
+export class Problem extends Error {
+  override name = 'Problem'
+  readonly status: ContentfulStatusCode
+  readonly code: string
+  readonly extensions: Record<string, unknown>
+
+  constructor(status: ContentfulStatusCode, code: string, detail: string, extensions: Record<string, unknown> = {}) {
+    super(detail)
+    this.status = status
+    this.code = code
+    this.extensions = extensions
+  }
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+const titles: Partial<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+export interface ProblemBody {
+  type: string
+  title: string
+  status: number
+  code: string
+  detail: string
+  instance?: string
+  [extension: string]: unknown
+}
+
+export function problemBody(problem: Problem, instance?: string): ProblemBody {
+  return {
+    ...problem.extensions,
+    type: `https://timedeal.io/problems/${problem.code.toLowerCase().replaceAll('_', '-')}`,
+    title: titles[problem.status] ?? 'Error',
+    status: problem.status,
+    code: problem.code,
+    detail: problem.message,
+    ...(instance ? { instance } : {}),
+  }
+}
+
+export function problemResponse(problem: Problem, instance?: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problemBody(problem, instance)), {
+    status: problem.status,
+    headers: { ...headers, 'content-type': PROBLEM_CONTENT_TYPE },
+  })
+}
+
+export const badRequest = (detail: string, extensions?: Record<string, unknown>) =>
+  new Problem(400, 'BAD_REQUEST', detail, extensions)
+export const notFound = (code: string, detail: string) => new Problem(404, code, detail)
+export const conflict = (code: string, detail: string) => new Problem(409, code, detail)
+export const unprocessable = (code: string, detail: string) => new Problem(422, code, detail)
+
+/** Validates input at the edge; failures are one 400 listing every bad field. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.infer<S> {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const errors = result.error.issues.map((issue) => ({
+    field: issue.path.join('.') || '(root)',
+    message: issue.message,
+  }))
+  const summary = errors.map((error) => `${error.field}: ${error.message}`).join('; ')
+  return fail(new Problem(400, 'VALIDATION_FAILED', `invalid ${what}: ${summary}`, { errors }))
+}
+
+function fail(problem: Problem): never {
+  throw problem
+}

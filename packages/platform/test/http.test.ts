@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { Hono } from 'hono'
+import { z } from 'zod'
+import { type AppEnv, createServiceApp, readJson } from '../src/http.ts'
+import { createMetricsRegistry } from '../src/metrics.ts'
+import { conflict, validate } from '../src/problem.ts'
+import { testLogger } from './support.ts'
+
+function buildApp(options: { dependencyUp?: boolean; draining?: boolean } = {}) {
+  const app = createServiceApp({
+    service: 'example',
+    logger: testLogger,
+    metrics: createMetricsRegistry('example'),
+    readiness: [
+      { name: 'always', check: async () => undefined },
+      {
+        name: 'flaky',
+        check: async () => {
+          if (options.dependencyUp === false) throw new Error('connection refused')
+        },
+      },
+    ],
+    draining: () => options.draining ?? false,
+  })
+  const items = new Hono<AppEnv>()
+    .post('/', async (c) => {
+      const body = validate(
+        z.object({ name: z.string().min(1), quantity: z.number().int().positive() }),
+        await readJson(c.req.raw),
+      )
+      return c.json(body, 201)
+    })
+    .post('/taken', () => {
+      throw conflict('ALREADY_TAKEN', 'that name is taken')
+    })
+    .get('/boom', () => {
+      throw new Error('unexpected')
+    })
+  app.route('/api/items', items)
+  return app
+}
+
+const post = (body: string, type = 'application/json') =>
+  new Request('http://test/api/items', { method: 'POST', body, headers: { 'content-type': type } })
+
+describe('the service app every service starts from', () => {
+  test('/healthz answers while the process is alive', async () => {
+    const response = await buildApp({ dependencyUp: false }).request('/healthz')
+    assert.equal(response.status, 200)
+    assert.deepEqual(await response.json(), { status: 'ok', service: 'example' })
+  })
+
+  test('/readyz reports each dependency and fails when one is down', async () => {
+    const up = await buildApp().request('/readyz')
+    assert.equal(up.status, 200)
+    const down = await buildApp({ dependencyUp: false }).request('/readyz')
+    assert.equal(down.status, 503)
+    const body = (await down.json()) as { checks: Record<string, { status: string; error?: string }> }
+    assert.equal(body.checks.always?.status, 'up')
+    assert.deepEqual(body.checks.flaky, { status: 'down', error: 'connection refused' })
+  })
+
+  test('/readyz fails as soon as shutdown begins', async () => {
+    const response = await buildApp({ draining: true }).request('/readyz')
+    assert.equal(response.status, 503)
+  })
+
+  test('/metrics exposes request durations by route template in Prometheus format', async () => {
+    const app = buildApp()
+    await app.request(post('{"name":"a","quantity":1}'))
+    const response = await app.request('/metrics')
+    assert.equal(response.status, 200)
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/)
+    const text = await response.text()
+    assert.match(
+      text,
+      /http_server_request_duration_seconds_count\{service="example",method="POST",route="\/api\/items",status="201"\} 1/,
+    )
+    assert.match(text, /process_cpu_user_seconds_total/)
+  })
+
+  test('valid input passes, invalid input is a 400 problem naming every bad field', async () => {
+    const app = buildApp()
+    assert.equal((await app.request(post('{"name":"a","quantity":2}'))).status, 201)
+    const response = await app.request(post('{"name":"","quantity":0}'))
+    assert.equal(response.status, 400)
+    assert.equal(response.headers.get('content-type'), 'application/problem+json')
+    const problem = (await response.json()) as {
+      code: string
+      errors: { field: string }[]
+      type: string
+      instance: string
+    }
+    assert.equal(problem.code, 'VALIDATION_FAILED')
+    assert.deepEqual(problem.errors.map((error) => error.field).sort(), ['name', 'quantity'])
+    assert.equal(problem.type, 'https://timedeal.io/problems/validation-failed')
+    assert.equal(problem.instance, '/api/items')
+  })
+
+  test('a body that is not JSON is a 400, and a wrong content type a 415', async () => {
+    const app = buildApp()
+    const malformed = await app.request(post('{"name":'))
+    assert.equal(malformed.status, 400)
+    assert.equal(((await malformed.json()) as { code: string }).code, 'MALFORMED_JSON')
+    const wrongType = await app.request(post('name=a', 'application/x-www-form-urlencoded'))
+    assert.equal(wrongType.status, 415)
+  })
+
+  test('domain problems keep their status and code; unknown errors are a 500 without internals', async () => {
+    const app = buildApp()
+    const taken = await app.request(new Request('http://test/api/items/taken', { method: 'POST' }))
+    assert.equal(taken.status, 409)
+    assert.equal(((await taken.json()) as { code: string }).code, 'ALREADY_TAKEN')
+    const boom = await app.request('/api/items/boom')
+    assert.equal(boom.status, 500)
+    const body = (await boom.json()) as { code: string; detail: string }
+    assert.equal(body.code, 'INTERNAL')
+    assert.doesNotMatch(body.detail, /unexpected/)
+  })
+
+  test('unknown routes are a 404 problem', async () => {
+    const response = await buildApp().request('/nowhere')
+    assert.equal(response.status, 404)
+    assert.equal(response.headers.get('content-type'), 'application/problem+json')
+  })
+
+  test('a request id and a trace context are kept from the caller or made up', async () => {
+    const app = buildApp()
+    const given = await app.request('/healthz', { headers: { 'x-request-id': 'req-1' } })
+    assert.equal(given.headers.get('x-request-id'), 'req-1')
+    const made = await app.request('/healthz')
+    assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/)
+  })
+})

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { createRedis, defineScripts, pingRedis, type Redis, runScript } from '../src/redis.ts'
+import { eventually, testLogger, testSettings, uniqueName } from './support.ts'
+
+// Takes `amount` from a counter only if enough is left: the shape of a stock reservation.
+// The run's unique key in a comment makes the script new to Redis, whatever ran before.
+const key = uniqueName('test:counter')
+const takeIfEnough = {
+  numberOfKeys: 1,
+  lua: `-- ${key}
+local left = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+if left < amount then return -1 end
+return redis.call('DECRBY', KEYS[1], amount)
+`,
+}
+
+describe('Redis through ioredis (real Redis)', () => {
+  let redis: Redis
+  let monitored: Redis | undefined
+  let monitor: Redis | undefined
+
+  before(async () => {
+    redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: 'platform-test' })
+    defineScripts(redis, { takeIfEnough })
+  })
+
+  after(async () => {
+    await redis.del(key)
+    redis.disconnect()
+    monitor?.disconnect()
+    monitored?.disconnect()
+  })
+
+  test('answers a ping', async () => {
+    await pingRedis(redis)
+  })
+
+  test('a Lua script is loaded once and then called by its SHA', async () => {
+    const sha = createHash('sha1').update(takeIfEnough.lua).digest('hex')
+    assert.deepEqual(await redis.script('EXISTS', sha), [0])
+    await redis.set(key, 5)
+
+    // MONITOR shows each command as the server received it; keep those that touch our key.
+    monitored = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+    monitor = await monitored.monitor()
+    const seen: string[] = []
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.includes(key)) seen.push(String(args[0]).toUpperCase())
+    })
+
+    assert.equal(await runScript(redis, 'takeIfEnough', [key], [2]), 3)
+    assert.deepEqual(await redis.script('EXISTS', sha), [1])
+    for (const expected of [1, -1]) assert.equal(await runScript(redis, 'takeIfEnough', [key], [2]), expected)
+    assert.equal(await redis.get(key), '1')
+
+    await eventually(async () => (seen.length >= 5 ? true : undefined), 5_000, 'the monitored commands')
+    // The source went to Redis once (EVAL caches it there); every later call was by SHA.
+    assert.deepEqual(
+      seen.filter((command) => command.startsWith('EVAL')),
+      ['EVAL', 'EVALSHA', 'EVALSHA'],
+    )
+  })
+})

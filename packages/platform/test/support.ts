@@ -1,0 +1,119 @@
+/**
+ * Helpers for tests that talk to the real local servers started by `hack/infra.sh up`.
+ * Settings come from the same environment variables the services read.
+ */
+import { randomBytes } from 'node:crypto'
+import { z } from 'zod'
+import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
+import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
+
+export const testSettings = loadSettings(
+  z.object({
+    ...mysqlSettings('timedeal_test'),
+    ...redisSettings(),
+    ...kafkaSettings(),
+    ...mongoSettings('timedeal_test'),
+    TEST_LOG_LEVEL: logLevel().default('warn'),
+  }),
+)
+
+export const testLogger: Logger = createLogger('test', testSettings.TEST_LOG_LEVEL)
+routeProcessWarnings(testLogger)
+
+/** A name no other test (or earlier run) uses: tests never share rows, keys or topics. */
+export const uniqueName = (prefix: string): string =>
+  `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe()
+      if (value !== undefined) return value
+    } catch (error) {
+      lastError = error
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError })
+}
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+export interface ServiceProcess {
+  readonly url: string
+  readonly output: () => { stdout: string; stderr: string }
+  /** Sends a signal and resolves with the exit code once the process ended. */
+  readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
+  readonly exited: Promise<number | null>
+}
+
+/** Runs a service's `main.ts` as a real process on a free port, as `make dev` would. */
+export async function spawnService(
+  entry: string,
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<ServiceProcess> {
+  const { spawn } = await import('node:child_process')
+  const port = env.HTTP_PORT ? Number(env.HTTP_PORT) : await freePort()
+  const child = spawn(process.execPath, [entry, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env, HTTP_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+  })
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return {
+    url: `http://127.0.0.1:${port}`,
+    output: () => ({ stdout, stderr }),
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
+
+/** Waits until the process answers `/readyz` with 200; fails early if it exits. */
+export async function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  let exitCode: number | null | undefined
+  void service.exited.then((code) => {
+    exitCode = code
+  })
+  return eventually(
+    async () => {
+      if (exitCode !== undefined) {
+        throw new Error(`service exited with ${exitCode}: ${service.output().stderr}`)
+      }
+      const response = await fetch(`${service.url}/readyz`)
+      return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined
+    },
+    timeoutMs,
+    `${service.url}/readyz`,
+  )
+}

@@ -1,0 +1,17 @@
+import { runService } from '@timedeal/platform'
+import { migrations } from './adapters/migrations.ts'
+import { goodsRoutes } from './app.ts'
+import { settingsSchema } from './settings.ts'
+
+await runService({
+  service: 'goods-service',
+  settings: settingsSchema,
+  migrations,
+  start: async ({ connect }) => {
+    // Connected at start so a missing server fails fast and /readyz watches each one.
+    await connect.mysql()
+    await connect.redis()
+    await connect.kafka()
+    return goodsRoutes()
+  },
+})

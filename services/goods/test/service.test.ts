@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { spawnService, waitUntilReady } from '@timedeal/platform/testing'
+
+const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
+
+describe('goods-service process', () => {
+  test('starts against the real servers, reports each dependency ready, and stops on SIGTERM', async () => {
+    const service = await spawnService(entry)
+    try {
+      const ready = (await waitUntilReady(service)) as { checks: Record<string, { status: string }> }
+      assert.deepEqual(Object.keys(ready.checks).sort(), ['kafka', 'mysql', 'redis'])
+      for (const check of Object.values(ready.checks)) assert.equal(check.status, 'up')
+      const health = await fetch(`${service.url}/healthz`)
+      assert.deepEqual(await health.json(), { status: 'ok', service: 'goods-service' })
+    } finally {
+      assert.equal(await service.stop('SIGTERM'), 0)
+    }
+  })
+})

@@ -1,0 +1,15 @@
+import { runService } from '@timedeal/platform'
+import { migrations } from './adapters/migrations.ts'
+import { userRoutes } from './app.ts'
+import { settingsSchema } from './settings.ts'
+
+await runService({
+  service: 'user-service',
+  settings: settingsSchema,
+  migrations,
+  start: async ({ connect }) => {
+    // Connected at start so a missing server fails fast and /readyz watches each one.
+    await connect.mysql()
+    return userRoutes()
+  },
+})
