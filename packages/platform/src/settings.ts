@@ -99,3 +99,13 @@ export const mongoSettings = (database: string) => ({
   MONGO_URL: mongoUrl.default('mongodb://127.0.0.1:27017'),
   MONGO_DATABASE: z.string().default(database),
 })
+
+/** How a service checks callers: user-service's JWKS, and the credential of internal routes. */
+export const authSettings = () => ({
+  JWT_JWKS_URL: z
+    .url({ error: 'expected the URL of a JWKS document' })
+    .default('http://127.0.0.1:8081/.well-known/jwks.json'),
+  JWT_ISSUER: z.string().min(1).default('timedeal-user'),
+  JWT_AUDIENCE: z.string().min(1).default('timedeal'),
+  INTERNAL_API_SECRET: z.string().min(16, 'expected at least 16 characters').default('timedeal-dev-internal-secret'),
+})

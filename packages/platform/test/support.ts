@@ -117,3 +117,59 @@ export async function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000
     `${service.url}/readyz`,
   )
 }
+
+export interface TestIssuer {
+  readonly jwksUrl: string
+  readonly issuer: string
+  readonly audience: string
+  /** Signs an access token for `sub` with the current key. */
+  sign(
+    claims: { sub: string; role: string },
+    options?: { expiresIn?: string | number; audience?: string },
+  ): Promise<string>
+  /** Makes a new current key; the JWKS then lists only the new one. */
+  rotate(): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * A stand-in token issuer for tests of services other than user-service: an EdDSA key pair and
+ * its JWKS served over real HTTP, so the verifier's fetching and caching run for real.
+ */
+export async function startTestIssuer(): Promise<TestIssuer> {
+  const { createServer } = await import('node:http')
+  const { exportJWK, generateKeyPair, SignJWT } = await import('jose')
+  const issuer = 'timedeal-user'
+  const audience = 'timedeal'
+  let current = await newKey()
+  async function newKey() {
+    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true })
+    const kid = randomBytes(6).toString('hex')
+    return { privateKey, kid, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'EdDSA', use: 'sig' } }
+  }
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/json' })
+    response.end(JSON.stringify({ keys: [current.jwk] }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : 0
+  return {
+    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    issuer,
+    audience,
+    sign: (claims, options = {}) =>
+      new SignJWT({ role: claims.role })
+        .setProtectedHeader({ alg: 'EdDSA', kid: current.kid, typ: 'at+jwt' })
+        .setSubject(claims.sub)
+        .setIssuer(issuer)
+        .setAudience(options.audience ?? audience)
+        .setIssuedAt()
+        .setExpirationTime(options.expiresIn ?? '5m')
+        .sign(current.privateKey),
+    rotate: async () => {
+      current = await newKey()
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}

@@ -1,0 +1,183 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { Context, MiddlewareHandler } from 'hono'
+import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose'
+import { z } from 'zod'
+import type { AppEnv } from './http.ts'
+import { Problem, problemResponse } from './problem.ts'
+
+export const ROLES = ['BUYER', 'SELLER'] as const
+export type Role = (typeof ROLES)[number]
+
+/** Who is calling, as proven by a verified access token. */
+export interface Caller {
+  readonly id: string
+  readonly role: Role
+  /** The raw access token, forwarded on service-to-service calls. */
+  readonly token: string
+}
+
+/** The env of routes behind {@link authenticate}: every handler can read `c.var.caller`. */
+export type AuthedEnv = { Variables: AppEnv['Variables'] & { caller: Caller } }
+
+export interface TokenVerifier {
+  /** Resolves the caller of a valid access token; rejects with a 401 (or 503) {@link Problem}. */
+  verify(token: string): Promise<Caller>
+}
+
+interface TokenVerifierCommonOptions {
+  readonly issuer: string
+  readonly audience: string
+  readonly clockToleranceSeconds?: number
+}
+
+/**
+ * Where the verification keys come from: user-service's JWKS over HTTP (every other service), or
+ * a key lookup of the issuer itself (user-service checks its own tokens without calling itself).
+ */
+export type TokenVerifierOptions = TokenVerifierCommonOptions &
+  (
+    | {
+        readonly jwksUrl: string
+        /** The shortest time between two fetches of the JWKS caused by an unknown key id. */
+        readonly keyRefetchCooldownMs?: number
+      }
+    | { readonly keys: JWTVerifyGetKey }
+  )
+
+export const ACCESS_TOKEN_ALGORITHMS = ['EdDSA', 'ES256']
+
+const accessClaims = z.object({
+  sub: z.string().min(1),
+  role: z.enum(ROLES),
+})
+
+/**
+ * Verifies access tokens against user-service's JWKS. Keys are cached; a token signed with an
+ * unknown key id makes the set be fetched again (at most every 30 s by default), so a key
+ * rotation is followed without a restart.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const keys =
+    'keys' in options
+      ? options.keys
+      : createRemoteJWKSet(new URL(options.jwksUrl), {
+          cooldownDuration: options.keyRefetchCooldownMs ?? 30_000,
+          cacheMaxAge: 10 * 60_000,
+          timeoutDuration: 3_000,
+        })
+  return {
+    async verify(token) {
+      let payload: JWTPayload
+      try {
+        ;({ payload } = await jwtVerify(token, keys, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms: ACCESS_TOKEN_ALGORITHMS,
+          clockTolerance: options.clockToleranceSeconds ?? 5,
+          typ: 'at+jwt',
+        }))
+      } catch (error) {
+        throw tokenProblem(error)
+      }
+      const claims = accessClaims.safeParse(payload)
+      if (!claims.success) throw new Problem(401, 'TOKEN_INVALID', 'the access token lacks a subject or a known role')
+      return { id: claims.data.sub, role: claims.data.role, token }
+    },
+  }
+}
+
+function tokenProblem(error: unknown): Problem {
+  if (error instanceof joseErrors.JWTExpired) return new Problem(401, 'TOKEN_EXPIRED', 'the access token has expired')
+  // A JWKS answer other than 200 comes as the generic JOSE error: the keys are unavailable, the
+  // token is not at fault.
+  const unreachable =
+    error instanceof joseErrors.JWKSTimeout ||
+    (error instanceof TypeError && /fetch/i.test(error.message)) ||
+    (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
+  if (unreachable) {
+    return new Problem(503, 'AUTH_UNAVAILABLE', 'the signing keys could not be fetched; try again shortly')
+  }
+  if (error instanceof joseErrors.JOSEError) {
+    return new Problem(401, 'TOKEN_INVALID', 'the access token is not valid')
+  }
+  return new Problem(503, 'AUTH_UNAVAILABLE', 'the access token could not be checked; try again shortly')
+}
+
+/** The token of an `Authorization: Bearer …` header, or undefined. */
+export function bearerToken(header: string | undefined | null): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+  return match?.[1]
+}
+
+const unauthenticated = () =>
+  new Problem(401, 'UNAUTHENTICATED', 'send an access token as "Authorization: Bearer <token>"')
+
+/**
+ * Rejects requests without a valid access token and puts the caller on `c.var.caller`. A 401
+ * carries the `WWW-Authenticate` challenge of RFC 6750, so it is answered here rather than
+ * thrown (the error handler builds a fresh response without it).
+ */
+export function authenticate(verifier: TokenVerifier): MiddlewareHandler<AuthedEnv> {
+  return async (c, next) => {
+    const token = bearerToken(c.req.header('authorization'))
+    if (!token) return problemResponse(unauthenticated(), c.req.path, { 'www-authenticate': 'Bearer' })
+    let caller: Caller
+    try {
+      caller = await verifier.verify(token)
+    } catch (error) {
+      if (!(error instanceof Problem) || error.status !== 401) throw error
+      return problemResponse(error, c.req.path, { 'www-authenticate': 'Bearer error="invalid_token"' })
+    }
+    c.set('caller', caller)
+    await next()
+  }
+}
+
+/** Lets only callers with one of `roles` through; use after {@link authenticate}. */
+export function requireRole(...roles: Role[]): MiddlewareHandler<AuthedEnv> {
+  return async (c, next) => {
+    const caller = c.get('caller')
+    if (!caller) throw unauthenticated()
+    if (!roles.includes(caller.role)) {
+      throw new Problem(403, 'FORBIDDEN_ROLE', `this needs the ${roles.join(' or ')} role`)
+    }
+    await next()
+  }
+}
+
+export const INTERNAL_CREDENTIAL_HEADER = 'x-timedeal-internal'
+
+/**
+ * Guards `/internal/...` routes with a service credential of their own (a shared secret from
+ * settings), separate from user tokens, compared in constant time.
+ */
+export function requireServiceCredential(secret: string): MiddlewareHandler<AppEnv> {
+  const expected = Buffer.from(secret)
+  return async (c, next) => {
+    const given = Buffer.from(c.req.header(INTERNAL_CREDENTIAL_HEADER) ?? '')
+    if (given.length === 0)
+      throw new Problem(401, 'SERVICE_CREDENTIAL_REQUIRED', 'internal routes need a service credential')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new Problem(403, 'SERVICE_CREDENTIAL_INVALID', 'the service credential is not valid')
+    }
+    await next()
+  }
+}
+
+/**
+ * Headers for a call to another service on behalf of the current request: the caller's own
+ * token (so the callee applies its own authorization), the trace context and the request id.
+ */
+export function forwardedHeaders<E extends AppEnv>(
+  c: Context<E>,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    traceparent: c.var.traceparent,
+    'x-request-id': c.var.requestId,
+    ...extra,
+  }
+  const authorization = c.req.header('authorization')
+  if (authorization) headers.authorization = authorization
+  return headers
+}

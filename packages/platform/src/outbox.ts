@@ -1,0 +1,231 @@
+/**
+ * Transactional outbox: events are rows written in the caller's MySQL transaction, and a relay
+ * publishes committed rows to Kafka. A rolled-back transaction leaves no row, so it publishes
+ * nothing; a crash after commit leaves the row, so the event still goes out (at least once;
+ * consumers drop repeats by event id).
+ */
+import type { CloudEvent } from '@timedeal/contracts'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import type { EventPublisher } from './kafka.ts'
+import type { Logger } from './logger.ts'
+import type { Migration } from './mysql.ts'
+
+export const OUTBOX_TABLE = 'outbox'
+
+/** The migration that creates the outbox table; services list it among their own. */
+export const createOutboxTable = (name: string): Migration => ({
+  name,
+  up: async ({ queryInterface }) => {
+    await queryInterface.createTable(OUTBOX_TABLE, {
+      id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
+      event_id: { type: DataTypes.STRING(64), allowNull: false, unique: true },
+      topic: { type: DataTypes.STRING(249), allowNull: false },
+      message_key: { type: DataTypes.STRING(255), allowNull: false },
+      event_type: { type: DataTypes.STRING(128), allowNull: false },
+      event: { type: DataTypes.JSON, allowNull: false },
+      created_at: { type: DataTypes.DATE(3), allowNull: false },
+      published_at: { type: DataTypes.DATE(3), allowNull: true },
+    })
+    await queryInterface.addIndex(OUTBOX_TABLE, ['published_at', 'id'], { name: 'outbox_unpublished' })
+  },
+  down: async ({ queryInterface }) => {
+    await queryInterface.dropTable(OUTBOX_TABLE)
+  },
+})
+
+/**
+ * Adds events to the outbox inside `transaction`. When the transaction commits, `afterCommit`
+ * (usually the relay's `wake`) runs, so events leave within milliseconds instead of a poll.
+ */
+export async function appendToOutbox(
+  sequelize: Sequelize,
+  transaction: Transaction,
+  topic: string,
+  events: readonly CloudEvent[],
+  afterCommit?: () => void,
+): Promise<void> {
+  if (events.length === 0) return
+  const now = new Date()
+  const rows = events.map((event) => [event.id, topic, event.subject, event.type, JSON.stringify(event), now])
+  await sequelize.query(
+    `INSERT INTO ${OUTBOX_TABLE} (event_id, topic, message_key, event_type, event, created_at) VALUES ${rows
+      .map(() => '(?, ?, ?, ?, ?, ?)')
+      .join(', ')}`,
+    { replacements: rows.flat(), transaction },
+  )
+  if (afterCommit) transaction.afterCommit(() => afterCommit())
+}
+
+export interface OutboxRelayOptions {
+  readonly sequelize: Sequelize
+  readonly publisher: EventPublisher
+  readonly logger: Logger
+  readonly metrics?: Registry
+  /** The safety net: how often to look for rows when nobody woke the relay (default 1 s). */
+  readonly pollIntervalMs?: number
+  readonly batchSize?: number
+  /** Published rows older than this are deleted (default one day). */
+  readonly retainPublishedMs?: number
+}
+
+interface OutboxRow {
+  id: string | number
+  topic: string
+  event: string | CloudEvent
+}
+
+/**
+ * Publishes committed outbox rows in id order, which keeps each aggregate's events in order.
+ * Several relays may run (one per service replica): a MySQL named lock lets one publish while
+ * the others wait as standbys, so rows are never published out of order by two relays at once.
+ * Rows are marked published only after Kafka acknowledged them (acks=all).
+ */
+export class OutboxRelay {
+  readonly #options: OutboxRelayOptions
+  readonly #lockName: string
+  readonly #published: Counter | undefined
+  #running = false
+  #wakeUp: (() => void) | undefined
+  #woken = false
+  #loop: Promise<void> | undefined
+  #lastCleanup = 0
+
+  constructor(options: OutboxRelayOptions) {
+    this.#options = options
+    this.#lockName = `timedeal.outbox.${options.sequelize.getDatabaseName()}`
+    if (options.metrics) {
+      this.#published = new Counter({
+        name: 'outbox_events_published_total',
+        help: 'Outbox events published to Kafka.',
+        labelNames: ['topic'],
+        registers: [options.metrics],
+      })
+      const sequelize = options.sequelize
+      new Gauge({
+        name: 'outbox_lag_seconds',
+        help: 'Age of the oldest outbox row not yet published (0 when none).',
+        registers: [options.metrics],
+        async collect() {
+          const [row] = await sequelize.query<{ oldest: Date | null }>(
+            `SELECT MIN(created_at) AS oldest FROM ${OUTBOX_TABLE} WHERE published_at IS NULL`,
+            { type: QueryTypes.SELECT },
+          )
+          this.set(row?.oldest ? Math.max(0, (Date.now() - new Date(row.oldest).getTime()) / 1000) : 0)
+        },
+      })
+    }
+  }
+
+  /** Starts the relay loop; it runs until {@link stop}. */
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    this.#loop = this.#run()
+  }
+
+  /** Asks the relay to look for rows now (called after a commit). */
+  wake = (): void => {
+    this.#woken = true
+    this.#wakeUp?.()
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    this.#wakeUp?.()
+    await this.#loop
+  }
+
+  /** Publishes what is pending right now; returns how many rows went out. For tests and tools. */
+  async drain(): Promise<number> {
+    let total = 0
+    for (;;) {
+      const sent = await this.#publishBatch()
+      total += sent
+      if (sent === 0) return total
+    }
+  }
+
+  async #run(): Promise<void> {
+    const { sequelize, logger } = this.#options
+    const interval = this.#options.pollIntervalMs ?? 1_000
+    let failures = 0
+    while (this.#running) {
+      // The lock lives on one connection, held by this transaction while the relay is active.
+      try {
+        await sequelize.transaction(async (transaction) => {
+          const [row] = await sequelize.query<{ acquired: number | null }>('SELECT GET_LOCK(?, 1) AS acquired', {
+            replacements: [this.#lockName],
+            type: QueryTypes.SELECT,
+            transaction,
+          })
+          if (row?.acquired !== 1) return
+          try {
+            while (this.#running) {
+              this.#woken = false
+              const sent = await this.#publishBatch()
+              failures = 0
+              if (sent > 0) continue
+              await this.#cleanup()
+              if (!this.#woken) await this.#sleep(interval)
+            }
+          } finally {
+            await sequelize.query('SELECT RELEASE_LOCK(?)', { replacements: [this.#lockName], transaction })
+          }
+        })
+      } catch (error) {
+        failures++
+        logger.warn({ err: error, failures }, 'outbox relay failed; retrying')
+      }
+      if (this.#running) await this.#sleep(Math.min(interval * 2 ** Math.min(failures, 5), 30_000))
+    }
+  }
+
+  async #publishBatch(): Promise<number> {
+    const { sequelize, publisher } = this.#options
+    const rows = await sequelize.query<OutboxRow>(
+      `SELECT id, topic, event FROM ${OUTBOX_TABLE} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
+      { replacements: [this.#options.batchSize ?? 500], type: QueryTypes.SELECT },
+    )
+    if (rows.length === 0) return 0
+    // Consecutive rows of one topic go in one request; topics alternate in id order.
+    let start = 0
+    while (start < rows.length) {
+      const topic = rows[start]?.topic as string
+      let end = start
+      while (end < rows.length && rows[end]?.topic === topic) end++
+      const slice = rows.slice(start, end)
+      await publisher.publish(
+        topic,
+        slice.map((row) => (typeof row.event === 'string' ? (JSON.parse(row.event) as CloudEvent) : row.event)),
+      )
+      await sequelize.query(`UPDATE ${OUTBOX_TABLE} SET published_at = ? WHERE id IN (?)`, {
+        replacements: [new Date(), slice.map((row) => row.id)],
+      })
+      this.#published?.inc({ topic }, slice.length)
+      start = end
+    }
+    return rows.length
+  }
+
+  async #cleanup(): Promise<void> {
+    if (Date.now() - this.#lastCleanup < 60_000) return
+    this.#lastCleanup = Date.now()
+    const before = new Date(Date.now() - (this.#options.retainPublishedMs ?? 24 * 3600_000))
+    await this.#options.sequelize.query(
+      `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ? LIMIT 10000`,
+      { replacements: [before] },
+    )
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms)
+      function done() {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.#wakeUp = done
+    })
+  }
+}

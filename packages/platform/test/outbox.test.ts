@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { type CloudEvent, createEvent } from '@timedeal/contracts'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import { createInboxTable, handleOnce } from '../src/inbox.ts'
+import {
+  createEventBus,
+  type DeliveredEvent,
+  type EventBus,
+  type EventPublisher,
+  type TopicAdmin,
+} from '../src/kafka.ts'
+import { createSequelize, migrate } from '../src/mysql.ts'
+import { appendToOutbox, createOutboxTable, OutboxRelay } from '../src/outbox.ts'
+import { eventually, testLogger, testSettings, uniqueName } from './support.ts'
+
+const database = uniqueName('timedeal_test_outbox')
+const topic = uniqueName('test.outbox').replaceAll('_', '.')
+
+const orderPaid = (orderId: string, sequence: number): CloudEvent =>
+  createEvent('orderPaid', {
+    source: '/test',
+    subject: orderId,
+    data: {
+      orderId,
+      buyerId: 'b',
+      goodsId: 'g',
+      reservationId: `r-${sequence}`,
+      quantity: 1,
+      paymentId: `p-${sequence}`,
+      paidAt: new Date().toISOString(),
+    },
+  })
+
+describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
+  let sequelize: Sequelize
+  let bus: EventBus
+  let admin: TopicAdmin
+  let publisher: EventPublisher
+  const received: DeliveredEvent[] = []
+  let unsubscribe: () => Promise<void>
+
+  before(async () => {
+    const bootstrap = connect('timedeal_user')
+    await bootstrap.query(`CREATE DATABASE \`${database}\``)
+    await bootstrap.close()
+    sequelize = connect(database)
+    await migrate(sequelize, [createOutboxTable('0001-outbox'), createInboxTable('0002-inbox')], testLogger)
+    bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'outbox-test', logger: testLogger })
+    admin = await bus.admin()
+    await admin.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1, config: {} }])
+    publisher = await bus.publisher()
+    const subscription = await bus.subscribe({
+      groupId: uniqueName('outbox-test'),
+      topics: [topic],
+      fromBeginning: true,
+      handle: async (delivery) => {
+        received.push(delivery)
+      },
+    })
+    await subscription.joined
+    unsubscribe = () => subscription.close()
+  })
+
+  after(async () => {
+    await unsubscribe()
+    await publisher.close()
+    await admin.deleteTopics([topic])
+    await admin.close()
+    await sequelize.query(`DROP DATABASE \`${database}\``)
+    await sequelize.close()
+  })
+
+  const pending = async () =>
+    Number(
+      (
+        await sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL', {
+          type: QueryTypes.SELECT,
+        })
+      )[0]?.n,
+    )
+
+  test('a transaction that rolls back publishes nothing', async () => {
+    const relay = new OutboxRelay({ sequelize, publisher, logger: testLogger })
+    const doomed = orderPaid(uniqueName('order'), 1)
+    await assert.rejects(
+      sequelize.transaction(async (transaction) => {
+        await appendToOutbox(sequelize, transaction, topic, [doomed], relay.wake)
+        throw new Error('the order write failed')
+      }),
+      /the order write failed/,
+    )
+    assert.equal(await pending(), 0)
+    assert.equal(await relay.drain(), 0)
+    const marker = orderPaid(uniqueName('order'), 2)
+    await sequelize.transaction((transaction) => appendToOutbox(sequelize, transaction, topic, [marker]))
+    assert.equal(await relay.drain(), 1)
+    await eventually(async () => (received.some((d) => d.event.id === marker.id) ? true : undefined))
+    assert.ok(!received.some((delivery) => delivery.event.id === doomed.id))
+  })
+
+  test('committed events leave right after commit, once each, in order per aggregate, with two relays running', async () => {
+    const relays = [1, 2].map(
+      () => new OutboxRelay({ sequelize, publisher, logger: testLogger, pollIntervalMs: 5_000 }),
+    )
+    for (const relay of relays) relay.start()
+    try {
+      const orders = [uniqueName('order-a'), uniqueName('order-b'), uniqueName('order-c')]
+      const sent: CloudEvent[] = []
+      const started = Date.now()
+      for (let sequence = 0; sequence < 30; sequence++) {
+        const event = orderPaid(orders[sequence % orders.length] as string, sequence)
+        sent.push(event)
+        // Every relay is woken, as every replica's commits would wake its own relay.
+        await sequelize.transaction((transaction) =>
+          appendToOutbox(sequelize, transaction, topic, [event], () => {
+            for (const relay of relays) relay.wake()
+          }),
+        )
+      }
+      const ids = new Set(sent.map((event) => event.id))
+      await eventually(
+        async () => (received.filter((d) => ids.has(d.event.id)).length >= sent.length ? true : undefined),
+        20_000,
+        'every committed event',
+      )
+      // Woken after commit, not found by the 5 s poll.
+      assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const mine = received.filter((delivery) => ids.has(delivery.event.id))
+      assert.equal(mine.length, sent.length, 'no event was published twice')
+      for (const order of orders) {
+        assert.deepEqual(
+          mine.filter((d) => d.key === order).map((d) => d.event.id),
+          sent.filter((event) => event.subject === order).map((event) => event.id),
+        )
+      }
+      assert.equal(await pending(), 0)
+    } finally {
+      await Promise.all(relays.map((relay) => relay.stop()))
+    }
+  })
+
+  test('an event handled twice by the same consumer takes effect once, even concurrently', async () => {
+    const event = orderPaid(uniqueName('order'), 1)
+    await sequelize.query('CREATE TABLE IF NOT EXISTS refunds (order_id VARCHAR(64) PRIMARY KEY, amount INT NOT NULL)')
+    const refund = (transaction: import('sequelize').Transaction) =>
+      sequelize
+        .query('INSERT INTO refunds (order_id, amount) VALUES (?, 100) ON DUPLICATE KEY UPDATE amount = amount + 100', {
+          replacements: [event.subject],
+          transaction,
+        })
+        .then(() => undefined)
+    const outcomes = await Promise.all([1, 2, 3].map(() => handleOnce(sequelize, 'payment-service', event, refund)))
+    assert.deepEqual(outcomes.sort(), [false, false, true])
+    assert.equal(await handleOnce(sequelize, 'payment-service', event, refund), false)
+    // Another consumer group keeps its own record.
+    assert.equal(await handleOnce(sequelize, 'goods-service', event, async () => undefined), true)
+    const [row] = await sequelize.query<{ amount: number }>('SELECT amount FROM refunds WHERE order_id = ?', {
+      replacements: [event.subject],
+      type: QueryTypes.SELECT,
+    })
+    assert.equal(row?.amount, 100)
+  })
+
+  test('an effect that fails records nothing, so the event is handled on the next delivery', async () => {
+    const event = orderPaid(uniqueName('order'), 1)
+    await assert.rejects(
+      handleOnce(sequelize, 'payment-service', event, async () => {
+        throw new Error('provider down')
+      }),
+      /provider down/,
+    )
+    assert.equal(await handleOnce(sequelize, 'payment-service', event, async () => undefined), true)
+  })
+})
+
+function connect(db: string): Sequelize {
+  return createSequelize({
+    host: testSettings.MYSQL_HOST,
+    port: testSettings.MYSQL_PORT,
+    user: testSettings.MYSQL_USER,
+    password: testSettings.MYSQL_PASSWORD,
+    database: db,
+    poolMax: 6,
+    logger: testLogger,
+  })
+}
