@@ -5,9 +5,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN := hack/run.sh
 
-# Servers `make dev` starts; `make test` adds the Kubernetes API server and its etcd.
-DEV_INFRA ?= mariadb redis kafka ferretdb
-TEST_INFRA ?= $(DEV_INFRA) etcd kube
+# Servers `make dev` starts (`make dev KUBE=1` adds the Kubernetes API server and its etcd);
+# `make test` always starts all of them.
+DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
+TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
 .PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean
 
