@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { DataTypes, QueryTypes, type Sequelize } from 'sequelize'
-import { createSequelize, type Migration, migrate, pingMysql } from '../src/mysql.ts'
-import { testLogger, testSettings, uniqueName } from './support.ts'
+import { type Migration, migrate, pingMysql } from '../src/mysql.ts'
+import { connectTestMysql, testLogger, uniqueName } from './support.ts'
 
 const database = uniqueName('timedeal_test')
 
@@ -10,10 +10,10 @@ describe('MySQL through sequelize (real MariaDB)', () => {
   let sequelize: Sequelize
 
   before(async () => {
-    const admin = connect('timedeal_user')
+    const admin = connectTestMysql('timedeal_user')
     await admin.query(`CREATE DATABASE \`${database}\``)
     await admin.close()
-    sequelize = connect(database)
+    sequelize = connectTestMysql(database)
   })
 
   after(async () => {
@@ -44,7 +44,7 @@ describe('MySQL through sequelize (real MariaDB)', () => {
   ]
 
   test('applies versioned migrations once, even when several processes start together', async () => {
-    const others = [connect(database), connect(database), connect(database)]
+    const others = [connectTestMysql(database), connectTestMysql(database), connectTestMysql(database)]
     try {
       const results = await Promise.all([sequelize, ...others].map((db) => migrate(db, migrations, testLogger)))
       const applied = results.flat().sort()
@@ -101,15 +101,3 @@ describe('MySQL through sequelize (real MariaDB)', () => {
     assert.equal(Number(row?.n), 1)
   })
 })
-
-function connect(db: string): Sequelize {
-  return createSequelize({
-    host: testSettings.MYSQL_HOST,
-    port: testSettings.MYSQL_PORT,
-    user: testSettings.MYSQL_USER,
-    password: testSettings.MYSQL_PASSWORD,
-    database: db,
-    poolMax: 3,
-    logger: testLogger,
-  })
-}

@@ -10,11 +10,9 @@ import {
   type EventPublisher,
   type TopicAdmin,
 } from '../src/kafka.ts'
-import { createSequelize, migrate } from '../src/mysql.ts'
 import { appendToOutbox, createOutboxTable, OutboxRelay } from '../src/outbox.ts'
-import { eventually, testLogger, testSettings, uniqueName } from './support.ts'
+import { createTestDatabase, eventually, type TestDatabase, testLogger, testSettings, uniqueName } from './support.ts'
 
-const database = uniqueName('timedeal_test_outbox')
 const topic = uniqueName('test.outbox').replaceAll('_', '.')
 
 const orderPaid = (orderId: string, sequence: number): CloudEvent =>
@@ -33,6 +31,7 @@ const orderPaid = (orderId: string, sequence: number): CloudEvent =>
   })
 
 describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
+  let database: TestDatabase
   let sequelize: Sequelize
   let bus: EventBus
   let admin: TopicAdmin
@@ -41,11 +40,8 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
   let unsubscribe: () => Promise<void>
 
   before(async () => {
-    const bootstrap = connect('timedeal_user')
-    await bootstrap.query(`CREATE DATABASE \`${database}\``)
-    await bootstrap.close()
-    sequelize = connect(database)
-    await migrate(sequelize, [createOutboxTable('0001-outbox'), createInboxTable('0002-inbox')], testLogger)
+    database = await createTestDatabase('outbox', [createOutboxTable('0001-outbox'), createInboxTable('0002-inbox')])
+    sequelize = database.sequelize
     bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'outbox-test', logger: testLogger })
     admin = await bus.admin()
     await admin.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1, config: {} }])
@@ -67,8 +63,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
     await publisher.close()
     await admin.deleteTopics([topic])
     await admin.close()
-    await sequelize.query(`DROP DATABASE \`${database}\``)
-    await sequelize.close()
+    await database.drop()
   })
 
   const pending = async () =>
@@ -174,15 +169,3 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
     assert.equal(await handleOnce(sequelize, 'payment-service', event, async () => undefined), true)
   })
 })
-
-function connect(db: string): Sequelize {
-  return createSequelize({
-    host: testSettings.MYSQL_HOST,
-    port: testSettings.MYSQL_PORT,
-    user: testSettings.MYSQL_USER,
-    password: testSettings.MYSQL_PASSWORD,
-    database: db,
-    poolMax: 6,
-    logger: testLogger,
-  })
-}

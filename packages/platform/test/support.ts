@@ -3,8 +3,10 @@
  * Settings come from the same environment variables the services read.
  */
 import { randomBytes } from 'node:crypto'
+import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
+import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
 
 export const testSettings = loadSettings(
@@ -171,5 +173,47 @@ export async function startTestIssuer(): Promise<TestIssuer> {
       current = await newKey()
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}
+
+/** A Sequelize client on a database of the local MariaDB, as tests use it. */
+export function connectTestMysql(database: string, poolMax = 6): Sequelize {
+  return createSequelize({
+    host: testSettings.MYSQL_HOST,
+    port: testSettings.MYSQL_PORT,
+    user: testSettings.MYSQL_USER,
+    password: testSettings.MYSQL_PASSWORD,
+    database,
+    poolMax,
+    logger: testLogger,
+  })
+}
+
+export interface TestDatabase {
+  readonly name: string
+  readonly sequelize: Sequelize
+  /** Drops the database and closes the client. */
+  drop(): Promise<void>
+}
+
+/** A database of the test's own (`timedeal_test_<prefix>_…`), migrated, to drop afterwards. */
+export async function createTestDatabase(prefix: string, migrations: readonly Migration[] = []): Promise<TestDatabase> {
+  const name = uniqueName(`timedeal_test_${prefix}`)
+  // Any database the test user can reach serves to create the new one.
+  const bootstrap = connectTestMysql('timedeal_user', 1)
+  try {
+    await bootstrap.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`)
+  } finally {
+    await bootstrap.close()
+  }
+  const sequelize = connectTestMysql(name)
+  await migrate(sequelize, migrations, testLogger)
+  return {
+    name,
+    sequelize,
+    async drop() {
+      await sequelize.query(`DROP DATABASE \`${name}\``)
+      await sequelize.close()
+    },
   }
 }
