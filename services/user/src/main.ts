@@ -1,15 +1,26 @@
 import { runService } from '@timedeal/platform'
+import { AccountStore } from './adapters/account-store.ts'
+import { DataCipher } from './adapters/data-cipher.ts'
 import { migrations } from './adapters/migrations.ts'
-import { userRoutes } from './app.ts'
+import { createArgon2Hasher } from './adapters/password-hasher.ts'
+import { seedDemoAccounts } from './seed.ts'
+import { createUserService } from './service.ts'
 import { settingsSchema } from './settings.ts'
 
 await runService({
   service: 'user-service',
   settings: settingsSchema,
   migrations,
-  start: async ({ connect }) => {
+  start: async ({ settings, logger, lifecycle, metrics, connect }) => {
     // Connected at start so a missing server fails fast and /readyz watches each one.
-    await connect.mysql()
-    return userRoutes()
+    const [sequelize, redis] = await Promise.all([connect.mysql(), connect.redis()])
+    const service = await createUserService({ settings, sequelize, redis, logger, metrics })
+    lifecycle.add('user-service', service, (s) => s.close())
+    return service.routes
+  },
+  seed: async ({ settings, logger, connect }) => {
+    const accounts = new AccountStore(await connect.mysql(), new DataCipher(settings.DATA_KEYS))
+    const created = await seedDemoAccounts(accounts, createArgon2Hasher())
+    logger.info({ created }, created.length > 0 ? 'demo accounts created' : 'demo accounts already exist')
   },
 })

@@ -1,10 +1,56 @@
-import { mysqlSettings, serviceSettings } from '@timedeal/platform'
+import { authSettings, bool, mysqlSettings, positiveInt, redisSettings, serviceSettings } from '@timedeal/platform'
 import { z } from 'zod'
+import { parseDataKeys } from './adapters/data-cipher.ts'
+
+const { JWT_ISSUER, JWT_AUDIENCE, INTERNAL_API_SECRET } = authSettings()
+
+// A fixed key so `make dev` and the tests work out of the box; never use it in production.
+const DEVELOPMENT_DATA_KEY = 'dev1:dGltZWRlYWwtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM='
+
+const dataKeys = z
+  .string()
+  .transform((value, ctx) => {
+    try {
+      return parseDataKeys(value)
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) })
+      return z.NEVER
+    }
+  })
+  .prefault(DEVELOPMENT_DATA_KEY)
+
+const nonNegativeInt = (fallback: number) =>
+  z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(0).default(fallback)
 
 /** Every setting of user-service, read from environment variables once at start. */
-export const settingsSchema = z.object({
-  ...serviceSettings('user-service', 8081),
-  ...mysqlSettings('timedeal_user'),
-})
+export const settingsSchema = z
+  .object({
+    ...serviceSettings('user-service', 8081),
+    ...mysqlSettings('timedeal_user'),
+    ...redisSettings(),
+    JWT_ISSUER,
+    JWT_AUDIENCE,
+    INTERNAL_API_SECRET,
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt(15 * 60),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt(14 * 24 * 60 * 60),
+    SIGNING_KEY_LIFETIME_HOURS: positiveInt(30 * 24),
+    SIGNING_KEY_PUBLISH_AHEAD_SECONDS: nonNegativeInt(60),
+    DATA_KEYS: dataKeys,
+    MAILER: z.enum(['sink', 'smtp'], { error: 'expected sink or smtp' }).default('sink'),
+    SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smtps:// URL' }).optional(),
+    MAIL_FROM: z.string().min(3).default('Timedeal <no-reply@timedeal.dev>'),
+    TRUST_PROXY: bool(false),
+    LOGIN_LIMIT_PER_ACCOUNT: positiveInt(10),
+    LOGIN_LIMIT_PER_ADDRESS: positiveInt(30),
+    LOGIN_LIMIT_WINDOW_SECONDS: positiveInt(15 * 60),
+    SIGNUP_LIMIT_PER_EMAIL: positiveInt(5),
+    SIGNUP_LIMIT_PER_ADDRESS: positiveInt(20),
+    SIGNUP_LIMIT_WINDOW_SECONDS: positiveInt(60 * 60),
+  })
+  .superRefine((settings, ctx) => {
+    if (settings.MAILER === 'smtp' && !settings.SMTP_URL) {
+      ctx.addIssue({ code: 'custom', path: ['SMTP_URL'], message: 'required when MAILER=smtp' })
+    }
+  })
 
 export type Settings = z.infer<typeof settingsSchema>

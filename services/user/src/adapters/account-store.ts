@@ -1,0 +1,209 @@
+import type { Role } from '@timedeal/platform'
+import { type Sequelize, UniqueConstraintError } from 'sequelize'
+import type { Account } from '../domain/accounts.ts'
+import { judgeVerification, type VerificationOutcome } from '../domain/verification.ts'
+import type { DataCipher } from './data-cipher.ts'
+import { changeRows, selectRows } from './sql.ts'
+
+interface UserRow {
+  id: string
+  email: string
+  name: string
+  role: Role
+  password_hash: string
+  email_verified_at: Date | null
+  phone_encrypted: string | null
+  address_encrypted: string | null
+  created_at: Date
+}
+
+export interface NewAccount {
+  readonly id: string
+  readonly email: string
+  readonly name: string
+  readonly role: Role
+  readonly passwordHash: string
+  readonly verified: boolean
+  readonly phone?: string | null
+  readonly address?: string | null
+}
+
+export interface ProfileChanges {
+  readonly name?: string
+  readonly phone?: string | null
+  readonly address?: string | null
+}
+
+/** Thrown by {@link AccountStore.create} when the address already has an account. */
+export class EmailTaken extends Error {
+  override name = 'EmailTaken'
+}
+
+const personal = (userId: string, field: 'phone' | 'address') => `users.${field}:${userId}`
+
+/**
+ * Accounts and their pending e-mail verifications in `timedeal_user`. Personal data is sealed
+ * on the way in and opened on the way out, so nothing above this module sees ciphertext and
+ * nothing below it sees plaintext.
+ */
+export class AccountStore {
+  readonly #db: Sequelize
+  readonly #cipher: DataCipher
+
+  constructor(db: Sequelize, cipher: DataCipher) {
+    this.#db = db
+    this.#cipher = cipher
+  }
+
+  async findByEmail(email: string): Promise<Account | undefined> {
+    const [row] = await selectRows<UserRow>(this.#db, 'SELECT * FROM users WHERE email = :email', { email })
+    return row && this.#toAccount(row)
+  }
+
+  async findById(id: string): Promise<Account | undefined> {
+    const [row] = await selectRows<UserRow>(this.#db, 'SELECT * FROM users WHERE id = :id', { id })
+    return row && this.#toAccount(row)
+  }
+
+  async create(account: NewAccount, now: Date): Promise<void> {
+    try {
+      await changeRows(
+        this.#db,
+        `INSERT INTO users (id, email, name, role, password_hash, email_verified_at, phone_encrypted, address_encrypted,
+                            password_changed_at, created_at, updated_at)
+         VALUES (:id, :email, :name, :role, :passwordHash, :verifiedAt, :phone, :address, :now, :now, :now)`,
+        {
+          id: account.id,
+          email: account.email,
+          name: account.name,
+          role: account.role,
+          passwordHash: account.passwordHash,
+          verifiedAt: account.verified ? now : null,
+          phone: this.#seal(account.id, 'phone', account.phone),
+          address: this.#seal(account.id, 'address', account.address),
+          now,
+        },
+      )
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new EmailTaken(account.email)
+      throw error
+    }
+  }
+
+  /** A repeated sign-up of an account nobody verified yet: the latest details win. */
+  async replaceUnverified(id: string, details: { name: string; role: Role; passwordHash: string }, now: Date) {
+    await changeRows(
+      this.#db,
+      `UPDATE users SET name = :name, role = :role, password_hash = :passwordHash, password_changed_at = :now,
+                        updated_at = :now
+       WHERE id = :id AND email_verified_at IS NULL`,
+      { id, ...details, now },
+    )
+  }
+
+  async updateProfile(id: string, changes: ProfileChanges, now: Date): Promise<void> {
+    const sets: string[] = ['updated_at = :now']
+    const values: Record<string, unknown> = { id, now }
+    if (changes.name !== undefined) {
+      sets.push('name = :name')
+      values.name = changes.name
+    }
+    if (changes.phone !== undefined) {
+      sets.push('phone_encrypted = :phone')
+      values.phone = this.#seal(id, 'phone', changes.phone)
+    }
+    if (changes.address !== undefined) {
+      sets.push('address_encrypted = :address')
+      values.address = this.#seal(id, 'address', changes.address)
+    }
+    await changeRows(this.#db, `UPDATE users SET ${sets.join(', ')} WHERE id = :id`, values)
+  }
+
+  async changePassword(id: string, passwordHash: string, now: Date): Promise<void> {
+    await changeRows(
+      this.#db,
+      'UPDATE users SET password_hash = :passwordHash, password_changed_at = :now, updated_at = :now WHERE id = :id',
+      { id, passwordHash, now },
+    )
+  }
+
+  /** Stores the account's pending code, replacing an earlier one (and its spent attempts). */
+  async savePendingVerification(userId: string, codeDigest: string, expiresAt: Date, now: Date): Promise<void> {
+    await changeRows(
+      this.#db,
+      `INSERT INTO email_verifications (user_id, code_digest, attempts, expires_at, created_at)
+       VALUES (:userId, :codeDigest, 0, :expiresAt, :now)
+       ON DUPLICATE KEY UPDATE code_digest = VALUES(code_digest), attempts = 0, expires_at = VALUES(expires_at),
+                               created_at = VALUES(created_at)`,
+      { userId, codeDigest, expiresAt, now },
+    )
+  }
+
+  /**
+   * One attempt at the pending code of `email`, decided and recorded in one transaction (the
+   * row is locked, so parallel guesses cannot share an attempt). `matches(userId, digest)` says
+   * whether the given code is the stored one. Returns 'none' when nothing is pending.
+   */
+  async attemptVerification(
+    email: string,
+    matches: (userId: string, codeDigest: string) => boolean,
+    now: Date,
+  ): Promise<VerificationOutcome | 'none'> {
+    return this.#db.transaction(async (transaction) => {
+      const [pending] = await selectRows<{ user_id: string; code_digest: string; attempts: number; expires_at: Date }>(
+        this.#db,
+        `SELECT v.user_id, v.code_digest, v.attempts, v.expires_at
+         FROM email_verifications v JOIN users u ON u.id = v.user_id
+         WHERE u.email = :email AND u.email_verified_at IS NULL
+         FOR UPDATE`,
+        { email },
+        transaction,
+      )
+      if (!pending) return 'none'
+      const outcome = judgeVerification(
+        { expiresAt: pending.expires_at, attempts: pending.attempts },
+        matches(pending.user_id, pending.code_digest),
+        now,
+      )
+      const userId = pending.user_id
+      if (outcome === 'verified') {
+        await changeRows(
+          this.#db,
+          'UPDATE users SET email_verified_at = :now, updated_at = :now WHERE id = :userId',
+          { userId, now },
+          transaction,
+        )
+        await changeRows(this.#db, 'DELETE FROM email_verifications WHERE user_id = :userId', { userId }, transaction)
+      } else if (outcome === 'wrong-code') {
+        await changeRows(
+          this.#db,
+          'UPDATE email_verifications SET attempts = attempts + 1 WHERE user_id = :userId',
+          { userId },
+          transaction,
+        )
+      }
+      return outcome
+    })
+  }
+
+  #seal(userId: string, field: 'phone' | 'address', value: string | null | undefined): string | null {
+    return value == null ? null : this.#cipher.encrypt(value, personal(userId, field))
+  }
+
+  #toAccount(row: UserRow): Account {
+    return {
+      id: row.id,
+      email: row.email,
+      name: row.name,
+      role: row.role,
+      passwordHash: row.password_hash,
+      emailVerified: row.email_verified_at !== null,
+      phone: row.phone_encrypted === null ? null : this.#cipher.decrypt(row.phone_encrypted, personal(row.id, 'phone')),
+      address:
+        row.address_encrypted === null
+          ? null
+          : this.#cipher.decrypt(row.address_encrypted, personal(row.id, 'address')),
+      createdAt: row.created_at,
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto'
+import { Problem } from '@timedeal/platform'
+import type { LimitRule, LimitVerdict } from '../adapters/rate-limiter.ts'
+
+export interface LimitSettings {
+  readonly perAccount: number
+  readonly perAddress: number
+  readonly windowSeconds: number
+}
+
+// Counters are keyed by a hash of the address, so Redis holds no e-mail addresses.
+const emailKey = (email: string) => createHash('sha256').update(email).digest('hex').slice(0, 32)
+
+export const accountLimitKey = (action: string, email: string) => `${action}:account:${emailKey(email)}`
+
+/** One rule for the account (or e-mail address) and one for the client's network address. */
+export function limitRules(action: string, email: string, clientAddress: string, limits: LimitSettings): LimitRule[] {
+  return [
+    { key: accountLimitKey(action, email), limit: limits.perAccount, windowSeconds: limits.windowSeconds },
+    { key: `${action}:address:${clientAddress}`, limit: limits.perAddress, windowSeconds: limits.windowSeconds },
+  ]
+}
+
+/** 429 with the wait in `retryAfterSeconds`; the routes turn that into a `Retry-After` header. */
+export function rateLimited(verdict: LimitVerdict): Problem {
+  return new Problem(429, 'RATE_LIMITED', `too many attempts; try again in ${verdict.retryAfterSeconds} s`, {
+    retryAfterSeconds: verdict.retryAfterSeconds,
+  })
+}

@@ -1,0 +1,161 @@
+import { type AppEnv, createTokenVerifier, type Logger, type Redis } from '@timedeal/platform'
+import type { Hono } from 'hono'
+import type { Registry } from 'prom-client'
+import type { Sequelize } from 'sequelize'
+import { createAccessTokenIssuer } from './adapters/access-tokens.ts'
+import { AccountStore } from './adapters/account-store.ts'
+import { DataCipher } from './adapters/data-cipher.ts'
+import { createSmtpMailer, type Mailer, MailSink } from './adapters/mailer.ts'
+import { createArgon2Hasher, type PasswordHasher } from './adapters/password-hasher.ts'
+import { createRedisRateLimiter } from './adapters/rate-limiter.ts'
+import { SessionStore } from './adapters/session-store.ts'
+import { SigningKeyStore } from './adapters/signing-keys.ts'
+import { userRoutes } from './app.ts'
+import { createProfiles } from './flows/profile.ts'
+import { createRegistration } from './flows/registration.ts'
+import { createSessions } from './flows/sessions.ts'
+import { createUserMetrics } from './metrics.ts'
+import type { Settings } from './settings.ts'
+
+export interface UserServiceDeps {
+  readonly settings: Settings
+  readonly sequelize: Sequelize
+  readonly redis: Redis
+  readonly logger: Logger
+  readonly metrics: Registry
+  readonly clock?: () => Date
+  readonly hasher?: PasswordHasher
+}
+
+export interface UserService {
+  readonly routes: Hono<AppEnv>
+  readonly accounts: AccountStore
+  readonly signingKeys: SigningKeyStore
+  readonly cipher: DataCipher
+  readonly hasher: PasswordHasher
+  readonly mailSink: MailSink | undefined
+  /** One pass of the key schedule and housekeeping (the timer runs it every minute). */
+  maintain(): Promise<void>
+  /** Stops the schedule and closes the mailer. */
+  close(): Promise<void>
+}
+
+const MAINTENANCE_INTERVAL_MS = 60_000
+/** Expired refresh tokens stay a day, so a late reuse still reads as "expired" rather than "unknown". */
+const EXPIRED_TOKEN_GRACE_MS = 24 * 60 * 60_000
+
+/**
+ * Builds user-service from connected clients: the stores, the flows and the routes. `main.ts`
+ * and the tests both build it this way, so the tests run exactly what production runs.
+ */
+export async function createUserService(deps: UserServiceDeps): Promise<UserService> {
+  const { settings, sequelize, logger } = deps
+  const clock = deps.clock ?? (() => new Date())
+  const metrics = createUserMetrics(deps.metrics)
+  const cipher = new DataCipher(settings.DATA_KEYS)
+  const hasher = deps.hasher ?? createArgon2Hasher()
+  const accounts = new AccountStore(sequelize, cipher)
+  const sessionStore = new SessionStore(sequelize)
+  const limiter = createRedisRateLimiter(deps.redis)
+  const signingKeys = new SigningKeyStore({
+    db: sequelize,
+    cipher,
+    clock,
+    logger,
+    policy: {
+      lifetimeMs: settings.SIGNING_KEY_LIFETIME_HOURS * 60 * 60_000,
+      publishAheadMs: settings.SIGNING_KEY_PUBLISH_AHEAD_SECONDS * 1000,
+      accessTokenTtlMs: settings.ACCESS_TOKEN_TTL_SECONDS * 1000,
+    },
+  })
+  const mailSink = settings.MAILER === 'sink' ? new MailSink(sequelize, logger, clock) : undefined
+  const mailer: Mailer = mailSink ?? createSmtpMailer({ url: settings.SMTP_URL ?? '', from: settings.MAIL_FROM })
+  const tokens = createAccessTokenIssuer({
+    keys: signingKeys,
+    issuer: settings.JWT_ISSUER,
+    audience: settings.JWT_AUDIENCE,
+    ttlSeconds: settings.ACCESS_TOKEN_TTL_SECONDS,
+    clock,
+  })
+  const loginLimits = {
+    perAccount: settings.LOGIN_LIMIT_PER_ACCOUNT,
+    perAddress: settings.LOGIN_LIMIT_PER_ADDRESS,
+    windowSeconds: settings.LOGIN_LIMIT_WINDOW_SECONDS,
+  }
+
+  const registration = createRegistration({
+    accounts,
+    hasher,
+    cipher,
+    mailer,
+    limiter,
+    clock,
+    metrics,
+    logger,
+    limits: {
+      perAccount: settings.SIGNUP_LIMIT_PER_EMAIL,
+      perAddress: settings.SIGNUP_LIMIT_PER_ADDRESS,
+      windowSeconds: settings.SIGNUP_LIMIT_WINDOW_SECONDS,
+    },
+  })
+  const sessions = createSessions({
+    accounts,
+    sessions: sessionStore,
+    hasher,
+    tokens,
+    limiter,
+    limits: loginLimits,
+    refreshTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
+    clock,
+    metrics,
+    logger,
+  })
+  const profiles = createProfiles({ accounts, sessions: sessionStore, hasher, limiter, limits: loginLimits, clock })
+
+  async function maintain(): Promise<void> {
+    if (await signingKeys.rotateIfDue()) metrics.keyRotations.inc({ trigger: 'schedule' })
+    await signingKeys.prune()
+    await sessionStore.pruneExpired(clock(), EXPIRED_TOKEN_GRACE_MS)
+  }
+  // The first key exists before the first request; later passes run on the timer.
+  await maintain()
+  const timer = setInterval(() => {
+    maintain().catch((error: unknown) => logger.error({ err: error }, 'signing-key maintenance failed'))
+  }, MAINTENANCE_INTERVAL_MS)
+  timer.unref()
+
+  const routes = userRoutes({
+    registration,
+    sessions,
+    profiles,
+    jwks: () => signingKeys.jwks(),
+    rotateSigningKey: async () => {
+      const rotated = await signingKeys.rotate()
+      metrics.keyRotations.inc({ trigger: 'on_demand' })
+      return rotated
+    },
+    verifier: createTokenVerifier({
+      keys: signingKeys.verificationKey,
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+    }),
+    internalSecret: settings.INTERNAL_API_SECRET,
+    mailSink,
+    trustProxy: settings.TRUST_PROXY,
+    refreshTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
+  })
+
+  return {
+    routes,
+    accounts,
+    signingKeys,
+    cipher,
+    hasher,
+    mailSink,
+    maintain,
+    async close() {
+      clearInterval(timer)
+      await mailer.close()
+    },
+  }
+}
