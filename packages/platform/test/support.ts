@@ -217,3 +217,13 @@ export async function createTestDatabase(prefix: string, migrations: readonly Mi
     },
   }
 }
+
+/** Deletes every Redis key under `prefix:` (SCAN, so it never blocks the server). */
+export async function deleteRedisKeys(redis: import('ioredis').Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    if (keys.length > 0) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}

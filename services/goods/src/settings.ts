@@ -1,5 +1,32 @@
-import { kafkaSettings, mysqlSettings, redisSettings, serviceSettings } from '@timedeal/platform'
+import { hostname } from 'node:os'
+import {
+  authSettings,
+  bool,
+  kafkaSettings,
+  logLevel,
+  mysqlSettings,
+  positiveInt,
+  redisSettings,
+  serviceSettings,
+} from '@timedeal/platform'
+import { DEFAULT_STOCK_PREFIX } from '@timedeal/stock'
 import { z } from 'zod'
+
+const MINUTE = 60_000
+const DAY = 24 * 60 * MINUTE
+
+/** Settings of the live stock and of the ledger write-behind, shared by the service and its worker. */
+export const stockSettings = () => ({
+  STOCK_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected letters, digits and _ . : -')
+    .default(DEFAULT_STOCK_PREFIX),
+  RESERVATION_HOLD_MS: positiveInt(10 * MINUTE),
+  RESERVATION_RETENTION_MS: positiveInt(7 * DAY),
+  LEDGER_BATCH_SIZE: positiveInt(500),
+  LEDGER_CLAIM_IDLE_MS: positiveInt(30_000),
+  LEDGER_CONSUMER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
+})
 
 /** Every setting of goods-service, read from environment variables once at start. */
 export const settingsSchema = z.object({
@@ -7,6 +34,26 @@ export const settingsSchema = z.object({
   ...mysqlSettings('timedeal_goods'),
   ...redisSettings(),
   ...kafkaSettings(),
+  ...authSettings(),
+  ...stockSettings(),
+  LEDGER_WORKER_ENABLED: bool(true),
+  EXPIRY_SWEEP_INTERVAL_MS: positiveInt(1_000),
+  COLD_LOAD_TIMEOUT_MS: positiveInt(5_000),
+  ORDER_EVENTS_ENABLED: bool(true),
+  ORDER_EVENTS_GROUP: z.string().min(1).default('goods-service'),
+  DEMO_SELLER_ID: z.string().min(1).max(64).default('00000000-0000-4000-8000-00000000a001'),
 })
 
 export type Settings = z.infer<typeof settingsSchema>
+
+/** The settings of the standalone ledger worker (`src/worker.ts`). */
+export const workerSettingsSchema = z.object({
+  SERVICE_NAME: z.string().default('goods-ledger-worker'),
+  LOG_LEVEL: logLevel().default('info'),
+  ...mysqlSettings('timedeal_goods'),
+  ...redisSettings(),
+  ...stockSettings(),
+  MIGRATE_ON_START: bool(true),
+})
+
+export type WorkerSettings = z.infer<typeof workerSettingsSchema>

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { spawnService, waitUntilReady } from '@timedeal/platform/testing'
+import type { Redis } from '@timedeal/platform'
+import { spawnService, uniqueName, waitUntilReady } from '@timedeal/platform/testing'
+import { createStockStore } from '@timedeal/stock'
+import { createCatalog } from '../src/adapters/catalog.ts'
+import { connectRedis, createTestDatabase, dropPrefix, type TestDatabase } from './support.ts'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
@@ -17,5 +21,40 @@ describe('goods-service process', () => {
     } finally {
       assert.equal(await service.stop('SIGTERM'), 0)
     }
+  })
+})
+
+describe('goods-service seed', () => {
+  const prefix = uniqueName('test_seed')
+  let database: TestDatabase
+  let redis: Redis
+
+  before(async () => {
+    database = await createTestDatabase()
+    redis = connectRedis()
+  })
+
+  after(async () => {
+    await dropPrefix(redis, prefix)
+    redis.disconnect()
+    await database.drop()
+  })
+
+  test('writes demo goods of the demo seller: one open, one opening soon, one sold out, one closed; again is safe', async () => {
+    const env = { MYSQL_DATABASE: database.name, STOCK_KEY_PREFIX: prefix, DEMO_SELLER_ID: 'demo-seller-test' }
+    for (let run = 0; run < 2; run += 1) {
+      const seeding = await spawnService(entry, env, ['seed'])
+      assert.equal(await seeding.exited, 0, seeding.output().stderr)
+    }
+    const catalog = createCatalog(database.sequelize)
+    const store = createStockStore(redis, { prefix, holdMs: 60_000, retentionMs: 60_000 })
+    const [seconds] = await redis.time()
+    const demo = await catalog.page({ sellerId: 'demo-seller-test', now: new Date(Number(seconds) * 1000), limit: 10 })
+    assert.equal(demo.length, 4)
+    const states = await Promise.all(demo.map(async (goods) => (await store.read(goods.id))?.state))
+    assert.deepEqual([...states].sort(), ['CLOSED', 'OPEN', 'SOLD_OUT', 'UPCOMING'])
+    const upcoming = demo[states.indexOf('UPCOMING')]
+    const opensIn = (upcoming?.saleStartsAt.getTime() ?? 0) - Number(seconds) * 1000
+    assert.ok(opensIn > 60_000 && opensIn <= 5 * 60_000, `the upcoming sale opens in ${opensIn} ms`)
   })
 })

@@ -1,0 +1,502 @@
+/**
+ * `make bench-stock`: how many stock reservations per second the real HTTP endpoint takes for
+ * one hot goods, set beside (a) the ceiling, the reservation Lua script driven straight at Redis
+ * by redis-benchmark, and (b) what this project replaces, a MySQL transaction that locks the goods
+ * row (SELECT ... FOR UPDATE) and decrements it. Every phase offers more attempts than stock, so
+ * each also proves it sold nothing twice.
+ *
+ * Everything runs on loopback against the local servers, bounded in count and time. It uses a
+ * database (`timedeal_test_bench_*`) and a Redis key prefix of its own and removes both after.
+ * Writes a report and an SVG chart under bench-results/ and ends with one JSON line.
+ */
+import { spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { Agent, request } from 'node:http'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  createLogger,
+  createRedis,
+  createSequelize,
+  INTERNAL_CREDENTIAL_HEADER,
+  loadSettingsOrExit,
+  mysqlSettings,
+  positiveInt,
+  type Redis,
+  redisSettings,
+} from '@timedeal/platform'
+import { eventually, spawnService, startTestIssuer, waitUntilReady } from '@timedeal/platform/testing'
+import { createStockStore, reserveScript, type StockStore } from '@timedeal/stock'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import { z } from 'zod'
+import { barChartSvg, markdownReport, type PhaseResult, percentile, round } from './report.ts'
+
+const settings = loadSettingsOrExit(
+  z.object({
+    ...mysqlSettings('timedeal_goods'),
+    ...redisSettings(),
+    /** Reservation requests sent to the HTTP endpoint (after a warm-up of a tenth as many). */
+    BENCH_HTTP_REQUESTS: positiveInt(20_000),
+    /** Concurrent HTTP clients, each with one request in flight. */
+    BENCH_HTTP_CLIENTS: positiveInt(64),
+    /** Calls of the Lua script made by redis-benchmark. */
+    BENCH_LUA_CALLS: positiveInt(100_000),
+    BENCH_LUA_CLIENTS: positiveInt(50),
+    /** Row-locking MySQL transactions. */
+    BENCH_MYSQL_TRANSACTIONS: positiveInt(4_000),
+    BENCH_MYSQL_CLIENTS: positiveInt(32),
+    /** Each phase stops after this long, whatever it has left. */
+    BENCH_PHASE_SECONDS: positiveInt(90),
+  }),
+)
+
+/** Every phase offers more attempts than it has stock: three of four can succeed. */
+const STOCK_SHARE = 0.75
+const SECRET = 'bench-internal-secret-value'
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
+const logger = createLogger('bench-stock', 'warn')
+const say = (line: string) => process.stdout.write(`[bench-stock] ${line}\n`)
+
+interface Attempts {
+  readonly outcomes: Map<string, number>
+  readonly latenciesMs: number[]
+  readonly seconds: number
+}
+
+/**
+ * Runs `attempt` `total` times from `clients` concurrent loops (each waits for its answer before
+ * the next), stopping early at the deadline. Each answer is an outcome code.
+ */
+async function drive(total: number, clients: number, attempt: (index: number) => Promise<string>): Promise<Attempts> {
+  const outcomes = new Map<string, number>()
+  const latenciesMs: number[] = []
+  const deadline = Date.now() + settings.BENCH_PHASE_SECONDS * 1000
+  let next = 0
+  const started = process.hrtime.bigint()
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < total && Date.now() < deadline) {
+        const index = next++
+        const sent = process.hrtime.bigint()
+        let outcome: string
+        try {
+          outcome = await attempt(index)
+        } catch (error) {
+          outcome = `ERROR ${error instanceof Error ? error.message : String(error)}`
+        }
+        latenciesMs.push(Number(process.hrtime.bigint() - sent) / 1e6)
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+      }
+    }),
+  )
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  latenciesMs.sort((a, b) => a - b)
+  return { outcomes, latenciesMs, seconds }
+}
+
+function phaseResult(label: string, stock: number, run: Attempts, oversold: number): PhaseResult {
+  const attempts = run.latenciesMs.length
+  const reserved = run.outcomes.get('RESERVED') ?? 0
+  const soldOut = run.outcomes.get('SOLD_OUT') ?? 0
+  return {
+    label,
+    attempts,
+    reserved,
+    soldOut,
+    errors: attempts - reserved - soldOut,
+    seconds: round(run.seconds, 3),
+    attemptsPerSecond: round(attempts / run.seconds, 1),
+    reservedPerSecond: round(reserved / run.seconds, 1),
+    p50Ms: round(percentile(run.latenciesMs, 0.5), 3),
+    p99Ms: round(percentile(run.latenciesMs, 0.99), 3),
+    stock,
+    oversold,
+  }
+}
+
+function showErrors(run: Attempts): void {
+  for (const [outcome, count] of run.outcomes) {
+    if (outcome !== 'RESERVED' && outcome !== 'SOLD_OUT') say(`  unexpected answer ×${count}: ${outcome}`)
+  }
+}
+
+function postJson(agent: Agent, url: URL, body: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const outgoing = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (chunk: Buffer) => chunks.push(chunk))
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }))
+        response.on('error', reject)
+      },
+    )
+    outgoing.on('error', reject)
+    outgoing.end(body)
+  })
+}
+
+async function scalar<T>(sequelize: Sequelize, sql: string, replacements: unknown[] = []): Promise<T | undefined> {
+  const [row] = await sequelize.query<Record<string, T>>(sql, { replacements, type: QueryTypes.SELECT })
+  return row ? Object.values(row)[0] : undefined
+}
+
+/** (1) The real endpoint: goods-service as its own process, reservations over keep-alive HTTP. */
+async function httpPhase(database: string, prefix: string, mysql: Sequelize, redis: Redis): Promise<PhaseResult> {
+  const issuer = await startTestIssuer()
+  const service = await spawnService(join(repoRoot, 'services/goods/src/main.ts'), {
+    MYSQL_DATABASE: database,
+    STOCK_KEY_PREFIX: prefix,
+    JWT_JWKS_URL: issuer.jwksUrl,
+    INTERNAL_API_SECRET: SECRET,
+    ORDER_EVENTS_ENABLED: 'false',
+    LOG_LEVEL: 'warn',
+  })
+  const agent = new Agent({ keepAlive: true, maxSockets: settings.BENCH_HTTP_CLIENTS })
+  try {
+    await waitUntilReady(service, 60_000)
+    const seller = await issuer.sign({ sub: 'bench-seller', role: 'SELLER' })
+    const [seconds] = await redis.time()
+    const createGoods = async (stock: number) => {
+      const response = await fetch(`${service.url}/api/goods`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${seller}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'Bench hot item',
+          price: 10_000,
+          initialStock: stock,
+          saleStartsAt: new Date(Number(seconds) * 1000 - 60_000).toISOString(),
+          saleEndsAt: new Date(Number(seconds) * 1000 + 3_600_000).toISOString(),
+        }),
+      })
+      if (response.status !== 201) throw new Error(`creating the bench goods failed: ${await response.text()}`)
+      return ((await response.json()) as { id: string }).id
+    }
+    const endpoint = new URL(`${service.url}/internal/reservations`)
+    const reserve = (goodsId: string) => async (index: number) => {
+      const body = JSON.stringify({ reservationId: randomUUID(), goodsId, userId: `bench-user-${index}`, quantity: 1 })
+      const answer = await postJson(agent, endpoint, body, { [INTERNAL_CREDENTIAL_HEADER]: SECRET })
+      if (answer.status === 201) return 'RESERVED'
+      return (JSON.parse(answer.text) as { code?: string }).code ?? `HTTP ${answer.status}`
+    }
+
+    const warmUp = Math.ceil(settings.BENCH_HTTP_REQUESTS / 10)
+    say(`HTTP: warming up with ${warmUp} reservations`)
+    await drive(warmUp, settings.BENCH_HTTP_CLIENTS, reserve(await createGoods(warmUp)))
+
+    const total = settings.BENCH_HTTP_REQUESTS
+    const stock = Math.floor(total * STOCK_SHARE)
+    const goodsId = await createGoods(stock)
+    say(`HTTP: ${total} reservations of one hot goods (stock ${stock}) from ${settings.BENCH_HTTP_CLIENTS} clients`)
+    const run = await drive(total, settings.BENCH_HTTP_CLIENTS, reserve(goodsId))
+    showErrors(run)
+
+    const reserved = run.outcomes.get('RESERVED') ?? 0
+    const available = Number(await redis.get(`${prefix}:{${goodsId}}:available`))
+    say('HTTP: waiting for the write-behind to bring MySQL level with Redis')
+    await eventually(
+      async () =>
+        Number(await scalar(mysql, 'SELECT COUNT(*) AS n FROM stock_ledger WHERE goods_id = ?', [goodsId])) === reserved
+          ? true
+          : undefined,
+      60_000,
+      'the ledger in MySQL',
+    )
+    const onHand = Number(await scalar(mysql, 'SELECT stock_on_hand FROM goods WHERE id = ?', [goodsId]))
+    if (onHand !== available) throw new Error(`MySQL on-hand ${onHand} differs from Redis ${available}`)
+    const oversold = Math.max(0, reserved - stock) + Math.max(0, -available) + Math.abs(stock - reserved - available)
+    return phaseResult('HTTP endpoint (goods-service)', stock, run, oversold)
+  } finally {
+    agent.destroy()
+    await service.stop('SIGTERM')
+    await issuer.close()
+  }
+}
+
+/** (a) The ceiling: the same Lua script by EVALSHA from redis-benchmark, no HTTP, no Node. */
+async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseResult> {
+  const total = settings.BENCH_LUA_CALLS
+  const stock = Math.floor(total * STOCK_SHARE)
+  const goodsId = `bench-${randomUUID()}`
+  const [seconds] = await redis.time()
+  await store.loadIfAbsent({
+    goodsId,
+    onHand: stock,
+    initialStock: stock,
+    startsAt: Number(seconds) * 1000 - 60_000,
+    endsAt: Number(seconds) * 1000 + 3_600_000,
+    purchaseLimit: null,
+    version: 1,
+  })
+  const sha = String(await redis.script('LOAD', reserveScript.lua))
+  const keys = store.keys
+  // redis-benchmark fills each __rand_int__ with its own random number, so the record, lookup and
+  // argument ids differ from one another: every call still does a reservation's reads and writes.
+  const command = [
+    'EVALSHA',
+    sha,
+    '7',
+    keys.available(goodsId),
+    keys.sale(goodsId),
+    keys.holders(goodsId),
+    keys.reservation(goodsId, '__rand_int__'),
+    keys.reservationGoods('__rand_int__'),
+    keys.expiries,
+    keys.ledger,
+    goodsId,
+    '__rand_int__',
+    'bench-user-__rand_int__',
+    '1',
+    '600000',
+  ]
+  const url = new URL(settings.REDIS_URL)
+  const args = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '6379',
+    '-n',
+    String(total),
+    '-c',
+    String(settings.BENCH_LUA_CLIENTS),
+  ]
+  if (url.password) args.push('-a', decodeURIComponent(url.password))
+  args.push('-r', '1000000000', '--csv', ...command)
+  say(
+    `Lua ceiling: redis-benchmark, ${total} EVALSHA calls (stock ${stock}) from ${settings.BENCH_LUA_CLIENTS} clients`,
+  )
+  const csv = await new Promise<string>((resolve, reject) => {
+    const child = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString()
+    })
+    const timer = setTimeout(() => child.kill('SIGTERM'), settings.BENCH_PHASE_SECONDS * 1000)
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out)
+      else reject(new Error(`redis-benchmark exited with ${code}: ${err.trim() || out.trim()}`))
+    })
+  })
+  const lines = csv.trim().split('\n')
+  const headerLine = lines.find((line) => line.startsWith('"test"'))
+  const valueLine = lines.at(-1)
+  if (!headerLine || !valueLine || valueLine === headerLine)
+    throw new Error(`unexpected redis-benchmark output: ${csv}`)
+  const cells = (line: string) => line.split('","').map((cell) => cell.replaceAll('"', ''))
+  const row = Object.fromEntries(cells(headerLine).map((name, index) => [name, cells(valueLine)[index] ?? '']))
+  const rps = Number(row.rps)
+
+  const reserved = await redis.xlen(keys.ledger)
+  const available = Number(await redis.get(keys.available(goodsId)))
+  const oversold = Math.max(0, reserved - stock) + Math.max(0, -available) + Math.abs(stock - reserved - available)
+  const runSeconds = total / rps
+  return {
+    label: 'Lua script direct (ceiling)',
+    attempts: total,
+    reserved,
+    soldOut: total - reserved,
+    errors: 0,
+    seconds: round(runSeconds, 3),
+    attemptsPerSecond: round(rps, 1),
+    reservedPerSecond: round(reserved / runSeconds, 1),
+    p50Ms: Number(row.p50_latency_ms),
+    p99Ms: Number(row.p99_latency_ms),
+    stock,
+    oversold,
+  }
+}
+
+/** (b) The approach replaced: lock the goods row, check, decrement, record, commit. */
+async function mysqlRowLockPhase(database: string): Promise<PhaseResult> {
+  const clients = settings.BENCH_MYSQL_CLIENTS
+  const mysql = createSequelize({
+    host: settings.MYSQL_HOST,
+    port: settings.MYSQL_PORT,
+    user: settings.MYSQL_USER,
+    password: settings.MYSQL_PASSWORD,
+    database,
+    poolMax: clients,
+    logger,
+  })
+  try {
+    await mysql.query('CREATE TABLE bench_goods (id VARCHAR(64) PRIMARY KEY, stock INT NOT NULL) ENGINE=InnoDB')
+    await mysql.query(
+      `CREATE TABLE bench_reservations (id VARCHAR(64) PRIMARY KEY, goods_id VARCHAR(64) NOT NULL,
+         user_id VARCHAR(64) NOT NULL, quantity INT NOT NULL, created_at DATETIME(3) NOT NULL) ENGINE=InnoDB`,
+    )
+    const total = settings.BENCH_MYSQL_TRANSACTIONS
+    const stock = Math.floor(total * STOCK_SHARE)
+    const goodsId = 'bench-hot-item'
+    await mysql.query('INSERT INTO bench_goods (id, stock) VALUES (?, ?)', { replacements: [goodsId, stock] })
+    say(`MySQL row lock: ${total} transactions (stock ${stock}) from ${clients} clients`)
+    const run = await drive(total, clients, (index) =>
+      mysql.transaction(async (transaction) => {
+        const [row] = await mysql.query<{ stock: number }>('SELECT stock FROM bench_goods WHERE id = ? FOR UPDATE', {
+          replacements: [goodsId],
+          type: QueryTypes.SELECT,
+          transaction,
+        })
+        if (!row || row.stock < 1) return 'SOLD_OUT'
+        await mysql.query('UPDATE bench_goods SET stock = stock - 1 WHERE id = ?', {
+          replacements: [goodsId],
+          transaction,
+        })
+        await mysql.query(
+          'INSERT INTO bench_reservations (id, goods_id, user_id, quantity, created_at) VALUES (?, ?, ?, 1, NOW(3))',
+          { replacements: [randomUUID(), goodsId, `bench-user-${index}`], transaction },
+        )
+        return 'RESERVED'
+      }),
+    )
+    showErrors(run)
+    const left = Number(await scalar(mysql, 'SELECT stock FROM bench_goods WHERE id = ?', [goodsId]))
+    const rows = Number(await scalar(mysql, 'SELECT COUNT(*) AS n FROM bench_reservations'))
+    const oversold = Math.max(0, rows - stock) + Math.max(0, -left) + Math.abs(stock - rows - left)
+    return phaseResult('MySQL SELECT … FOR UPDATE', stock, run, oversold)
+  } finally {
+    await mysql.close()
+  }
+}
+
+async function dropKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000)
+    if (keys.length > 0) await redis.unlink(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
+
+async function main(): Promise<void> {
+  const stamp = new Date()
+  const tag = `${stamp.getTime().toString(36)}_${randomUUID().slice(0, 8)}`
+  const database = `timedeal_test_bench_${tag}`
+  const prefix = `bench_${tag}`
+  const connect = (name: string, poolMax = 4) =>
+    createSequelize({
+      host: settings.MYSQL_HOST,
+      port: settings.MYSQL_PORT,
+      user: settings.MYSQL_USER,
+      password: settings.MYSQL_PASSWORD,
+      database: name,
+      poolMax,
+      logger,
+    })
+  const admin = connect(settings.MYSQL_DATABASE, 1)
+  const redis = createRedis({ url: settings.REDIS_URL, logger, connectionName: 'bench-stock' })
+  await admin.query(`CREATE DATABASE \`${database}\``)
+  const mysql = connect(database)
+  try {
+    const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'
+    const mariadbVersion = String(await scalar(admin, 'SELECT VERSION() AS v'))
+
+    const http = await httpPhase(database, prefix, mysql, redis)
+    say(`HTTP: ${Math.round(http.attemptsPerSecond)} attempts/s, p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`)
+    const ceilingStore = createStockStore(redis, { prefix: `${prefix}_lua`, holdMs: 600_000, retentionMs: 600_000 })
+    let ceiling: PhaseResult
+    try {
+      ceiling = await luaCeilingPhase(redis, ceilingStore)
+    } finally {
+      await dropKeys(redis, `${prefix}_lua`)
+    }
+    say(
+      `Lua ceiling: ${Math.round(ceiling.attemptsPerSecond)} calls/s, p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms`,
+    )
+    const rowLock = await mysqlRowLockPhase(database)
+    say(
+      `MySQL row lock: ${Math.round(rowLock.attemptsPerSecond)} tx/s, p50 ${rowLock.p50Ms} ms, p99 ${rowLock.p99Ms} ms`,
+    )
+
+    const ratios = {
+      httpVsLuaCeiling: round(http.attemptsPerSecond / ceiling.attemptsPerSecond, 3),
+      httpVsMysqlRowLock: round(http.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
+      luaCeilingVsMysqlRowLock: round(ceiling.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
+    }
+    say(
+      `ratios: HTTP / ceiling ${ratios.httpVsLuaCeiling}, HTTP / MySQL row lock ${ratios.httpVsMysqlRowLock}, ceiling / MySQL row lock ${ratios.luaCeilingVsMysqlRowLock}`,
+    )
+
+    const environment = {
+      cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+      node: process.version,
+      redis: redisVersion,
+      mariadb: mariadbVersion,
+      'HTTP clients': String(settings.BENCH_HTTP_CLIENTS),
+      'redis-benchmark clients': String(settings.BENCH_LUA_CLIENTS),
+      'MySQL clients': String(settings.BENCH_MYSQL_CLIENTS),
+    }
+    const folder = join(repoRoot, 'bench-results')
+    await mkdir(folder, { recursive: true })
+    const base = `stock-${stamp.toISOString().replaceAll(':', '').replace(/\..*/, '')}`
+    const phases = [http, ceiling, rowLock]
+    await writeFile(join(folder, `${base}.svg`), barChartSvg('Stock reservations of one hot goods', phases))
+    await writeFile(
+      join(folder, `${base}.md`),
+      markdownReport({
+        title: 'Stock reservation benchmark',
+        when: stamp,
+        environment,
+        phases,
+        ratios,
+        chartFile: `${base}.svg`,
+        notes: [
+          'Every phase offers more attempts than stock (stock = 75% of attempts); "oversold" counts units handed out beyond it, and must be 0.',
+          'HTTP: goods-service as its own process, POST /internal/reservations over keep-alive HTTP; after the run the write-behind drains and MySQL must equal Redis.',
+          'Ceiling: redis-benchmark calling the reservation script by EVALSHA, no HTTP and no Node in the path.',
+          'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
+          'All processes (load generators, service, Redis, MariaDB) share the same machine, so the numbers are relative, not absolute.',
+        ],
+      }),
+    )
+    say(`report: bench-results/${base}.md (chart ${base}.svg)`)
+    const figures = (phase: PhaseResult) => ({
+      attempts: phase.attempts,
+      reserved: phase.reserved,
+      soldOut: phase.soldOut,
+      errors: phase.errors,
+      stock: phase.stock,
+      attemptsPerSecond: phase.attemptsPerSecond,
+      reservedPerSecond: phase.reservedPerSecond,
+      p50Ms: phase.p50Ms,
+      p99Ms: phase.p99Ms,
+      oversold: phase.oversold,
+    })
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'stock',
+        http: figures(http),
+        luaCeiling: figures(ceiling),
+        mysqlRowLock: figures(rowLock),
+        ratios,
+      })}\n`,
+    )
+    if (phases.some((phase) => phase.oversold !== 0)) {
+      process.stderr.write('[bench-stock] OVERSOLD: a phase handed out more units than its stock\n')
+      process.exitCode = 1
+    }
+  } finally {
+    await dropKeys(redis, prefix)
+    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
+    await mysql.close()
+    await admin.close()
+    redis.disconnect()
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench-stock] ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

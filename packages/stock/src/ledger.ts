@@ -1,0 +1,107 @@
+import type { Redis } from '@timedeal/platform'
+
+/**
+ * Entries of the ledger stream. Every script that changes a count appends one, in the same atomic
+ * step, with these fields: `goods`, `kind`, `delta` (signed units), `reservation`, `user`, `at` (ms).
+ */
+export const LEDGER_KINDS = ['reserve', 'release', 'expire', 'adjust'] as const
+
+/** The consumer group of the write-behind that applies the ledger to MySQL. */
+export const LEDGER_GROUP = 'ledger-writer'
+export type LedgerKind = (typeof LEDGER_KINDS)[number]
+
+export interface LedgerEntry {
+  /** The stream entry id, `<ms>-<seq>`: unique and increasing, the durable ledger's key. */
+  readonly id: string
+  readonly goodsId: string
+  readonly kind: LedgerKind
+  readonly delta: number
+  readonly reservationId: string | null
+  readonly userId: string | null
+  readonly at: number
+}
+
+/** The two numbers of a stream entry id, for a compact, ordered primary key. */
+export function splitEntryId(id: string): { ms: number; seq: number } {
+  const match = /^(\d+)-(\d+)$/.exec(id)
+  if (!match) throw new Error(`not a stream entry id: ${id}`)
+  return { ms: Number(match[1]), seq: Number(match[2]) }
+}
+
+export function compareEntryIds(a: string, b: string): number {
+  const left = splitEntryId(a)
+  const right = splitEntryId(b)
+  return left.ms - right.ms || left.seq - right.seq
+}
+
+/**
+ * Reads one raw stream entry (`[id, [field, value, ...]]`). Returns undefined for an entry whose
+ * fields are gone (deleted while pending) or that this layout did not write.
+ */
+export function parseLedgerEntry(id: string, fields: readonly string[] | null): LedgerEntry | undefined {
+  if (!fields) return undefined
+  const values = new Map<string, string>()
+  for (let index = 0; index + 1 < fields.length; index += 2) {
+    values.set(fields[index] as string, fields[index + 1] as string)
+  }
+  const goodsId = values.get('goods')
+  const kind = values.get('kind') as LedgerKind | undefined
+  const delta = Number(values.get('delta'))
+  const at = Number(values.get('at'))
+  if (!goodsId || !kind || !LEDGER_KINDS.includes(kind) || !Number.isInteger(delta) || !Number.isFinite(at)) {
+    return undefined
+  }
+  return {
+    id,
+    goodsId,
+    kind,
+    delta,
+    reservationId: values.get('reservation') || null,
+    userId: values.get('user') || null,
+    at,
+  }
+}
+
+/** The consumer groups of a stream as XINFO GROUPS reports them (none when the stream is absent). */
+export async function ledgerGroups(redis: Redis, stream: string): Promise<Record<string, unknown>[]> {
+  try {
+    const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][]
+    return groups.map((flat) => {
+      const fields: Record<string, unknown> = {}
+      for (let index = 0; index + 1 < flat.length; index += 2) fields[String(flat[index])] = flat[index + 1]
+      return fields
+    })
+  } catch (error) {
+    if (error instanceof Error && /no such key/i.test(error.message)) return []
+    throw error
+  }
+}
+
+/**
+ * Resolves once every entry the ledger holds right now has been applied to MySQL by the
+ * write-behind, so an on-hand count read next includes all of them. Whoever loads stock from
+ * MySQL into Redis waits for this first: a load that ran while entries of that goods were still
+ * on their way would count them twice once they are applied.
+ */
+export async function waitUntilLedgerApplied(
+  redis: Redis,
+  stream: string,
+  options: { readonly timeoutMs: number; readonly group?: string },
+): Promise<void> {
+  const group = options.group ?? LEDGER_GROUP
+  const [last] = (await redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][]
+  if (!last) return
+  const deadline = Date.now() + options.timeoutMs
+  for (;;) {
+    const info = (await ledgerGroups(redis, stream)).find((candidate) => candidate.name === group)
+    if (info && compareEntryIds(String(info['last-delivered-id'] ?? '0-0'), last[0]) >= 0) {
+      if (Number(info.pending ?? 0) === 0) return
+      const [, smallest] = (await redis.xpending(stream, group)) as [number, string | null]
+      if (!smallest || compareEntryIds(smallest, last[0]) > 0) return
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`the ledger write-behind has not applied entry ${last[0]} within ${options.timeoutMs} ms`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { createRedis, type Redis } from '@timedeal/platform'
+import { testLogger, testSettings } from '@timedeal/platform/testing'
+import {
+  createStockStore,
+  LEDGER_GROUP,
+  type ReserveOutcome,
+  type StockStore,
+  waitUntilLedgerApplied,
+} from '../src/index.ts'
+import { availableOf, countBy, dropPrefix, ledgerOf, openSale, testPrefix } from './support.ts'
+
+const prefix = testPrefix()
+const HOLD_MS = 60_000
+
+describe('live stock scripts (real Redis)', () => {
+  let redis: Redis
+  let store: StockStore
+
+  before(() => {
+    redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: 'stock-test' })
+    store = createStockStore(redis, { prefix, holdMs: HOLD_MS, retentionMs: 60_000 })
+  })
+
+  after(async () => {
+    await dropPrefix(redis, prefix)
+    redis.disconnect()
+  })
+
+  const reserve = (goodsId: string, userId: string, quantity = 1, reservationId: string = randomUUID()) =>
+    store.reserve({ reservationId, goodsId, userId, quantity })
+
+  test('takes exactly the stock when many users race for it, and refuses the rest as SOLD_OUT', async () => {
+    const { goodsId } = await openSale(store, { stock: 50 })
+    const outcomes = await Promise.all(Array.from({ length: 600 }, (_, index) => reserve(goodsId, `user-${index}`)))
+    const codes = countBy(outcomes.map((outcome) => (outcome.ok ? 'OK' : outcome.refusal)))
+    assert.deepEqual(Object.fromEntries(codes), { OK: 50, SOLD_OUT: 550 })
+    assert.equal(await availableOf(redis, store, goodsId), 0)
+    const ledger = await ledgerOf(redis, store, goodsId)
+    assert.equal(ledger.length, 50)
+    assert.ok(ledger.every((entry) => entry.kind === 'reserve' && entry.delta === -1))
+  })
+
+  test('judges the window by the Redis clock: refused 1 ms before opening, open at opening, closed at closing', async () => {
+    // Reserve in a tight loop across both edges; every answer carries the server time it was
+    // decided at, so each one can be checked against the window to the millisecond.
+    for (let round = 1; ; round += 1) {
+      const { goodsId, startsAt, endsAt } = await openSale(store, { stock: 1_000_000, opensIn: 150, lastsMs: 100 })
+      const seen = new Map<number, ReserveOutcome[]>()
+      for (let now = 0; now <= endsAt + 1; ) {
+        const outcome = await reserve(goodsId, `edge-${randomUUID()}`)
+        now = outcome.now
+        seen.set(now, [...(seen.get(now) ?? []), outcome])
+      }
+      for (const [now, outcomes] of seen) {
+        const expected = now < startsAt ? 'SALE_NOT_OPEN' : now >= endsAt ? 'SALE_CLOSED' : 'OK'
+        for (const outcome of outcomes) {
+          assert.equal(outcome.ok ? 'OK' : outcome.refusal, expected, `at ${now - startsAt} ms after opening`)
+        }
+      }
+      const edges = [startsAt - 1, startsAt, endsAt - 1, endsAt]
+      if (edges.every((edge) => seen.has(edge))) return
+      // A pause (GC, a busy machine) skipped an edge millisecond: look again with a fresh window.
+      assert.ok(round < 5, `the loop never landed on every edge millisecond in ${round} rounds`)
+    }
+  })
+
+  test('holds one user to the purchase limit however many requests race', async () => {
+    const { goodsId } = await openSale(store, { stock: 100, purchaseLimit: 3 })
+    const outcomes = await Promise.all(Array.from({ length: 60 }, () => reserve(goodsId, 'eager-buyer')))
+    const codes = countBy(outcomes.map((outcome) => (outcome.ok ? 'OK' : outcome.refusal)))
+    assert.deepEqual(Object.fromEntries(codes), { OK: 3, PURCHASE_LIMIT_EXCEEDED: 57 })
+    assert.equal(await store.holding(goodsId, 'eager-buyer'), 3)
+    assert.equal(await availableOf(redis, store, goodsId), 97)
+    assert.equal((await reserve(goodsId, 'other-buyer', 3)).ok, true)
+    assert.equal((await reserve(goodsId, 'other-buyer-2', 4)).ok, false)
+
+    // A released reservation no longer counts against the limit.
+    const first = await reserve(goodsId, 'patient-buyer', 2, 'patient-1')
+    assert.equal(first.ok, true)
+    assert.equal((await reserve(goodsId, 'patient-buyer', 2)).ok, false)
+    await store.release('patient-1')
+    assert.equal((await reserve(goodsId, 'patient-buyer', 2)).ok, true)
+  })
+
+  test('answers a retried reservation id with the same reservation and changes nothing', async () => {
+    const { goodsId } = await openSale(store, { stock: 10 })
+    const id = randomUUID()
+    const outcomes = await Promise.all(Array.from({ length: 25 }, () => reserve(goodsId, 'retrying-buyer', 2, id)))
+    assert.ok(outcomes.every((outcome) => outcome.ok))
+    const fresh = outcomes.filter((outcome) => outcome.ok && !outcome.replayed)
+    assert.equal(fresh.length, 1)
+    const expiresAt = new Set(outcomes.map((outcome) => (outcome.ok ? outcome.expiresAt : 0)))
+    assert.equal(expiresAt.size, 1)
+    assert.equal(await availableOf(redis, store, goodsId), 8)
+    assert.equal((await ledgerOf(redis, store, goodsId)).length, 1)
+
+    const changedQuantity = await reserve(goodsId, 'retrying-buyer', 3, id)
+    assert.equal(changedQuantity.ok ? 'OK' : changedQuantity.refusal, 'RESERVATION_CONFLICT')
+    const { goodsId: otherGoods } = await openSale(store, { stock: 10 })
+    const otherGoodsSameId = await reserve(otherGoods, 'retrying-buyer', 2, id)
+    assert.equal(otherGoodsSameId.ok ? 'OK' : otherGoodsSameId.refusal, 'RESERVATION_CONFLICT')
+    assert.equal(await availableOf(redis, store, otherGoods), 10)
+  })
+
+  test('gives the stock back exactly once when a reservation is released again and again', async () => {
+    const { goodsId } = await openSale(store, { stock: 5 })
+    await reserve(goodsId, 'releasing-buyer', 2, 'release-twice')
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => store.release('release-twice')))
+    assert.equal(outcomes.filter((outcome) => outcome.status === 'RELEASED' && outcome.changed).length, 1)
+    assert.ok(outcomes.every((outcome) => outcome.status === 'RELEASED'))
+    assert.equal(await availableOf(redis, store, goodsId), 5)
+    assert.equal(await store.holding(goodsId, 'releasing-buyer'), 0)
+    const kinds = (await ledgerOf(redis, store, goodsId)).map((entry) => `${entry.kind}:${entry.delta}`)
+    assert.deepEqual(kinds, ['reserve:-2', 'release:2'])
+    // A retried reservation of a released id is answered with the record, not a new hold.
+    const replay = await reserve(goodsId, 'releasing-buyer', 2, 'release-twice')
+    assert.ok(replay.ok && replay.replayed && replay.state === 'RELEASED')
+    assert.equal(await availableOf(redis, store, goodsId), 5)
+    assert.equal((await store.release('no-such-reservation')).status, 'RESERVATION_NOT_FOUND')
+  })
+
+  test('returns the stock once whatever the order of racing confirm and release calls', async () => {
+    const { goodsId } = await openSale(store, { stock: 40 })
+    const ids = Array.from({ length: 40 }, (_, index) => `race-${index}-${randomUUID()}`)
+    await Promise.all(ids.map((id, index) => reserve(goodsId, `racer-${index}`, 1, id)))
+    assert.equal(await availableOf(redis, store, goodsId), 0)
+
+    const answers = await Promise.all(
+      ids.map(async (id, index) => {
+        const calls =
+          index % 2 === 0
+            ? [store.confirm(id), store.release(id), store.confirm(id), store.release(id)]
+            : [store.release(id), store.confirm(id), store.release(id), store.confirm(id)]
+        return Promise.all(calls)
+      }),
+    )
+    for (const [index, calls] of answers.entries()) {
+      const changed = calls.filter(
+        (outcome) => outcome.status === 'RELEASED' && 'changed' in outcome && outcome.changed,
+      )
+      assert.equal(changed.length, 1, `reservation ${index} gave its unit back ${changed.length} times`)
+    }
+    for (const id of ids) assert.equal((await store.reservation(id))?.state, 'RELEASED')
+    assert.equal(await availableOf(redis, store, goodsId), 40)
+    const releases = (await ledgerOf(redis, store, goodsId)).filter((entry) => entry.kind === 'release')
+    assert.equal(releases.length, 40)
+    assert.equal(new Set(releases.map((entry) => entry.reservationId)).size, 40)
+  })
+
+  test('a confirmed reservation stays taken until it is released, and is then given back', async () => {
+    const { goodsId } = await openSale(store, { stock: 3 })
+    await reserve(goodsId, 'paying-buyer', 1, 'paid-then-returned')
+    assert.deepEqual(await store.confirm('paid-then-returned'), { status: 'CONFIRMED', changed: true })
+    assert.deepEqual(await store.confirm('paid-then-returned'), { status: 'CONFIRMED', changed: false })
+    assert.equal(await availableOf(redis, store, goodsId), 2)
+    assert.deepEqual(await store.release('paid-then-returned', { reason: 'order-returned' }), {
+      status: 'RELEASED',
+      changed: true,
+    })
+    assert.equal(await availableOf(redis, store, goodsId), 3)
+    assert.equal((await store.reservation('paid-then-returned'))?.releaseReason, 'order-returned')
+    assert.deepEqual(await store.confirm('paid-then-returned'), { status: 'RELEASED', reason: 'order-returned' })
+  })
+
+  test('expires unconfirmed reservations after the hold and gives their stock back once', async () => {
+    const shortHold = createStockStore(redis, { prefix, holdMs: 300, retentionMs: 60_000 })
+    const { goodsId } = await openSale(shortHold, { stock: 10 })
+    const hold = (id: string) => shortHold.reserve({ reservationId: id, goodsId, userId: `holder-${id}`, quantity: 2 })
+    for (const id of ['kept', 'lapsed', 'late-confirm']) assert.equal((await hold(id)).ok, true)
+    assert.equal((await shortHold.confirm('kept')).status, 'CONFIRMED')
+    assert.equal(await availableOf(redis, shortHold, goodsId), 4)
+    await new Promise((resolve) => setTimeout(resolve, 400))
+
+    // Confirming after the hold expires the reservation on the spot, whether or not a sweep ran.
+    assert.deepEqual(await shortHold.confirm('late-confirm'), { status: 'RELEASED', reason: 'expired' })
+    const sweeps = await Promise.all([shortHold.expireDue(), shortHold.expireDue(), shortHold.expireDue()])
+    assert.equal(
+      sweeps.reduce((sum, sweep) => sum + sweep.released, 0),
+      1,
+    )
+    assert.equal((await shortHold.expireDue()).due, 0)
+    assert.equal(await availableOf(redis, shortHold, goodsId), 8)
+    assert.equal((await shortHold.reservation('kept'))?.state, 'CONFIRMED')
+    assert.equal((await shortHold.reservation('lapsed'))?.releaseReason, 'expired')
+    const expiries = (await ledgerOf(redis, shortHold, goodsId)).filter((entry) => entry.kind === 'expire')
+    assert.deepEqual(expiries.map((entry) => entry.reservationId).sort(), ['lapsed', 'late-confirm'])
+  })
+
+  test('loads stock only when it is absent: one of many concurrent loaders wins, live stock is never overwritten', async () => {
+    const goodsId = `g-${randomUUID()}`
+    const now = await store.now()
+    const terms = { startsAt: now - 1_000, endsAt: now + 60_000, purchaseLimit: null, initialStock: 10, version: 1 }
+    const loads = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => store.loadIfAbsent({ ...terms, goodsId, onHand: 10 + index })),
+    )
+    assert.equal(loads.filter(Boolean).length, 1)
+    const winner = 10 + loads.indexOf(true)
+    assert.equal(await availableOf(redis, store, goodsId), winner)
+    await reserve(goodsId, 'early-buyer', 4)
+    assert.equal(await store.loadIfAbsent({ ...terms, goodsId, onHand: 10 }), false)
+    assert.equal(await availableOf(redis, store, goodsId), winner - 4)
+    assert.equal((await ledgerOf(redis, store, goodsId)).length, 1)
+  })
+
+  test('applies a seller edit to loaded stock, refusing stock changes during the sale and stale versions', async () => {
+    const { goodsId, startsAt, endsAt } = await openSale(store, { stock: 10, opensIn: 60_000 })
+    const terms = { startsAt, endsAt, purchaseLimit: 2, initialStock: 15, version: 2 }
+    assert.deepEqual(await store.configure(goodsId, terms), { status: 'OK', delta: 5 })
+    assert.deepEqual(await store.configure(goodsId, terms), { status: 'OK', delta: 0 })
+    assert.deepEqual(await store.configure(goodsId, { ...terms, initialStock: 1, version: 1 }), { status: 'STALE' })
+    assert.equal((await store.read(goodsId))?.available, 15)
+    assert.equal((await store.read(goodsId))?.terms.purchaseLimit, 2)
+
+    const now = await store.now()
+    const open = { ...terms, startsAt: now - 1_000, version: 3 }
+    assert.deepEqual(await store.configure(goodsId, open), { status: 'OK', delta: 0 })
+    assert.deepEqual(await store.configure(goodsId, { ...open, initialStock: 20, version: 4 }), {
+      status: 'SALE_IN_PROGRESS',
+    })
+    await reserve(goodsId, 'edit-buyer', 2)
+    const closed = { ...open, endsAt: now, version: 5 }
+    assert.deepEqual(await store.configure(goodsId, closed), { status: 'OK', delta: 0 })
+    assert.deepEqual(await store.configure(goodsId, { ...closed, initialStock: 1, version: 6 }), {
+      status: 'STOCK_BELOW_RESERVED',
+      available: 13,
+    })
+    const adjustments = (await ledgerOf(redis, store, goodsId)).filter((entry) => entry.kind === 'adjust')
+    assert.deepEqual(
+      adjustments.map((entry) => entry.delta),
+      [5],
+    )
+    assert.deepEqual(await store.configure(`g-${randomUUID()}`, terms), { status: 'NOT_LOADED' })
+  })
+
+  test('waits for the write-behind to apply every ledger entry written so far', async () => {
+    const own = createStockStore(redis, { prefix: `${prefix}_barrier`, holdMs: HOLD_MS, retentionMs: 60_000 })
+    try {
+      const stream = own.keys.ledger
+      await waitUntilLedgerApplied(redis, stream, { timeoutMs: 50 })
+      const { goodsId } = await openSale(own, { stock: 5 })
+      await own.reserve({ reservationId: 'barrier-1', goodsId, userId: 'u', quantity: 1 })
+      await assert.rejects(waitUntilLedgerApplied(redis, stream, { timeoutMs: 100 }), /has not applied entry/)
+
+      await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0')
+      const read = async () =>
+        (
+          (await redis.call('XREADGROUP', 'GROUP', LEDGER_GROUP, 'w', 'STREAMS', stream, '>')) as
+            | [string, [string, string[]][]][]
+            | null
+        )?.[0]?.[1] ?? []
+      const [delivered] = await read()
+      assert.ok(delivered)
+      await assert.rejects(waitUntilLedgerApplied(redis, stream, { timeoutMs: 100 }), /has not applied entry/)
+      const waiting = waitUntilLedgerApplied(redis, stream, { timeoutMs: 5_000 })
+      await redis.xack(stream, LEDGER_GROUP, delivered[0])
+      await waiting
+    } finally {
+      await dropPrefix(redis, `${prefix}_barrier`)
+    }
+  })
+
+  test('reports the sale state from the Redis clock and the live stock', async () => {
+    const upcoming = await openSale(store, { stock: 1, opensIn: 60_000 })
+    const open = await openSale(store, { stock: 1 })
+    const closed = await openSale(store, { stock: 1, opensIn: -10_000, lastsMs: 5_000 })
+    assert.equal((await store.read(upcoming.goodsId))?.state, 'UPCOMING')
+    assert.equal((await store.read(open.goodsId))?.state, 'OPEN')
+    assert.equal((await store.read(closed.goodsId))?.state, 'CLOSED')
+    await reserve(open.goodsId, 'last-unit-buyer')
+    assert.equal((await store.read(open.goodsId))?.state, 'SOLD_OUT')
+    assert.equal(await store.read(`g-${randomUUID()}`), undefined)
+    const refused = await reserve(`g-${randomUUID()}`, 'lost-buyer')
+    assert.equal(refused.ok ? 'OK' : refused.refusal, 'NOT_LOADED')
+  })
+})

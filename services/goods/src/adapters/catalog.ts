@@ -1,0 +1,177 @@
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import type { Goods } from '../domain/goods.ts'
+import { sqlTime } from './sql-time.ts'
+
+interface GoodsRow {
+  id: string
+  seller_id: string
+  name: string
+  description: string
+  price: string | number
+  initial_stock: number
+  stock_on_hand: number
+  sale_starts_at: Date
+  sale_ends_at: Date
+  purchase_limit: number | null
+  version: number
+  created_at: Date
+  updated_at: Date
+}
+
+const COLUMNS = `id, seller_id, name, description, price, initial_stock, stock_on_hand, sale_starts_at,
+  sale_ends_at, purchase_limit, version, created_at, updated_at`
+
+function toGoods(row: GoodsRow): Goods {
+  return {
+    id: row.id,
+    sellerId: row.seller_id,
+    name: row.name,
+    description: row.description,
+    price: Number(row.price),
+    initialStock: Number(row.initial_stock),
+    stockOnHand: Number(row.stock_on_hand),
+    saleStartsAt: new Date(row.sale_starts_at),
+    saleEndsAt: new Date(row.sale_ends_at),
+    purchaseLimit: row.purchase_limit === null ? null : Number(row.purchase_limit),
+    version: Number(row.version),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  }
+}
+
+/** Where a sale window stands relative to an instant; the live stock splits `IN_WINDOW` further. */
+export type WindowPosition = 'UPCOMING' | 'IN_WINDOW' | 'CLOSED'
+
+export interface PageQuery {
+  readonly sellerId?: string
+  readonly window?: WindowPosition
+  readonly now: Date
+  /** Only ids before this one (pages run newest first). */
+  readonly before?: string
+  readonly limit: number
+}
+
+/** The goods table: the catalog's durable record. */
+export interface Catalog {
+  insert(goods: Goods): Promise<void>
+  /** Inserts the goods, or refreshes its descriptive fields and window if it exists (seed data). */
+  upsert(goods: Goods): Promise<Goods>
+  find(id: string): Promise<Goods | undefined>
+  findMany(ids: readonly string[]): Promise<Goods[]>
+  page(query: PageQuery): Promise<Goods[]>
+  /**
+   * Edits one goods under its row lock. `change` sees the current row and returns the new one (or
+   * throws to roll back); it runs inside the lock, so edits of one goods happen one at a time.
+   */
+  edit(id: string, change: (current: Goods) => Promise<Goods>): Promise<Goods | undefined>
+}
+
+export function createCatalog(sequelize: Sequelize): Catalog {
+  const select = async (sql: string, replacements: unknown[], transaction?: Transaction) =>
+    (await sequelize.query<GoodsRow>(sql, { replacements, type: QueryTypes.SELECT, transaction })).map(toGoods)
+  const values = (goods: Goods) => [
+    goods.id,
+    goods.sellerId,
+    goods.name,
+    goods.description,
+    goods.price,
+    goods.initialStock,
+    goods.stockOnHand,
+    sqlTime(goods.saleStartsAt),
+    sqlTime(goods.saleEndsAt),
+    goods.purchaseLimit,
+    goods.version,
+    sqlTime(goods.createdAt),
+    sqlTime(goods.updatedAt),
+  ]
+
+  return {
+    async insert(goods) {
+      await sequelize.query(`INSERT INTO goods (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, {
+        replacements: values(goods),
+      })
+    },
+
+    async upsert(goods) {
+      // Stock is left alone on a second run: live stock may have moved since.
+      await sequelize.query(
+        `INSERT INTO goods (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description), price = VALUES(price),
+           sale_starts_at = VALUES(sale_starts_at), sale_ends_at = VALUES(sale_ends_at),
+           purchase_limit = VALUES(purchase_limit), version = version + 1, updated_at = VALUES(updated_at)`,
+        { replacements: values(goods) },
+      )
+      const [stored] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ?`, [goods.id])
+      if (!stored) throw new Error(`goods ${goods.id} vanished right after it was written`)
+      return stored
+    },
+
+    async find(id) {
+      const [goods] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ?`, [id])
+      return goods
+    },
+
+    async findMany(ids) {
+      if (ids.length === 0) return []
+      return select(`SELECT ${COLUMNS} FROM goods WHERE id IN (?)`, [ids])
+    },
+
+    async page(query) {
+      const where: string[] = []
+      const replacements: unknown[] = []
+      if (query.sellerId !== undefined) {
+        where.push('seller_id = ?')
+        replacements.push(query.sellerId)
+      }
+      if (query.window === 'UPCOMING') {
+        where.push('sale_starts_at > ?')
+        replacements.push(sqlTime(query.now))
+      } else if (query.window === 'CLOSED') {
+        where.push('sale_ends_at <= ?')
+        replacements.push(sqlTime(query.now))
+      } else if (query.window === 'IN_WINDOW') {
+        where.push('sale_starts_at <= ? AND sale_ends_at > ?')
+        replacements.push(sqlTime(query.now), sqlTime(query.now))
+      }
+      if (query.before !== undefined) {
+        where.push('id < ?')
+        replacements.push(query.before)
+      }
+      replacements.push(query.limit)
+      return select(
+        `SELECT ${COLUMNS} FROM goods ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+         ORDER BY id DESC LIMIT ?`,
+        replacements,
+      )
+    },
+
+    async edit(id, change) {
+      return sequelize.transaction(async (transaction) => {
+        const [current] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ? FOR UPDATE`, [id], transaction)
+        if (!current) return undefined
+        const next = await change(current)
+        // stock_on_hand is not written here: only the ledger moves it.
+        await sequelize.query(
+          `UPDATE goods SET name = ?, description = ?, price = ?, initial_stock = ?, sale_starts_at = ?,
+             sale_ends_at = ?, purchase_limit = ?, version = ?, updated_at = ? WHERE id = ?`,
+          {
+            replacements: [
+              next.name,
+              next.description,
+              next.price,
+              next.initialStock,
+              sqlTime(next.saleStartsAt),
+              sqlTime(next.saleEndsAt),
+              next.purchaseLimit,
+              next.version,
+              sqlTime(next.updatedAt),
+              id,
+            ],
+            transaction,
+          },
+        )
+        return next
+      })
+    },
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The write-behind: reads the ledger stream through a Redis consumer group and applies it to
+ * MySQL in batches, one transaction per batch, acknowledging entries only after the commit.
+ *
+ * A crash at any point is safe. Before the commit nothing happened in MySQL and the entries
+ * stay pending; after the commit but before the acknowledgement the entries are delivered again,
+ * and the ledger's primary key (the stream entry id) turns the replay into a no-op. Entries left
+ * pending by a consumer that died are taken over with XAUTOCLAIM once they have been idle long
+ * enough.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Logger, Redis } from '@timedeal/platform'
+import {
+  compareEntryIds,
+  LEDGER_GROUP,
+  type LedgerEntry,
+  ledgerGroups,
+  parseLedgerEntry,
+  type StockKeys,
+  splitEntryId,
+} from '@timedeal/stock'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import type { LedgerLag } from './metrics.ts'
+import { sqlTime } from './sql-time.ts'
+
+type RawEntry = [id: string, fields: string[] | null]
+
+/**
+ * Applies entries to MySQL in one transaction: each entry becomes a ledger row unless its id is
+ * there already, and only the rows this call inserted move the goods' on-hand count.
+ * Returns how many entries were new.
+ */
+export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly LedgerEntry[]): Promise<number> {
+  if (entries.length === 0) return 0
+  const batchId = randomUUID()
+  const appliedAt = sqlTime(new Date())
+  // One order for every writer, so two writers replaying the same entries cannot deadlock.
+  const rows = [...entries].sort(compareEntries).map((entry) => {
+    const { ms, seq } = splitEntryId(entry.id)
+    return [
+      ms,
+      seq,
+      entry.goodsId,
+      entry.kind,
+      entry.delta,
+      entry.reservationId,
+      entry.userId,
+      sqlTime(new Date(entry.at)),
+    ]
+  })
+  return sequelize.transaction(async (transaction) => {
+    const [, inserted] = await sequelize.query(
+      `INSERT INTO stock_ledger
+         (entry_ms, entry_seq, goods_id, kind, delta, reservation_id, user_id, occurred_at, batch_id, applied_at)
+       VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
+       ON DUPLICATE KEY UPDATE entry_ms = entry_ms`,
+      { replacements: rows.flatMap((row) => [row, batchId, appliedAt]), transaction, type: QueryTypes.INSERT },
+    )
+    if (Number(inserted) > 0) {
+      await sequelize.query(
+        `UPDATE goods JOIN (
+           SELECT goods_id, SUM(delta) AS delta FROM stock_ledger WHERE batch_id = ? GROUP BY goods_id
+         ) fresh ON fresh.goods_id = goods.id
+         SET goods.stock_on_hand = goods.stock_on_hand + fresh.delta`,
+        { replacements: [batchId], transaction },
+      )
+    }
+    return Number(inserted)
+  })
+}
+
+export interface LedgerWriterOptions {
+  /** For acknowledgements, claims and lag; shared with the rest of the process. */
+  readonly redis: Redis
+  /** A connection of its own: blocking reads would hold up any other command on it. */
+  readonly reader: Redis
+  readonly sequelize: Sequelize
+  readonly keys: StockKeys
+  readonly consumer: string
+  readonly batchSize: number
+  /** How long another consumer's entries must sit unacknowledged before they are taken over. */
+  readonly claimIdleMs: number
+  readonly logger: Logger
+  readonly group?: string
+  /** How often applied entries are trimmed from the stream. */
+  readonly trimEveryMs?: number
+  /** Told how many entries each committed batch applied (new) and acknowledged. */
+  readonly onBatch?: (batch: { applied: number; acknowledged: number }) => void
+}
+
+export interface LedgerWriter {
+  start(): void
+  /** Lets the current batch finish, then stops reading. */
+  stop(): Promise<void>
+  lag(): Promise<LedgerLag>
+}
+
+export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
+  const { redis, reader, sequelize, keys, consumer, batchSize, logger } = options
+  const group = options.group ?? LEDGER_GROUP
+  const stream = keys.ledger
+  const claimEveryMs = Math.max(200, Math.floor(options.claimIdleMs / 2))
+  const blockMs = Math.min(1_000, claimEveryMs)
+  const trimEveryMs = options.trimEveryMs ?? 5_000
+  let stopping = false
+  let running: Promise<void> | undefined
+  let wake: (() => void) | undefined
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      // From the first entry, not `$`: entries written before the group existed must be applied too.
+      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
+    } catch (error) {
+      if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error
+    }
+  }
+
+  async function applyAndAcknowledge(raw: readonly RawEntry[]): Promise<void> {
+    if (raw.length === 0) return
+    const entries: LedgerEntry[] = []
+    for (const [id, fields] of raw) {
+      const entry = parseLedgerEntry(id, fields)
+      if (entry) entries.push(entry)
+      // A deleted entry has no fields left to apply; anything else unreadable is a bug worth a loud line.
+      else if (fields) logger.error({ id, fields }, 'skipping a ledger entry this writer cannot read')
+    }
+    const applied = await applyLedgerBatch(sequelize, entries)
+    await redis.xack(stream, group, ...raw.map(([id]) => id))
+    options.onBatch?.({ applied, acknowledged: raw.length })
+    logger.debug({ applied, acknowledged: raw.length }, 'ledger batch applied')
+  }
+
+  async function read(from: '0' | '>'): Promise<RawEntry[] | null> {
+    const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', batchSize]
+    if (from === '>') args.push('BLOCK', blockMs)
+    const reply = (await reader.call('XREADGROUP', ...args, 'STREAMS', stream, from)) as [string, RawEntry[]][] | null
+    return reply?.[0]?.[1] ?? null
+  }
+
+  async function claimAbandoned(): Promise<void> {
+    let cursor = '0-0'
+    do {
+      const [next, claimed] = (await redis.xautoclaim(
+        stream,
+        group,
+        consumer,
+        options.claimIdleMs,
+        cursor,
+        'COUNT',
+        batchSize,
+      )) as [string, RawEntry[], string[]?]
+      if (claimed.length > 0) {
+        logger.info({ entries: claimed.length }, 'took over ledger entries another consumer left unacknowledged')
+        await applyAndAcknowledge(claimed)
+      }
+      cursor = next
+    } while (cursor !== '0-0' && !stopping)
+  }
+
+  async function trimApplied(): Promise<void> {
+    // Keeps every entry some group has not acknowledged: MINID is the oldest such id.
+    let oldest: string | undefined
+    for (const info of await ledgerGroups(redis, stream)) {
+      let keep = String(info['last-delivered-id'] ?? '0-0')
+      if (Number(info.pending) > 0) {
+        const [, smallest] = (await redis.xpending(stream, String(info.name))) as [number, string | null]
+        if (smallest && compareEntryIds(smallest, keep) < 0) keep = smallest
+      }
+      if (!oldest || compareEntryIds(keep, oldest) < 0) oldest = keep
+    }
+    if (oldest && oldest !== '0-0') await redis.xtrim(stream, 'MINID', oldest)
+    await forgetGoneConsumers()
+  }
+
+  // Every process start is a new consumer name; the names of those long gone, with nothing
+  // pending, are dropped (a live one that is dropped is simply recreated by its next read).
+  async function forgetGoneConsumers(): Promise<void> {
+    const goneAfterMs = Math.max(60_000, options.claimIdleMs * 10)
+    const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][]
+    for (const flat of consumers) {
+      const fields = new Map<string, unknown>()
+      for (let index = 0; index + 1 < flat.length; index += 2) fields.set(String(flat[index]), flat[index + 1])
+      const name = String(fields.get('name'))
+      if (name !== consumer && Number(fields.get('pending')) === 0 && Number(fields.get('idle')) > goneAfterMs) {
+        await redis.xgroup('DELCONSUMER', stream, group, name)
+      }
+    }
+  }
+
+  async function loop(): Promise<void> {
+    let ownPendingFirst = true
+    let groupReady = false
+    let nextClaimAt = 0
+    let nextTrimAt = Date.now() + trimEveryMs
+    let backoffMs = 100
+    while (!stopping) {
+      try {
+        if (!groupReady) {
+          await ensureGroup()
+          groupReady = true
+        }
+        if (Date.now() >= nextClaimAt) {
+          await claimAbandoned()
+          nextClaimAt = Date.now() + claimEveryMs
+        }
+        // After a start or a failure, first the entries this consumer read but never acknowledged.
+        const batch = await read(ownPendingFirst ? '0' : '>')
+        if (ownPendingFirst && (batch?.length ?? 0) === 0) ownPendingFirst = false
+        if (batch && batch.length > 0) await applyAndAcknowledge(batch)
+        if (Date.now() >= nextTrimAt) {
+          await trimApplied()
+          nextTrimAt = Date.now() + trimEveryMs
+        }
+        backoffMs = 100
+      } catch (error) {
+        if (stopping) break
+        logger.error({ err: error }, 'the ledger write-behind failed; retrying')
+        ownPendingFirst = true
+        groupReady = false
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          setTimeout(resolve, backoffMs).unref()
+        })
+        backoffMs = Math.min(backoffMs * 2, 5_000)
+      }
+    }
+  }
+
+  return {
+    start() {
+      if (running) return
+      stopping = false
+      running = loop()
+      logger.info({ consumer, group, stream }, 'ledger write-behind started')
+    },
+    async stop() {
+      stopping = true
+      wake?.()
+      await running
+      running = undefined
+    },
+    lag: () => ledgerLag(redis, stream, group),
+  }
+}
+
+/** Entries of the stream the group has not applied yet, and how old the oldest one is. */
+export async function ledgerLag(redis: Redis, stream: string, group: string = LEDGER_GROUP): Promise<LedgerLag> {
+  const info = (await ledgerGroups(redis, stream)).find((candidate) => candidate.name === group)
+  const [seconds, micros] = await redis.time()
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  const ageOf = (id: string | undefined) => (id ? Math.max(0, now - splitEntryId(id).ms) : 0)
+  if (!info) {
+    const [first] = (await redis.xrange(stream, '-', '+', 'COUNT', 1)) as RawEntry[]
+    return { entries: await redis.xlen(stream), oldestAgeMs: ageOf(first?.[0]) }
+  }
+  const pending = Number(info.pending ?? 0)
+  const lastDelivered = String(info['last-delivered-id'] ?? '0-0')
+  const undelivered =
+    info.lag === null || info.lag === undefined
+      ? ((await redis.xrange(stream, `(${lastDelivered}`, '+')) as RawEntry[]).length
+      : Number(info.lag)
+  let oldest: string | undefined
+  if (pending > 0) {
+    oldest = ((await redis.xpending(stream, group)) as [number, string | null])[1] ?? undefined
+  } else if (undelivered > 0) {
+    oldest = ((await redis.xrange(stream, `(${lastDelivered}`, '+', 'COUNT', 1)) as RawEntry[])[0]?.[0]
+  }
+  return { entries: pending + undelivered, oldestAgeMs: ageOf(oldest) }
+}
+
+function compareEntries(a: LedgerEntry, b: LedgerEntry): number {
+  return compareEntryIds(a.id, b.id)
+}

@@ -1,0 +1,64 @@
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+/** The stock metrics of goods-service, registered once on the service's registry. */
+export interface StockMetrics {
+  readonly reservations: Counter<'outcome'>
+  readonly releases: Counter<'reason'>
+  readonly coldLoads: Counter
+  readonly ledgerApplied: Counter
+}
+
+export function stockMetrics(registry: Registry): StockMetrics {
+  return {
+    reservations: new Counter({
+      name: 'stock_reservations_total',
+      help: 'Reservation attempts by outcome (RESERVED, REPLAYED or the refusal code).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    releases: new Counter({
+      name: 'stock_releases_total',
+      help: 'Reservations whose units went back to stock, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    coldLoads: new Counter({
+      name: 'stock_cold_loads_total',
+      help: 'Goods whose stock was not in Redis and was loaded from MySQL by this process.',
+      registers: [registry],
+    }),
+    ledgerApplied: new Counter({
+      name: 'stock_ledger_applied_entries_total',
+      help: 'Ledger entries this process applied to MySQL (replays that changed nothing are not counted).',
+      registers: [registry],
+    }),
+  }
+}
+
+/** How far the write-behind is behind the ledger stream. */
+export interface LedgerLag {
+  /** Entries appended to the stream and not yet applied to MySQL (undelivered plus pending). */
+  readonly entries: number
+  /** Age of the oldest entry not yet applied, in ms; 0 when nothing waits. */
+  readonly oldestAgeMs: number
+}
+
+/** Gauges read at scrape time, so the lag shown is the lag right now. */
+export function registerLedgerLag(registry: Registry, lag: () => Promise<LedgerLag>): void {
+  new Gauge({
+    name: 'stock_ledger_lag_entries',
+    help: 'Ledger entries in Redis not yet applied to MySQL by the write-behind.',
+    registers: [registry],
+    async collect() {
+      this.set((await lag()).entries)
+    },
+  })
+  new Gauge({
+    name: 'stock_ledger_oldest_unapplied_seconds',
+    help: 'Age of the oldest ledger entry not yet applied to MySQL.',
+    registers: [registry],
+    async collect() {
+      this.set((await lag()).oldestAgeMs / 1000)
+    },
+  })
+}

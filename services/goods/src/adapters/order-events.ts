@@ -1,0 +1,66 @@
+import { type CloudEvent, type EventName, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
+import type { EventBus, EventSubscription, Logger } from '@timedeal/platform'
+import type { LiveStock } from './live-stock.ts'
+import type { StockMetrics } from './metrics.ts'
+
+/** Order events that end an order without a sale: each gives its reservation's units back. */
+const releasingEvents = {
+  orderCancelled: 'order-cancelled',
+  orderFailed: 'order-failed',
+  orderExpired: 'order-expired',
+  orderReturned: 'order-returned',
+} as const satisfies Partial<Record<EventName, string>>
+
+type ReleasingEvent = keyof typeof releasingEvents
+
+function releaseReason(event: CloudEvent): string | undefined {
+  for (const name of Object.keys(releasingEvents) as ReleasingEvent[]) {
+    if (isEvent(event, name)) return releasingEvents[name]
+  }
+  return undefined
+}
+
+export interface OrderEventsOptions {
+  readonly bus: EventBus
+  readonly groupId: string
+  readonly live: LiveStock
+  readonly metrics: StockMetrics
+  readonly logger: Logger
+}
+
+/**
+ * Consumes `timedeal.orders` in a consumer group of its own. Cancelled, failed, expired and
+ * returned orders release their reservation; a paid order confirms it, a safety net for a lost
+ * confirm call. Both are idempotent by the scripts' own states, so a redelivered event changes
+ * nothing. A new group reads the topic from the start: replaying old events is harmless.
+ */
+export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
+  const { live, metrics, logger } = options
+  return options.bus.subscribe({
+    groupId: options.groupId,
+    topics: [TOPIC_ORDERS],
+    fromBeginning: true,
+    handle: async ({ event }) => {
+      if (isEvent(event, 'orderPaid')) {
+        const outcome = await live.confirm(event.data.reservationId, event.data.goodsId)
+        if (outcome.status === 'RELEASED') {
+          logger.error(
+            { orderId: event.data.orderId, reservationId: event.data.reservationId, reason: outcome.reason },
+            'an order was paid after its reservation had been released',
+          )
+        }
+        return
+      }
+      const reason = releaseReason(event)
+      if (!reason) return
+      const data = event.data as { orderId: string; reservationId: string; goodsId: string }
+      const outcome = await live.release(data.reservationId, { goodsId: data.goodsId, reason })
+      if (outcome.status === 'RELEASED' && outcome.changed) {
+        metrics.releases.inc({ reason })
+        logger.info({ orderId: data.orderId, reservationId: data.reservationId, reason }, 'stock released')
+      } else if (outcome.status === 'RESERVATION_NOT_FOUND') {
+        logger.warn({ orderId: data.orderId, reservationId: data.reservationId, reason }, 'no such reservation')
+      }
+    },
+  })
+}

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, test } from 'node:test'
+import { createEvent, type EventName, TOPIC_ORDERS, topics } from '@timedeal/contracts'
+import { createEventBus, type EventBus, type EventPublisher, type Redis } from '@timedeal/platform'
+import {
+  eventually,
+  startTestIssuer,
+  type TestIssuer,
+  testLogger,
+  testSettings,
+  uniqueName,
+} from '@timedeal/platform/testing'
+import {
+  call,
+  connectRedis,
+  createTestDatabase,
+  dropPrefix,
+  ledgerRowsOf,
+  saleDraft,
+  startTestGoods,
+  type TestDatabase,
+  type TestGoods,
+} from './support.ts'
+
+describe('order events release stock (real Kafka, MariaDB and Redis)', () => {
+  const prefix = uniqueName('test_events')
+  let database: TestDatabase
+  let redis: Redis
+  let issuer: TestIssuer
+  let bus: EventBus
+  let publisher: EventPublisher
+  let goods: TestGoods
+
+  before(async () => {
+    database = await createTestDatabase()
+    redis = connectRedis()
+    issuer = await startTestIssuer()
+    bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'goods-events-test', logger: testLogger })
+    const admin = await bus.admin()
+    await admin.ensureTopics(topics.filter((topic) => topic.name === TOPIC_ORDERS))
+    await admin.close()
+    publisher = await bus.publisher()
+    goods = await startTestGoods({ database, redis, prefix, issuer, bus })
+  })
+
+  after(async () => {
+    await goods.stop()
+    await publisher.close()
+    await dropPrefix(redis, prefix)
+    redis.disconnect()
+    await issuer.close()
+    await database.drop()
+  })
+
+  test('cancelled, failed, expired and returned orders give their units back once; a paid order confirms', async () => {
+    const seller = await issuer.sign({ sub: `seller-${randomUUID()}`, role: 'SELLER' })
+    const now = await goods.service.live.store.now()
+    const created = await call(goods.app, 'POST', '/api/goods', { token: seller, body: saleDraft(now, { stock: 10 }) })
+    const goodsId = String(created.body.id)
+
+    const orders = ['cancelled', 'failed', 'expired', 'returned', 'paid'].map((outcome, index) => ({
+      outcome,
+      orderId: `order-${outcome}-${randomUUID()}`,
+      reservationId: `reservation-${outcome}-${randomUUID()}`,
+      buyerId: `buyer-${index}`,
+      quantity: 1 + (index % 2),
+    }))
+    for (const order of orders) {
+      const reserved = await call(goods.app, 'POST', '/internal/reservations', {
+        internal: true,
+        body: { reservationId: order.reservationId, goodsId, userId: order.buyerId, quantity: order.quantity },
+      })
+      assert.equal(reserved.status, 201)
+    }
+    const returned = orders[3]
+    assert.ok(returned)
+    await call(goods.app, 'POST', `/internal/reservations/${returned.reservationId}/confirm`, { internal: true })
+    const stock = async () => (await call(goods.app, 'GET', `/api/goods/${goodsId}/stock`)).body.stockAvailable
+    assert.equal(await stock(), 10 - orders.reduce((sum, order) => sum + order.quantity, 0))
+
+    const at = new Date().toISOString()
+    const line = (order: (typeof orders)[number]) => ({
+      orderId: order.orderId,
+      buyerId: order.buyerId,
+      goodsId,
+      reservationId: order.reservationId,
+      quantity: order.quantity,
+    })
+    const eventOf = (order: (typeof orders)[number]) => {
+      const base = { source: 'order-service', subject: order.orderId }
+      const name: Record<string, EventName> = {
+        cancelled: 'orderCancelled',
+        failed: 'orderFailed',
+        expired: 'orderExpired',
+        returned: 'orderReturned',
+        paid: 'orderPaid',
+      }
+      switch (name[order.outcome]) {
+        case 'orderCancelled':
+          return createEvent('orderCancelled', { ...base, data: { ...line(order), wasPaid: false, cancelledAt: at } })
+        case 'orderFailed':
+          return createEvent('orderFailed', {
+            ...base,
+            data: { ...line(order), reason: 'card declined', failedAt: at },
+          })
+        case 'orderExpired':
+          return createEvent('orderExpired', { ...base, data: { ...line(order), expiredAt: at } })
+        case 'orderReturned':
+          return createEvent('orderReturned', { ...base, data: { ...line(order), returnedAt: at } })
+        default:
+          return createEvent('orderPaid', { ...base, data: { ...line(order), paymentId: randomUUID(), paidAt: at } })
+      }
+    }
+    const events = orders.map(eventOf)
+    // Every event twice, the way a redelivery would bring it.
+    await publisher.publish(TOPIC_ORDERS, [...events, ...events])
+
+    const paid = orders[4]
+    assert.ok(paid)
+    await eventually(
+      async () => ((await stock()) === 10 - paid.quantity ? true : undefined),
+      60_000,
+      'the released units back in stock',
+    )
+    const stateOf = async (reservationId: string) => {
+      const record = await call(goods.app, 'GET', `/internal/reservations/${reservationId}`, { internal: true })
+      return [record.body.state, record.body.releaseReason]
+    }
+    await eventually(async () => ((await stateOf(paid.reservationId))[0] === 'CONFIRMED' ? true : undefined))
+    for (const order of orders.filter((order) => order !== paid)) {
+      assert.deepEqual(await stateOf(order.reservationId), ['RELEASED', `order-${order.outcome}`])
+    }
+    // One reserve entry per order and one release per released order, nothing doubled.
+    await eventually(async () => ((await ledgerRowsOf(database.sequelize, goodsId)) === 9 ? true : undefined))
+    assert.equal(await stock(), 10 - paid.quantity)
+  })
+})

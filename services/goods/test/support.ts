@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto'
+import {
+  type AppEnv,
+  createMetricsRegistry,
+  createRedis,
+  createServiceApp,
+  type EventBus,
+  INTERNAL_CREDENTIAL_HEADER,
+  loadSettings,
+  type Redis,
+} from '@timedeal/platform'
+import {
+  createTestDatabase as createPlatformTestDatabase,
+  deleteRedisKeys,
+  type TestDatabase,
+  type TestIssuer,
+  testLogger,
+  testSettings,
+  uniqueName,
+} from '@timedeal/platform/testing'
+import type { Hono } from 'hono'
+import type { Registry } from 'prom-client'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import { migrations } from '../src/adapters/migrations.ts'
+import { type GoodsService, startGoodsService } from '../src/goods-service.ts'
+import { type Settings, settingsSchema } from '../src/settings.ts'
+
+export const INTERNAL_SECRET = 'goods-test-internal-secret'
+
+export type { TestDatabase }
+
+/** A migrated database of the test's own, dropped afterwards. */
+export const createTestDatabase = (): Promise<TestDatabase> => createPlatformTestDatabase('goods', migrations)
+
+export function connectRedis(name = 'goods-test'): Redis {
+  return createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: name })
+}
+
+/** Settings as the service would read them, with the test's own database, keys and issuer. */
+export function goodsSettings(overrides: Record<string, string>): Settings {
+  return loadSettings(settingsSchema, {
+    ...process.env,
+    INTERNAL_API_SECRET: INTERNAL_SECRET,
+    ORDER_EVENTS_ENABLED: 'false',
+    ...overrides,
+  })
+}
+
+export interface TestGoods {
+  readonly app: Hono<AppEnv>
+  readonly service: GoodsService
+  readonly settings: Settings
+  readonly metrics: Registry
+  stop(): Promise<void>
+}
+
+/** goods-service built in this process, the way `main.ts` builds it, on the given clients. */
+export async function startTestGoods(options: {
+  database: TestDatabase
+  redis: Redis
+  prefix: string
+  issuer: TestIssuer
+  bus?: EventBus
+  settings?: Record<string, string>
+}): Promise<TestGoods> {
+  const settings = goodsSettings({
+    MYSQL_DATABASE: options.database.name,
+    STOCK_KEY_PREFIX: options.prefix,
+    JWT_JWKS_URL: options.issuer.jwksUrl,
+    LEDGER_CONSUMER_NAME: `test-${randomUUID()}`,
+    ...(options.bus ? { ORDER_EVENTS_ENABLED: 'true', ORDER_EVENTS_GROUP: uniqueName('goods-test') } : {}),
+    ...options.settings,
+  })
+  const metrics = createMetricsRegistry('goods-test')
+  const service = await startGoodsService(
+    settings,
+    { sequelize: options.database.sequelize, redis: options.redis, ...(options.bus ? { bus: options.bus } : {}) },
+    testLogger,
+    metrics,
+  )
+  const app = createServiceApp({ service: 'goods-service', logger: testLogger, metrics })
+  app.route('/', service.routes)
+  return { app, service, settings, metrics, stop: () => service.stop() }
+}
+
+/** Sends a JSON request to an in-process app; returns the status and the parsed body. */
+export async function call(
+  app: Hono<AppEnv>,
+  method: string,
+  path: string,
+  options: { token?: string; internal?: boolean; body?: unknown } = {},
+): Promise<{ status: number; body: Record<string, unknown> & { code?: string } }> {
+  const headers: Record<string, string> = {}
+  if (options.token) headers.authorization = `Bearer ${options.token}`
+  if (options.internal) headers[INTERNAL_CREDENTIAL_HEADER] = INTERNAL_SECRET
+  if (options.body !== undefined) headers['content-type'] = 'application/json'
+  const response = await app.request(path, {
+    method,
+    headers,
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : {} }
+}
+
+/** A sale draft with its window relative to `now` (ms). */
+export function saleDraft(now: number, shape: { stock: number; opensIn?: number; lastsMs?: number; limit?: number }) {
+  const startsAt = now + (shape.opensIn ?? -60_000)
+  return {
+    name: `Test goods ${randomUUID().slice(0, 8)}`,
+    description: 'made by a test',
+    price: 12_000,
+    initialStock: shape.stock,
+    saleStartsAt: new Date(startsAt).toISOString(),
+    saleEndsAt: new Date(startsAt + (shape.lastsMs ?? 3_600_000)).toISOString(),
+    ...(shape.limit === undefined ? {} : { purchaseLimit: shape.limit }),
+  }
+}
+
+export async function onHandOf(sequelize: Sequelize, goodsId: string): Promise<number> {
+  const [row] = await sequelize.query<{ stock_on_hand: number }>('SELECT stock_on_hand FROM goods WHERE id = ?', {
+    replacements: [goodsId],
+    type: QueryTypes.SELECT,
+  })
+  return Number(row?.stock_on_hand)
+}
+
+export async function ledgerRowsOf(sequelize: Sequelize, goodsId?: string): Promise<number> {
+  const [row] = await sequelize.query<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM stock_ledger${goodsId ? ' WHERE goods_id = ?' : ''}`,
+    { replacements: goodsId ? [goodsId] : [], type: QueryTypes.SELECT },
+  )
+  return Number(row?.n)
+}
+
+/** Deletes every key under a prefix. */
+export const dropPrefix = deleteRedisKeys
+
+export const countBy = <T>(values: readonly T[]): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1
+  return counts
+}
