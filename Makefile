@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock
+.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ infra-logs: ## follow the servers' logs
 bench-stock: deps ## benchmark stock reservations: HTTP vs the Lua ceiling vs a MySQL row lock (bench-results/)
 	@hack/infra.sh up mariadb redis
 	@$(RUN) node hack/bench/stock.ts
+
+bench-orders: deps ## benchmark orders: HTTP to PAID and outbox lag, with the MySQL and Kafka ceilings (bench-results/)
+	@hack/infra.sh up mariadb redis kafka
+	@$(RUN) node hack/bench/orders.ts
 
 clean: ## remove build output (the state folder and caches stay)
 	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache

@@ -3,6 +3,7 @@
  * groups; kafkajs stays behind this file so the client could be swapped without touching them.
  */
 import {
+  allTopics,
   type CloudEvent,
   deadLetterTopicOf,
   fromKafkaRecord,
@@ -375,4 +376,18 @@ function pinoLogCreator(logger: Logger): logCreator {
       else if (level === logLevel.INFO) logger.info(child, message)
       else logger.debug(child, message)
     }
+}
+
+/**
+ * Creates the contracts' topics and their dead-letter topics where missing: for local
+ * development and tests (in Kubernetes the operator owns topics).
+ */
+export async function ensureCatalogTopics(bus: EventBus, logger: Logger): Promise<void> {
+  const admin = await bus.admin()
+  try {
+    const created = await admin.ensureTopics(allTopics())
+    if (created.length > 0) logger.info({ topics: created }, 'created Kafka topics')
+  } finally {
+    await admin.close()
+  }
 }

@@ -7,7 +7,7 @@
 import type { CloudEvent } from '@timedeal/contracts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
-import type { EventPublisher } from './kafka.ts'
+import type { EventBus, EventPublisher } from './kafka.ts'
 import type { Logger } from './logger.ts'
 import type { Migration } from './mysql.ts'
 
@@ -227,5 +227,43 @@ export class OutboxRelay {
       }
       this.#wakeUp = done
     })
+  }
+}
+
+export interface StartRelayOptions {
+  readonly sequelize: Sequelize
+  readonly bus: EventBus
+  readonly logger: Logger
+  readonly metrics?: Registry
+  readonly pollIntervalMs?: number
+  readonly batchSize?: number
+  /** Decorates the Kafka publisher; crash tests use it to stop a relay at a chosen moment. */
+  readonly wrapPublisher?: (publisher: EventPublisher) => EventPublisher
+}
+
+export interface RunningRelay {
+  readonly relay: OutboxRelay
+  /** Finishes the batch in flight, then closes the producer. */
+  stop(): Promise<void>
+}
+
+/** Starts publishing a service database's outbox to Kafka with a producer of its own. */
+export async function startOutboxRelay(options: StartRelayOptions): Promise<RunningRelay> {
+  const producer = await options.bus.publisher()
+  const relay = new OutboxRelay({
+    sequelize: options.sequelize,
+    publisher: options.wrapPublisher ? options.wrapPublisher(producer) : producer,
+    logger: options.logger.child({ component: 'outbox-relay' }),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+  })
+  relay.start()
+  return {
+    relay,
+    async stop() {
+      await relay.stop()
+      await producer.close()
+    },
   }
 }

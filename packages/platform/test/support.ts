@@ -227,3 +227,48 @@ export async function deleteRedisKeys(redis: import('ioredis').Redis, prefix: st
     cursor = next
   } while (cursor !== '0')
 }
+
+/**
+ * Commits the current end of `topics` as the offsets of new consumer groups, so each reads
+ * exactly what is published from now on: not the topic's history (other runs' events) and not
+ * a moment late (a group that joins "at latest" can miss the first events).
+ */
+export async function startGroupsAtEnd(
+  groups: readonly string[],
+  topics: readonly string[],
+  brokers: readonly string[] = testSettings.KAFKA_BROKERS,
+): Promise<void> {
+  const { Kafka, logLevel } = await import('kafkajs')
+  const kafka = new Kafka({ clientId: 'test-offsets', brokers: [...brokers], logLevel: logLevel.NOTHING })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const ends = (
+      await Promise.all(
+        topics.map(async (topic) =>
+          (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ topic, partition, offset: high })),
+        ),
+      )
+    ).flat()
+    // A member that fetches nothing commits the offsets and leaves: quicker than the admin's
+    // setOffsets, which waits out a whole fetch.
+    await Promise.all(
+      groups.map(async (groupId) => {
+        const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
+        const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve))
+        await consumer.connect()
+        try {
+          await consumer.subscribe({ topics: [...topics] })
+          await consumer.run({ autoCommit: false, eachMessage: async () => {} })
+          consumer.pause(topics.map((topic) => ({ topic })))
+          await joined
+          await consumer.commitOffsets(ends)
+        } finally {
+          await consumer.disconnect()
+        }
+      }),
+    )
+  } finally {
+    await admin.disconnect()
+  }
+}

@@ -1,11 +1,59 @@
-import { kafkaSettings, mysqlSettings, serviceSettings } from '@timedeal/platform'
+import { authSettings, bool, kafkaSettings, mysqlSettings, positiveInt, serviceSettings } from '@timedeal/platform'
 import { z } from 'zod'
+
+const MINUTE = 60_000
+const DAY = 24 * 60 * MINUTE
+
+/** How the outbox relay runs; shared by the service and the standalone relay process. */
+export const relaySettings = () => ({
+  OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
+  OUTBOX_BATCH_SIZE: positiveInt(500),
+})
+
+/** How event consumers retry before dead-lettering, and where a brand-new group starts. */
+export const consumerSettings = () => ({
+  CONSUMER_MAX_ATTEMPTS: positiveInt(5),
+  CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
+  CONSUMER_FROM_BEGINNING: bool(true),
+  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
+  KAFKA_ENSURE_TOPICS: bool(true),
+})
 
 /** Every setting of order-service, read from environment variables once at start. */
 export const settingsSchema = z.object({
   ...serviceSettings('order-service', 8083),
   ...mysqlSettings('timedeal_order'),
   ...kafkaSettings(),
+  ...authSettings(),
+  ...relaySettings(),
+  ...consumerSettings(),
+  GOODS_URL: z.url({ error: 'expected the base URL of goods-service' }).default('http://127.0.0.1:8082'),
+  GOODS_TIMEOUT_MS: positiveInt(2_000),
+  GOODS_BREAKER_THRESHOLD: positiveInt(5),
+  GOODS_BREAKER_OPEN_MS: positiveInt(5_000),
+  /** Publish the outbox from this process; false when the relay runs on its own (`src/relay.ts`). */
+  OUTBOX_RELAY: bool(true),
+  PAYMENT_EVENTS_ENABLED: bool(true),
+  PAYMENT_EVENTS_GROUP: z.string().min(1).default('order-service'),
+  /** A paid order is shipped, then delivered, on its own after these delays: for demos. */
+  FULFILMENT_AUTO: bool(false),
+  FULFILMENT_SHIP_AFTER_MS: positiveInt(30_000),
+  FULFILMENT_DELIVER_AFTER_MS: positiveInt(60_000),
+  RETURN_WINDOW_MS: positiveInt(7 * DAY),
+  /** An order not paid this long after placement expires and its stock goes back. */
+  PAYMENT_DEADLINE_MS: positiveInt(10 * MINUTE),
+  ORDER_EXPIRY_ENABLED: bool(true),
+  SCHEDULER_INTERVAL_MS: positiveInt(5_000),
 })
 
 export type Settings = z.infer<typeof settingsSchema>
+
+/** Settings of the standalone outbox relay process. */
+export const relayProcessSettingsSchema = z.object({
+  ...serviceSettings('order-outbox-relay', 8093),
+  ...mysqlSettings('timedeal_order'),
+  ...kafkaSettings(),
+  ...relaySettings(),
+})
+
+export type RelayProcessSettings = z.infer<typeof relayProcessSettingsSchema>

@@ -1,11 +1,45 @@
-import { kafkaSettings, mysqlSettings, serviceSettings } from '@timedeal/platform'
+import { authSettings, bool, kafkaSettings, mysqlSettings, positiveInt, serviceSettings } from '@timedeal/platform'
 import { z } from 'zod'
+
+const { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE } = authSettings()
+
+const rate = z.coerce
+  .number({ error: 'expected a number between 0 and 1' })
+  .min(0, 'expected a number between 0 and 1')
+  .max(1, 'expected a number between 0 and 1')
+
+const nonNegativeInt = (fallback: number) =>
+  z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(0).default(fallback)
 
 /** Every setting of payment-service, read from environment variables once at start. */
 export const settingsSchema = z.object({
   ...serviceSettings('payment-service', 8084),
   ...mysqlSettings('timedeal_payment'),
   ...kafkaSettings(),
+  JWT_JWKS_URL,
+  JWT_ISSUER,
+  JWT_AUDIENCE,
+  OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
+  OUTBOX_BATCH_SIZE: positiveInt(500),
+  ORDER_EVENTS_ENABLED: bool(true),
+  ORDER_EVENTS_GROUP: z.string().min(1).default('payment-service'),
+  CONSUMER_MAX_ATTEMPTS: positiveInt(5),
+  CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
+  CONSUMER_FROM_BEGINNING: bool(true),
+  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
+  KAFKA_ENSURE_TOPICS: bool(true),
+  PAYMENT_PROVIDER: z.enum(['sandbox'], { error: 'expected sandbox' }).default('sandbox'),
+  /**
+   * An order placed longer ago than this is not charged (ORDER_TOO_OLD): order-service has
+   * expired it by then (its PAYMENT_DEADLINE_MS), so a charge would only be refunded again.
+   */
+  CHARGE_DEADLINE_MS: positiveInt(10 * 60_000),
+  /** A charge the provider has not answered within this long counts as failed. */
+  PROVIDER_TIMEOUT_MS: positiveInt(3_000),
+  /** Share of sandbox charges declined at random, on top of the deterministic rules. */
+  SANDBOX_FAILURE_RATE: rate.default(0),
+  /** Time the sandbox takes per call, to look like a real provider. */
+  SANDBOX_LATENCY_MS: nonNegativeInt(0),
 })
 
 export type Settings = z.infer<typeof settingsSchema>

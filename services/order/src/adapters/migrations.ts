@@ -1,4 +1,45 @@
-import type { Migration } from '@timedeal/platform'
+import { createInboxTable, createOutboxTable, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_order`, applied in order at start or by `main.ts migrate`. */
-export const migrations: readonly Migration[] = []
+export const migrations: readonly Migration[] = [
+  {
+    name: '0001-create-orders',
+    up: async ({ sequelize }) => {
+      // One order per (buyer, Idempotency-Key): the unique key is what makes a retried placement
+      // return the first order instead of a second one.
+      await sequelize.query(`
+        CREATE TABLE orders (
+          id               CHAR(36)        NOT NULL,
+          buyer_id         VARCHAR(64)     NOT NULL,
+          seller_id        VARCHAR(64)     NOT NULL,
+          goods_id         VARCHAR(64)     NOT NULL,
+          reservation_id   VARCHAR(64)     NOT NULL,
+          idempotency_key  VARCHAR(128)    NOT NULL,
+          quantity         INT UNSIGNED    NOT NULL,
+          unit_price       BIGINT UNSIGNED NOT NULL,
+          total_amount     BIGINT UNSIGNED NOT NULL,
+          state            VARCHAR(20)     NOT NULL,
+          version          INT UNSIGNED    NOT NULL,
+          payment_id       VARCHAR(64)     NULL,
+          failure_reason   VARCHAR(255)    NULL,
+          placed_at        DATETIME(3)     NOT NULL,
+          paid_at          DATETIME(3)     NULL,
+          failed_at        DATETIME(3)     NULL,
+          cancelled_at     DATETIME(3)     NULL,
+          shipped_at       DATETIME(3)     NULL,
+          delivered_at     DATETIME(3)     NULL,
+          returned_at      DATETIME(3)     NULL,
+          expired_at       DATETIME(3)     NULL,
+          state_since      DATETIME(3)     NOT NULL,
+          PRIMARY KEY (id),
+          UNIQUE KEY orders_by_idempotency_key (buyer_id, idempotency_key),
+          UNIQUE KEY orders_by_reservation (reservation_id),
+          KEY orders_by_buyer (buyer_id, id),
+          KEY orders_by_seller (seller_id, id),
+          KEY orders_by_state (state, state_since)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+    },
+  },
+  createOutboxTable('0002-create-outbox'),
+  createInboxTable('0003-create-inbox'),
+]

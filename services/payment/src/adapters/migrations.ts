@@ -1,4 +1,33 @@
-import type { Migration } from '@timedeal/platform'
+import { createInboxTable, createOutboxTable, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_payment`, applied in order at start or by `main.ts migrate`. */
-export const migrations: readonly Migration[] = []
+export const migrations: readonly Migration[] = [
+  {
+    name: '0001-create-payments',
+    up: async ({ sequelize }) => {
+      // One payment per order: the unique key is what keeps a redelivered OrderPlaced from
+      // charging twice, and a cancelled order's void from being charged later.
+      await sequelize.query(`
+        CREATE TABLE payments (
+          id                  CHAR(36)        NOT NULL,
+          order_id            VARCHAR(64)     NOT NULL,
+          buyer_id            VARCHAR(64)     NOT NULL,
+          amount              BIGINT UNSIGNED NOT NULL,
+          status              VARCHAR(16)     NOT NULL,
+          provider            VARCHAR(32)     NOT NULL,
+          provider_reference  VARCHAR(128)    NULL,
+          failure_code        VARCHAR(64)     NULL,
+          created_at          DATETIME(3)     NOT NULL,
+          completed_at        DATETIME(3)     NULL,
+          failed_at           DATETIME(3)     NULL,
+          refunded_at         DATETIME(3)     NULL,
+          refund_reference    VARCHAR(128)    NULL,
+          PRIMARY KEY (id),
+          UNIQUE KEY payments_by_order (order_id),
+          KEY payments_by_buyer (buyer_id, created_at)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+    },
+  },
+  createOutboxTable('0002-create-outbox'),
+  createInboxTable('0003-create-inbox'),
+]

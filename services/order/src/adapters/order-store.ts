@@ -1,0 +1,150 @@
+import { QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
+import type { Order, OrderState } from '../domain/order-state.ts'
+
+interface OrderRow {
+  id: string
+  buyer_id: string
+  seller_id: string
+  goods_id: string
+  reservation_id: string
+  idempotency_key: string
+  quantity: number
+  unit_price: number | string
+  total_amount: number | string
+  state: OrderState
+  version: number
+  payment_id: string | null
+  failure_reason: string | null
+  placed_at: Date
+  paid_at: Date | null
+  failed_at: Date | null
+  cancelled_at: Date | null
+  shipped_at: Date | null
+  delivered_at: Date | null
+  returned_at: Date | null
+  expired_at: Date | null
+  state_since: Date
+}
+
+export interface OrderPage {
+  readonly orders: Order[]
+  /** The id to continue after, or null on the last page. */
+  readonly lastId: string | null
+}
+
+/** Thrown by {@link OrderStore.insert} when the buyer already placed an order under that key. */
+export class DuplicateOrderError extends Error {
+  override name = 'DuplicateOrderError'
+}
+
+/** Thrown when an order changed since it was read under lock, which the lock should make impossible. */
+export class StaleOrderError extends Error {
+  override name = 'StaleOrderError'
+}
+
+/** The `orders` table. Changes take the row lock (`SELECT … FOR UPDATE`) and check the version. */
+export class OrderStore {
+  readonly #db: Sequelize
+
+  constructor(db: Sequelize) {
+    this.#db = db
+  }
+
+  async insert(order: Order, idempotencyKey: string, transaction: Transaction): Promise<void> {
+    try {
+      await this.#db.query(
+        `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
+           total_amount, state, version, placed_at, state_since)
+         VALUES (:id, :buyerId, :sellerId, :goodsId, :reservationId, :idempotencyKey, :quantity, :unitPrice,
+           :totalAmount, :state, :version, :placedAt, :stateSince)`,
+        { replacements: { ...order, idempotencyKey }, transaction },
+      )
+    } catch (error) {
+      if (error instanceof UniqueConstraintError) throw new DuplicateOrderError('an order with this key exists')
+      throw error
+    }
+  }
+
+  /** The order, read under its row lock when `transaction` is given: the caller may then change it. */
+  async find(id: string, transaction?: Transaction): Promise<Order | undefined> {
+    const rows = await this.#db.query<OrderRow>(
+      `SELECT * FROM orders WHERE id = :id${transaction ? ' FOR UPDATE' : ''}`,
+      { replacements: { id }, type: QueryTypes.SELECT, transaction: transaction ?? null },
+    )
+    return rows[0] ? toOrder(rows[0]) : undefined
+  }
+
+  async findByIdempotencyKey(buyerId: string, idempotencyKey: string): Promise<Order | undefined> {
+    const rows = await this.#db.query<OrderRow>(
+      'SELECT * FROM orders WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey',
+      { replacements: { buyerId, idempotencyKey }, type: QueryTypes.SELECT },
+    )
+    return rows[0] ? toOrder(rows[0]) : undefined
+  }
+
+  /** Writes `next` over `previous`; the version check catches a writer that skipped the lock. */
+  async update(previous: Order, next: Order, transaction: Transaction): Promise<void> {
+    const [result] = await this.#db.query(
+      `UPDATE orders SET state = :state, version = :version, payment_id = :paymentId, failure_reason = :failureReason,
+         paid_at = :paidAt, failed_at = :failedAt, cancelled_at = :cancelledAt, shipped_at = :shippedAt,
+         delivered_at = :deliveredAt, returned_at = :returnedAt, expired_at = :expiredAt, state_since = :stateSince
+       WHERE id = :id AND version = :previousVersion`,
+      { replacements: { ...next, previousVersion: previous.version }, transaction, raw: true },
+    )
+    if ((result as { affectedRows?: number }).affectedRows !== 1) {
+      throw new StaleOrderError(`order ${previous.id} changed since version ${previous.version}`)
+    }
+  }
+
+  /** Newest first, after the order `afterId` when given (ids are time-ordered). */
+  async list(
+    party: { buyerId: string } | { sellerId: string },
+    page: { limit: number; afterId?: string | undefined },
+  ): Promise<OrderPage> {
+    const [column, value] = 'buyerId' in party ? ['buyer_id', party.buyerId] : ['seller_id', party.sellerId]
+    const rows = await this.#db.query<OrderRow>(
+      `SELECT * FROM orders WHERE ${column} = :value${page.afterId ? ' AND id < :afterId' : ''}
+       ORDER BY id DESC LIMIT :limit`,
+      { replacements: { value, afterId: page.afterId ?? null, limit: page.limit + 1 }, type: QueryTypes.SELECT },
+    )
+    const orders = rows.slice(0, page.limit).map(toOrder)
+    return { orders, lastId: rows.length > page.limit ? (orders.at(-1)?.id ?? null) : null }
+  }
+
+  /** Ids of orders that have been in `state` since before `before`, oldest first. */
+  async idsInStateSince(state: OrderState, before: Date, limit: number): Promise<string[]> {
+    const rows = await this.#db.query<{ id: string }>(
+      'SELECT id FROM orders WHERE state = :state AND state_since < :before ORDER BY state_since LIMIT :limit',
+      { replacements: { state, before, limit }, type: QueryTypes.SELECT },
+    )
+    return rows.map((row) => row.id)
+  }
+}
+
+function toOrder(row: OrderRow): Order {
+  return {
+    id: row.id,
+    buyerId: row.buyer_id,
+    sellerId: row.seller_id,
+    goodsId: row.goods_id,
+    reservationId: row.reservation_id,
+    quantity: Number(row.quantity),
+    unitPrice: Number(row.unit_price),
+    totalAmount: Number(row.total_amount),
+    state: row.state,
+    version: Number(row.version),
+    paymentId: row.payment_id,
+    failureReason: row.failure_reason,
+    placedAt: new Date(row.placed_at),
+    paidAt: instant(row.paid_at),
+    failedAt: instant(row.failed_at),
+    cancelledAt: instant(row.cancelled_at),
+    shippedAt: instant(row.shipped_at),
+    deliveredAt: instant(row.delivered_at),
+    returnedAt: instant(row.returned_at),
+    expiredAt: instant(row.expired_at),
+    stateSince: new Date(row.state_since),
+  }
+}
+
+const instant = (value: Date | null): Date | null => (value ? new Date(value) : null)

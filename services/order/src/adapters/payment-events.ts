@@ -1,0 +1,80 @@
+import { isEvent, TOPIC_PAYMENTS } from '@timedeal/contracts'
+import { type EventBus, type EventSubscription, handleOnce, type Logger, Problem } from '@timedeal/platform'
+import type { Sequelize } from 'sequelize'
+import type { Order, OrderCommand } from '../domain/order-state.ts'
+import type { Orders } from '../orders.ts'
+import type { GoodsClient } from './goods-client.ts'
+import type { OrderStore } from './order-store.ts'
+
+export interface PaymentEventsOptions {
+  readonly bus: EventBus
+  readonly groupId: string
+  readonly sequelize: Sequelize
+  readonly orders: Orders
+  readonly store: OrderStore
+  readonly goods: GoodsClient
+  readonly logger: Logger
+  readonly fromBeginning: boolean
+  readonly maxAttempts: number
+  readonly retryBackoffMs: number
+}
+
+/**
+ * Consumes `timedeal.payments` in order-service's own group: a completed payment makes the
+ * order PAID (and its reservation the buyer's), a failed one makes it FAILED. Each event is
+ * applied through the inbox, in the same transaction as the order change and its events.
+ */
+export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<EventSubscription> {
+  const { sequelize, orders, store, goods, logger } = options
+  // The inbox is keyed by consumer: the group name keeps two deployments' records apart.
+  const consumer = options.groupId
+
+  return options.bus.subscribe({
+    groupId: options.groupId,
+    topics: [TOPIC_PAYMENTS],
+    fromBeginning: options.fromBeginning,
+    maxAttempts: options.maxAttempts,
+    retryBackoffMs: options.retryBackoffMs,
+    handle: async ({ event }) => {
+      const at = new Date()
+      const paid = isEvent(event, 'paymentCompleted') ? event : undefined
+      const failed = isEvent(event, 'paymentFailed') ? event : undefined
+      const orderId = (paid ?? failed)?.data.orderId
+      if (!orderId) return
+      const order = await store.find(orderId)
+      // Payments only follow an order's commit, so an order missing now never comes: it belongs to
+      // another deployment sharing the topic (or was deleted), and nothing is recorded for it.
+      if (!order) {
+        logger.debug({ orderId, eventId: event.id }, 'payment event for an unknown order')
+        return
+      }
+      const command: OrderCommand = paid
+        ? await paidOrExpired(order, paid.data.paymentId, at)
+        : { type: 'FAIL', at, reason: `payment failed: ${failed?.data.code}` }
+      await handleOnce(sequelize, consumer, event, async (transaction) => {
+        await orders.applyFromEvent(transaction, orderId, command, event.traceparent)
+      })
+    },
+  })
+
+  /**
+   * Confirms the reservation before the order is marked paid. When the units already went back
+   * (the hold ran out first) the order expires instead, and payment-service refunds on that event.
+   */
+  async function paidOrExpired(order: Order, paymentId: string, at: Date): Promise<OrderCommand> {
+    if (order.state !== 'PENDING_PAYMENT') return { type: 'PAY', at, paymentId }
+    const orderId = order.id
+    try {
+      const outcome = await goods.confirm(order.reservationId)
+      if (outcome !== 'CONFIRMED') {
+        logger.warn({ orderId, reservationId: order.reservationId, outcome }, 'paid after the reservation ended')
+        return { type: 'EXPIRE', at }
+      }
+    } catch (error) {
+      // goods-service confirms again when it consumes OrderPaid; a payment must not wait on it.
+      if (!(error instanceof Problem && error.status === 503)) throw error
+      logger.warn({ err: error, orderId }, 'could not confirm the reservation now; goods-service will on OrderPaid')
+    }
+    return { type: 'PAY', at, paymentId }
+  }
+}

@@ -1,0 +1,142 @@
+import {
+  type AppEnv,
+  createTokenVerifier,
+  type EventBus,
+  type EventSubscription,
+  ensureCatalogTopics,
+  type Logger,
+  type RunningRelay,
+  startOutboxRelay,
+  type TokenVerifier,
+} from '@timedeal/platform'
+import type { Hono } from 'hono'
+import type { Registry } from 'prom-client'
+import type { Sequelize } from 'sequelize'
+import { createGoodsClient, type GoodsClient } from './adapters/goods-client.ts'
+import { OrderStore } from './adapters/order-store.ts'
+import { subscribePaymentEvents } from './adapters/payment-events.ts'
+import { orderRoutes } from './app.ts'
+import { createOrders, type Orders } from './orders.ts'
+import { type ScheduleRule, type Schedules, startSchedules } from './schedules.ts'
+import type { Settings } from './settings.ts'
+
+export interface OrderServiceDeps {
+  readonly settings: Settings
+  readonly sequelize: Sequelize
+  readonly bus: EventBus
+  readonly logger: Logger
+  readonly metrics: Registry
+  /** Defaults to the HTTP client of `GOODS_URL`. */
+  readonly goods?: GoodsClient
+  /** Defaults to user-service's JWKS at `JWT_JWKS_URL`. */
+  readonly verifier?: TokenVerifier
+}
+
+export interface OrderService {
+  readonly routes: Hono<AppEnv>
+  readonly orders: Orders
+  readonly store: OrderStore
+  readonly schedules: Schedules
+  /** Present when this process publishes its own outbox (`OUTBOX_RELAY=true`). */
+  readonly relay: RunningRelay | undefined
+  /** Stops the consumer, the schedules and the relay, in that order. */
+  stop(): Promise<void>
+}
+
+/**
+ * Builds order-service from connected clients and starts its workers: the outbox relay, the
+ * payment-event consumer and the schedules. `main.ts` and the tests build it the same way.
+ */
+export async function startOrderService(deps: OrderServiceDeps): Promise<OrderService> {
+  const { settings, sequelize, bus, logger, metrics } = deps
+  if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
+  const verifier =
+    deps.verifier ??
+    createTokenVerifier({
+      jwksUrl: settings.JWT_JWKS_URL,
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+    })
+  const goods =
+    deps.goods ??
+    createGoodsClient({
+      baseUrl: settings.GOODS_URL,
+      internalSecret: settings.INTERNAL_API_SECRET,
+      timeoutMs: settings.GOODS_TIMEOUT_MS,
+      failureThreshold: settings.GOODS_BREAKER_THRESHOLD,
+      openMs: settings.GOODS_BREAKER_OPEN_MS,
+    })
+  const store = new OrderStore(sequelize)
+
+  const relay = settings.OUTBOX_RELAY
+    ? await startOutboxRelay({
+        sequelize,
+        bus,
+        logger,
+        metrics,
+        pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
+        batchSize: settings.OUTBOX_BATCH_SIZE,
+      })
+    : undefined
+  const orders = createOrders({
+    sequelize,
+    store,
+    goods,
+    logger,
+    metrics,
+    ...(relay ? { afterCommit: relay.relay.wake } : {}),
+  })
+
+  const rules: ScheduleRule[] = []
+  if (settings.ORDER_EXPIRY_ENABLED) {
+    rules.push({
+      name: 'payment-deadline',
+      from: 'PENDING_PAYMENT',
+      afterMs: settings.PAYMENT_DEADLINE_MS,
+      command: 'EXPIRE',
+    })
+  }
+  if (settings.FULFILMENT_AUTO) {
+    rules.push(
+      { name: 'ship', from: 'PAID', afterMs: settings.FULFILMENT_SHIP_AFTER_MS, command: 'SHIP' },
+      { name: 'deliver', from: 'SHIPPED', afterMs: settings.FULFILMENT_DELIVER_AFTER_MS, command: 'DELIVER' },
+    )
+  }
+  const schedules = startSchedules({
+    rules,
+    intervalMs: settings.SCHEDULER_INTERVAL_MS,
+    orders,
+    store,
+    logger: logger.child({ component: 'schedules' }),
+  })
+
+  let subscription: EventSubscription | undefined
+  if (settings.PAYMENT_EVENTS_ENABLED) {
+    subscription = await subscribePaymentEvents({
+      bus,
+      groupId: settings.PAYMENT_EVENTS_GROUP,
+      sequelize,
+      orders,
+      store,
+      goods,
+      logger: logger.child({ component: 'payment-events' }),
+      fromBeginning: settings.CONSUMER_FROM_BEGINNING,
+      maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
+      retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
+    })
+  }
+
+  return {
+    routes: orderRoutes({ orders, verifier, returnWindowMs: settings.RETURN_WINDOW_MS }),
+    orders,
+    store,
+    schedules,
+    relay,
+    async stop() {
+      await subscription?.close()
+      await schedules.stop()
+      // Last, so events written by the steps above still leave before the producer closes.
+      await relay?.stop()
+    },
+  }
+}

@@ -1,0 +1,42 @@
+import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
+import type { EventBus, EventSubscription } from '@timedeal/platform'
+import type { EndedOrder, Payments } from '../payments.ts'
+
+export interface OrderEventsOptions {
+  readonly bus: EventBus
+  readonly groupId: string
+  readonly payments: Payments
+  readonly fromBeginning: boolean
+  readonly maxAttempts: number
+  readonly retryBackoffMs: number
+}
+
+/** How an order event ends the order, for the ones that settle its payment. */
+function endedOrder(event: CloudEvent): EndedOrder | undefined {
+  if (isEvent(event, 'orderCancelled')) return { ...event.data, reason: 'cancelled' }
+  if (isEvent(event, 'orderExpired')) return { ...event.data, reason: 'expired' }
+  if (isEvent(event, 'orderReturned')) return { ...event.data, reason: 'returned' }
+  return undefined
+}
+
+/**
+ * Consumes `timedeal.orders` in payment-service's own group (goods-service reads the same
+ * events in its group). OrderPlaced charges; a cancelled, expired or returned order is refunded
+ * if it was paid. One order's events share a partition, so its charge is always handled before
+ * its end.
+ */
+export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
+  const { payments } = options
+  return options.bus.subscribe({
+    groupId: options.groupId,
+    topics: [TOPIC_ORDERS],
+    fromBeginning: options.fromBeginning,
+    maxAttempts: options.maxAttempts,
+    retryBackoffMs: options.retryBackoffMs,
+    handle: async ({ event }) => {
+      if (isEvent(event, 'orderPlaced')) return payments.chargeOrder(event)
+      const ended = endedOrder(event)
+      if (ended) await payments.settleEndedOrder(event, ended)
+    },
+  })
+}

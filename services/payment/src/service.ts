@@ -1,0 +1,105 @@
+import {
+  type AppEnv,
+  createTokenVerifier,
+  type EventBus,
+  type EventSubscription,
+  ensureCatalogTopics,
+  type Logger,
+  type RunningRelay,
+  startOutboxRelay,
+  type TokenVerifier,
+} from '@timedeal/platform'
+import type { Hono } from 'hono'
+import type { Registry } from 'prom-client'
+import type { Sequelize } from 'sequelize'
+import { subscribeOrderEvents } from './adapters/order-events.ts'
+import { PaymentStore } from './adapters/payment-store.ts'
+import type { PaymentProvider } from './adapters/provider.ts'
+import { SandboxProvider } from './adapters/sandbox-provider.ts'
+import { paymentRoutes } from './app.ts'
+import { createPayments, type Payments } from './payments.ts'
+import type { Settings } from './settings.ts'
+
+export interface PaymentServiceDeps {
+  readonly settings: Settings
+  readonly sequelize: Sequelize
+  readonly bus: EventBus
+  readonly logger: Logger
+  readonly metrics: Registry
+  /** Defaults to the provider `PAYMENT_PROVIDER` names. */
+  readonly provider?: PaymentProvider
+  /** Defaults to user-service's JWKS at `JWT_JWKS_URL`. */
+  readonly verifier?: TokenVerifier
+}
+
+export interface PaymentService {
+  readonly routes: Hono<AppEnv>
+  readonly payments: Payments
+  readonly store: PaymentStore
+  readonly relay: RunningRelay
+  /** Stops the consumer, then the relay. */
+  stop(): Promise<void>
+}
+
+/**
+ * Builds payment-service from connected clients and starts its workers: the outbox relay and
+ * the order-event consumer. `main.ts` and the tests build it the same way.
+ */
+export async function startPaymentService(deps: PaymentServiceDeps): Promise<PaymentService> {
+  const { settings, sequelize, bus, logger, metrics } = deps
+  if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
+  const verifier =
+    deps.verifier ??
+    createTokenVerifier({
+      jwksUrl: settings.JWT_JWKS_URL,
+      issuer: settings.JWT_ISSUER,
+      audience: settings.JWT_AUDIENCE,
+    })
+  const provider =
+    deps.provider ??
+    new SandboxProvider({ failureRate: settings.SANDBOX_FAILURE_RATE, latencyMs: settings.SANDBOX_LATENCY_MS })
+  const store = new PaymentStore(sequelize)
+  const relay = await startOutboxRelay({
+    sequelize,
+    bus,
+    logger,
+    metrics,
+    pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
+    batchSize: settings.OUTBOX_BATCH_SIZE,
+  })
+  const payments = createPayments({
+    sequelize,
+    store,
+    provider,
+    providerTimeoutMs: settings.PROVIDER_TIMEOUT_MS,
+    chargeDeadlineMs: settings.CHARGE_DEADLINE_MS,
+    consumer: settings.ORDER_EVENTS_GROUP,
+    logger: logger.child({ component: 'payments' }),
+    metrics,
+    afterCommit: relay.relay.wake,
+  })
+
+  let subscription: EventSubscription | undefined
+  if (settings.ORDER_EVENTS_ENABLED) {
+    subscription = await subscribeOrderEvents({
+      bus,
+      groupId: settings.ORDER_EVENTS_GROUP,
+      payments,
+      fromBeginning: settings.CONSUMER_FROM_BEGINNING,
+      maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
+      retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
+    })
+  }
+
+  return {
+    routes: paymentRoutes({ payments, verifier }),
+    payments,
+    store,
+    relay,
+    async stop() {
+      await subscription?.close()
+      // Last, so events the consumer wrote still leave before the producer closes.
+      await relay.stop()
+    },
+  }
+}

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { ProviderUnavailableError } from '../src/adapters/provider.ts'
+import { SandboxProvider, sandboxBehaviour } from '../src/adapters/sandbox-provider.ts'
+import { paymentOfCharge, refunded, settlementFor, voidedPayment } from '../src/domain/payment.ts'
+
+const never = () => new AbortController().signal
+
+describe('the sandbox provider', () => {
+  test('decides each outcome from the request alone', () => {
+    assert.equal(sandboxBehaviour({ amount: 10_000 }), 'approve')
+    assert.equal(sandboxBehaviour({ amount: 10_013 }), 'decline')
+    assert.equal(sandboxBehaviour({ amount: 113 }), 'decline')
+    assert.equal(sandboxBehaviour({ amount: 5_408 }), 'hang')
+    assert.equal(sandboxBehaviour({ amount: 1_503 }), 'unavailable')
+    assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_decline' }), 'decline')
+    assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_timeout' }), 'hang')
+    assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_unavailable' }), 'unavailable')
+  })
+
+  test('approves, declines, and answers a repeated key with its first answer', async () => {
+    const sandbox = new SandboxProvider({ failureRate: 0, latencyMs: 0 })
+    const approved = await sandbox.charge({ idempotencyKey: 'charge:a', orderId: 'a', amount: 1_000 }, never())
+    assert.ok(approved.approved)
+    assert.deepEqual(
+      await sandbox.charge({ idempotencyKey: 'charge:a', orderId: 'a', amount: 1_000 }, never()),
+      approved,
+    )
+    assert.deepEqual(await sandbox.charge({ idempotencyKey: 'charge:b', orderId: 'b', amount: 2_013 }, never()), {
+      approved: false,
+      code: 'CARD_DECLINED',
+    })
+    const refund = await sandbox.refund({ idempotencyKey: 'refund:a', chargeReference: 'x', amount: 1_000 }, never())
+    assert.deepEqual(
+      await sandbox.refund({ idempotencyKey: 'refund:a', chargeReference: 'x', amount: 1_000 }, never()),
+      refund,
+    )
+  })
+
+  test('declines at the configured random rate, and keeps that answer for a retry', async () => {
+    const draws = [0.1, 0.9]
+    const sandbox = new SandboxProvider({ failureRate: 0.5, latencyMs: 0, random: () => draws.shift() ?? 0 })
+    const first = await sandbox.charge({ idempotencyKey: 'k1', orderId: '1', amount: 1_000 }, never())
+    assert.deepEqual(first, { approved: false, code: 'RANDOM_DECLINE' })
+    assert.deepEqual(await sandbox.charge({ idempotencyKey: 'k1', orderId: '1', amount: 1_000 }, never()), first)
+    assert.ok((await sandbox.charge({ idempotencyKey: 'k2', orderId: '2', amount: 1_000 }, never())).approved)
+  })
+
+  test('a hanging charge ends when the caller gives up; an unavailable one rejects', async () => {
+    const sandbox = new SandboxProvider({ failureRate: 0, latencyMs: 0 })
+    const started = Date.now()
+    await assert.rejects(
+      sandbox.charge({ idempotencyKey: 'h', orderId: 'h', amount: 408 }, AbortSignal.timeout(100)),
+      (error: Error) => error.name === 'TimeoutError',
+    )
+    assert.ok(Date.now() - started < 2_000)
+    await assert.rejects(
+      sandbox.charge({ idempotencyKey: 'u', orderId: 'u', amount: 503 }, never()),
+      ProviderUnavailableError,
+    )
+  })
+})
+
+describe('payment rules', () => {
+  const at = new Date('2030-01-01T00:00:00.000Z')
+  const input = { id: 'p1', orderId: 'o1', buyerId: 'b1', amount: 5_000, provider: 'sandbox', at }
+
+  test('a charge comes to a completed or a failed payment', () => {
+    const completed = paymentOfCharge(input, { approved: true, reference: 'ref' })
+    assert.deepEqual([completed.status, completed.providerReference, completed.completedAt], ['COMPLETED', 'ref', at])
+    const failed = paymentOfCharge(input, { approved: false, code: 'CARD_DECLINED' })
+    assert.deepEqual([failed.status, failed.failureCode, failed.failedAt], ['FAILED', 'CARD_DECLINED', at])
+  })
+
+  test('only a completed payment is refunded; an order never charged is voided', () => {
+    const completed = paymentOfCharge(input, { approved: true, reference: 'ref' })
+    assert.equal(settlementFor(completed), 'refund')
+    assert.equal(settlementFor(undefined), 'void')
+    const back = refunded(completed, 'refund-ref', at)
+    assert.equal(back.status, 'REFUNDED')
+    assert.equal(settlementFor(back), 'none')
+    assert.equal(settlementFor(paymentOfCharge(input, { approved: false, code: 'X' })), 'none')
+    assert.equal(settlementFor(voidedPayment(input)), 'none')
+    assert.throws(() => refunded(back, 'again', at), /cannot be refunded/)
+  })
+})
