@@ -1,18 +1,6 @@
 /** The figures of `make bench-orders` as people read them: percentiles, an SVG chart, a short report. */
 
-export function percentile(values: readonly number[], share: number): number {
-  if (values.length === 0) return 0
-  const sorted = [...values].sort((a, b) => a - b)
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(share * sorted.length) - 1))
-  return sorted[index] ?? 0
-}
-
-export const round = (value: number, digits = 1): number => {
-  const scale = 10 ** digits
-  return Math.round(value * scale) / scale
-}
-
-const escapeXml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
+import { escapeXml, round } from './figures.ts'
 
 export interface Bar {
   readonly label: string

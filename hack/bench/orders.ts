@@ -48,7 +48,8 @@ import {
 } from '@timedeal/platform/testing'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { z } from 'zod'
-import { ordersChartSvg, ordersMarkdown, percentile, round } from './orders-report.ts'
+import { percentile, round } from './figures.ts'
+import { ordersChartSvg, ordersMarkdown } from './orders-report.ts'
 
 const settings = loadSettingsOrExit(
   z.object({

@@ -1,5 +1,7 @@
 /** Numbers and pictures of a benchmark run: latency percentiles, a bar chart, a short report. */
 
+import { escapeXml, round } from './figures.ts'
+
 export interface PhaseResult {
   /** What was measured, for people. */
   readonly label: string
@@ -17,19 +19,6 @@ export interface PhaseResult {
   /** Units handed out beyond the stock. Anything but 0 is a bug. */
   readonly oversold: number
 }
-
-export function percentile(sortedMs: readonly number[], share: number): number {
-  if (sortedMs.length === 0) return 0
-  const index = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil(share * sortedMs.length) - 1))
-  return sortedMs[index] ?? 0
-}
-
-export const round = (value: number, digits = 2): number => {
-  const scale = 10 ** digits
-  return Math.round(value * scale) / scale
-}
-
-const escapeXml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
 
 /** A horizontal bar per phase: attempts per second, with the latency percentiles beside it. */
 export function barChartSvg(title: string, phases: readonly PhaseResult[]): string {

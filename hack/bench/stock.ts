@@ -31,7 +31,8 @@ import { eventually, spawnService, startTestIssuer, waitUntilReady } from '@time
 import { createStockStore, reserveScript, type StockStore } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { z } from 'zod'
-import { barChartSvg, markdownReport, type PhaseResult, percentile, round } from './report.ts'
+import { percentile, round } from './figures.ts'
+import { barChartSvg, markdownReport, type PhaseResult } from './report.ts'
 
 const settings = loadSettingsOrExit(
   z.object({

@@ -181,3 +181,16 @@ export function forwardedHeaders<E extends AppEnv>(
   if (authorization) headers.authorization = authorization
   return headers
 }
+
+/** The verifier a service builds from its `authSettings()` values. */
+export function tokenVerifierFromSettings(settings: {
+  readonly JWT_JWKS_URL: string
+  readonly JWT_ISSUER: string
+  readonly JWT_AUDIENCE: string
+}): TokenVerifier {
+  return createTokenVerifier({
+    jwksUrl: settings.JWT_JWKS_URL,
+    issuer: settings.JWT_ISSUER,
+    audience: settings.JWT_AUDIENCE,
+  })
+}

@@ -196,26 +196,36 @@ async function kafkaSubscription(
     deadLetters ??= openProducer()
     const producer = await deadLetters
     const failure = error instanceof Error ? error : new Error(String(error))
-    await producer.send({
-      topic: deadLetterTopicOf(where.topic),
-      acks: -1,
-      messages: [
-        {
-          key: record.key,
-          value: record.value,
-          headers: {
-            ...record.headers,
-            [DEAD_LETTER_HEADERS.error]: failure.message.slice(0, 2000),
-            [DEAD_LETTER_HEADERS.errorType]: failure.name,
-            [DEAD_LETTER_HEADERS.originalTopic]: where.topic,
-            [DEAD_LETTER_HEADERS.originalPartition]: String(where.partition),
-            [DEAD_LETTER_HEADERS.originalOffset]: where.offset,
-            [DEAD_LETTER_HEADERS.attempts]: String(attempts),
-            [DEAD_LETTER_HEADERS.failedAt]: new Date().toISOString(),
+    const deadLetterTopic = deadLetterTopicOf(where.topic)
+    await producer
+      .send({
+        topic: deadLetterTopic,
+        acks: -1,
+        messages: [
+          {
+            key: record.key,
+            value: record.value,
+            headers: {
+              ...record.headers,
+              [DEAD_LETTER_HEADERS.error]: failure.message.slice(0, 2000),
+              [DEAD_LETTER_HEADERS.errorType]: failure.name,
+              [DEAD_LETTER_HEADERS.originalTopic]: where.topic,
+              [DEAD_LETTER_HEADERS.originalPartition]: String(where.partition),
+              [DEAD_LETTER_HEADERS.originalOffset]: where.offset,
+              [DEAD_LETTER_HEADERS.attempts]: String(attempts),
+              [DEAD_LETTER_HEADERS.failedAt]: new Date().toISOString(),
+            },
           },
-        },
-      ],
-    })
+        ],
+      })
+      .catch((sendError: unknown) => {
+        // The record stays uncommitted and is delivered again; say plainly why it is stuck.
+        logger.error(
+          { err: sendError, ...where, deadLetterTopic },
+          'cannot dead-letter an event; is the topic missing?',
+        )
+        throw sendError
+      })
     logger.error({ err: failure, ...where, attempts }, 'event dead-lettered')
   }
 

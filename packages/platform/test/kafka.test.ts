@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { createEvent, events, toKafkaRecord } from '@timedeal/contracts'
+import { createEvent, deadLetterTopicOf, events, toKafkaRecord } from '@timedeal/contracts'
 import { Kafka, logLevel } from 'kafkajs'
 import { createEventBus, type DeliveredEvent, type EventBus, type TopicAdmin } from '../src/kafka.ts'
 import { eventually, testLogger, testSettings, uniqueName } from './support.ts'
@@ -13,11 +13,14 @@ describe('Kafka through the platform event bus (real broker)', () => {
   before(async () => {
     bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'platform-test', logger: testLogger })
     admin = await bus.admin()
-    await admin.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1, config: {} }])
+    await admin.ensureTopics([
+      { name: topic, partitions: 3, replicationFactor: 1, config: {} },
+      { name: deadLetterTopicOf(topic), partitions: 1, replicationFactor: 1, config: {} },
+    ])
   })
 
   after(async () => {
-    await admin.deleteTopics([topic])
+    await admin.deleteTopics([topic, deadLetterTopicOf(topic)])
     await admin.close()
   })
 
@@ -68,7 +71,7 @@ describe('Kafka through the platform event bus (real broker)', () => {
     }
   })
 
-  test('a record that is not a valid event is reported and skipped, and the next one still arrives', async () => {
+  test('a record that is not a valid event is reported and dead-lettered, and the next one still arrives', async () => {
     const valid = createEvent('paymentFailed', {
       source: '/services/payment',
       subject: 'order-9',

@@ -1,10 +1,10 @@
 import {
   type AppEnv,
   createRedis,
-  createTokenVerifier,
   type EventBus,
   type Logger,
   type Redis,
+  tokenVerifierFromSettings,
 } from '@timedeal/platform'
 import { createStockStore, waitUntilLedgerApplied } from '@timedeal/stock'
 import type { Hono } from 'hono'
@@ -62,11 +62,7 @@ export async function startGoodsService(
     logger,
     ledgerApplied: () => waitUntilLedgerApplied(redis, store.keys.ledger, { timeoutMs: settings.COLD_LOAD_TIMEOUT_MS }),
   })
-  const verifier = createTokenVerifier({
-    jwksUrl: settings.JWT_JWKS_URL,
-    issuer: settings.JWT_ISSUER,
-    audience: settings.JWT_AUDIENCE,
-  })
+  const verifier = tokenVerifierFromSettings(settings)
 
   // Blocking stream reads get a connection of their own.
   const reader = createRedis({

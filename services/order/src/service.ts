@@ -1,6 +1,5 @@
 import {
   type AppEnv,
-  createTokenVerifier,
   type EventBus,
   type EventSubscription,
   ensureCatalogTopics,
@@ -8,6 +7,7 @@ import {
   type RunningRelay,
   startOutboxRelay,
   type TokenVerifier,
+  tokenVerifierFromSettings,
 } from '@timedeal/platform'
 import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
@@ -50,13 +50,7 @@ export interface OrderService {
 export async function startOrderService(deps: OrderServiceDeps): Promise<OrderService> {
   const { settings, sequelize, bus, logger, metrics } = deps
   if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
-  const verifier =
-    deps.verifier ??
-    createTokenVerifier({
-      jwksUrl: settings.JWT_JWKS_URL,
-      issuer: settings.JWT_ISSUER,
-      audience: settings.JWT_AUDIENCE,
-    })
+  const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const goods =
     deps.goods ??
     createGoodsClient({

@@ -1,6 +1,5 @@
 import {
   type AppEnv,
-  createTokenVerifier,
   type EventBus,
   type EventSubscription,
   ensureCatalogTopics,
@@ -8,6 +7,7 @@ import {
   type RunningRelay,
   startOutboxRelay,
   type TokenVerifier,
+  tokenVerifierFromSettings,
 } from '@timedeal/platform'
 import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
@@ -48,13 +48,7 @@ export interface PaymentService {
 export async function startPaymentService(deps: PaymentServiceDeps): Promise<PaymentService> {
   const { settings, sequelize, bus, logger, metrics } = deps
   if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
-  const verifier =
-    deps.verifier ??
-    createTokenVerifier({
-      jwksUrl: settings.JWT_JWKS_URL,
-      issuer: settings.JWT_ISSUER,
-      audience: settings.JWT_AUDIENCE,
-    })
+  const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const provider =
     deps.provider ??
     new SandboxProvider({ failureRate: settings.SANDBOX_FAILURE_RATE, latencyMs: settings.SANDBOX_LATENCY_MS })

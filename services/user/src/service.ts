@@ -56,7 +56,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
   const hasher = deps.hasher ?? createArgon2Hasher()
   const accounts = new AccountStore(sequelize, cipher)
   const sessionStore = new SessionStore(sequelize)
-  const limiter = createRedisRateLimiter(deps.redis)
+  const limiter = createRedisRateLimiter(deps.redis, settings.RATE_LIMIT_KEY_PREFIX)
   const signingKeys = new SigningKeyStore({
     db: sequelize,
     cipher,

@@ -40,6 +40,8 @@ export const settingsSchema = z
     SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smtps:// URL' }).optional(),
     MAIL_FROM: z.string().min(3).default('Timedeal <no-reply@timedeal.dev>'),
     TRUST_PROXY: bool(false),
+    /** Where the rate-limit counters live in Redis; separate deployments sharing a Redis differ. */
+    RATE_LIMIT_KEY_PREFIX: z.string().min(1).default('user:limit:'),
     LOGIN_LIMIT_PER_ACCOUNT: positiveInt(10),
     LOGIN_LIMIT_PER_ADDRESS: positiveInt(30),
     LOGIN_LIMIT_WINDOW_SECONDS: positiveInt(15 * 60),

@@ -85,6 +85,8 @@ describe('another service verifying user-service tokens with the shared middlewa
       MYSQL_DATABASE: database.name,
       INTERNAL_API_SECRET: INTERNAL_SECRET,
       SIGNING_KEY_PUBLISH_AHEAD_SECONDS: '2',
+      // Counters of its own: earlier runs from this address must not count against this one.
+      RATE_LIMIT_KEY_PREFIX: `${database.name}:limit:`,
       LOG_LEVEL: 'warn',
     })
     await waitUntilReady(user)
