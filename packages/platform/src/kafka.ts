@@ -66,6 +66,11 @@ export interface SubscribeOptions {
   readonly maxAttempts?: number
   /** Delay before the second attempt, doubled each time up to 5 s (default 200 ms). */
   readonly retryBackoffMs?: number
+  /**
+   * How many partitions are handled at the same time (default 1). Order within a partition,
+   * and so within one aggregate, holds either way; handlers must then tolerate concurrency.
+   */
+  readonly partitionsConcurrently?: number
 }
 
 /** Headers a dead-lettered record carries besides its own, to say where it came from and why. */
@@ -234,6 +239,7 @@ async function kafkaSubscription(
   await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? false })
   await consumer.run({
     autoCommit: true,
+    partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachMessage: async ({ topic, partition, message }) => {
       const where = { topic, partition, offset: message.offset }
       let event: CloudEvent

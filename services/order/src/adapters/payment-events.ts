@@ -6,6 +6,9 @@ import type { Orders } from '../orders.ts'
 import type { GoodsClient } from './goods-client.ts'
 import type { OrderStore } from './order-store.ts'
 
+/** Every partition of the catalog's topics at once (they have six). */
+const CONCURRENT_PARTITIONS = 6
+
 export interface PaymentEventsOptions {
   readonly bus: EventBus
   readonly groupId: string
@@ -32,6 +35,8 @@ export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<E
   return options.bus.subscribe({
     groupId: options.groupId,
     topics: [TOPIC_PAYMENTS],
+    // Each order's events share a partition; different orders are handled side by side.
+    partitionsConcurrently: CONCURRENT_PARTITIONS,
     fromBeginning: options.fromBeginning,
     maxAttempts: options.maxAttempts,
     retryBackoffMs: options.retryBackoffMs,

@@ -2,6 +2,9 @@ import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import type { EventBus, EventSubscription } from '@timedeal/platform'
 import type { EndedOrder, Payments } from '../payments.ts'
 
+/** Every partition of the catalog's topics at once (they have six). */
+const CONCURRENT_PARTITIONS = 6
+
 export interface OrderEventsOptions {
   readonly bus: EventBus
   readonly groupId: string
@@ -30,6 +33,8 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
   return options.bus.subscribe({
     groupId: options.groupId,
     topics: [TOPIC_ORDERS],
+    // Each order's events share a partition; different orders are handled side by side.
+    partitionsConcurrently: CONCURRENT_PARTITIONS,
     fromBeginning: options.fromBeginning,
     maxAttempts: options.maxAttempts,
     retryBackoffMs: options.retryBackoffMs,
