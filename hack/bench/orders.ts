@@ -454,7 +454,7 @@ async function main(): Promise<void> {
           'Commit → on Kafka is the time from an OrderPlaced event being created (just before its commit) to a consumer receiving it.',
           'Outbox lag is the age of the oldest unpublished row as each service reports it on /metrics (outbox_lag_seconds), sampled every 250 ms.',
           'Every process (three services, MariaDB, Kafka, Redis, the load generator) shares the same cores, so the ratios say where time goes, not what a cluster would do.',
-          `The median order waited ${round(figures.to_paid_p50_ms - figures.to_charged_p50_ms, 0)} ms between PaymentCompleted and OrderPaid, against ${round(figures.to_charged_p50_ms, 0)} ms from placement to PaymentCompleted: where that gap is large, order-service's payment consumer (one event at a time: a read, the goods-service confirm call, one transaction) sets the pace, not the outbox or Kafka.`,
+          `The median order waited ${round(figures.to_paid_p50_ms - figures.to_charged_p50_ms, 0)} ms between PaymentCompleted and OrderPaid, against ${round(figures.to_charged_p50_ms, 0)} ms from placement to PaymentCompleted: where that gap is large, order-service's payment consumer (per event: a read, the goods-service confirm call, one transaction; six partitions at a time) sets the pace, not the outbox or Kafka.`,
           ...(Object.keys(failures).length > 0 ? [`Placement failures: ${JSON.stringify(failures)}`] : []),
         ],
       }),
