@@ -5,7 +5,7 @@
  */
 import type { CloudEvent } from '@timedeal/contracts'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
-import type { Migration } from './mysql.ts'
+import { type Migration, sqlTime } from './mysql.ts'
 
 export const INBOX_TABLE = 'inbox'
 
@@ -39,7 +39,7 @@ export async function handleOnce(
     // delivery of the same event wait for this one's outcome.
     const [, affected] = await sequelize.query(
       `INSERT IGNORE INTO ${INBOX_TABLE} (consumer, event_id, event_type, handled_at) VALUES (?, ?, ?, ?)`,
-      { replacements: [consumer, event.id, event.type, new Date()], transaction, type: QueryTypes.INSERT },
+      { replacements: [consumer, event.id, event.type, sqlTime(new Date())], transaction, type: QueryTypes.INSERT },
     )
     if (Number(affected) === 0) return false
     await effect(transaction)

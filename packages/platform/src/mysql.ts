@@ -83,3 +83,16 @@ export async function migrate(
     }
   })
 }
+
+/**
+ * An instant as a DATETIME(3) literal in UTC (connections run at +00:00). Sequelize's escaping
+ * of a Date replacement drops the milliseconds; pass instants through this instead.
+ */
+export const sqlTime = (instant: Date): string => instant.toISOString().replace('T', ' ').replace('Z', '')
+
+/** The same values with every Date turned into a {@link sqlTime} literal, for replacements. */
+export function withSqlTimes<T extends Record<string, unknown>>(values: T): Record<keyof T, unknown> {
+  return Object.fromEntries(
+    Object.entries(values).map(([key, value]) => [key, value instanceof Date ? sqlTime(value) : value]),
+  ) as Record<keyof T, unknown>
+}

@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
 import type { EventBus, EventPublisher } from './kafka.ts'
 import type { Logger } from './logger.ts'
-import type { Migration } from './mysql.ts'
+import { type Migration, sqlTime } from './mysql.ts'
 
 export const OUTBOX_TABLE = 'outbox'
 
@@ -46,7 +46,7 @@ export async function appendToOutbox(
   afterCommit?: () => void,
 ): Promise<void> {
   if (events.length === 0) return
-  const now = new Date()
+  const now = sqlTime(new Date())
   const rows = events.map((event) => [event.id, topic, event.subject, event.type, JSON.stringify(event), now])
   await sequelize.query(
     `INSERT INTO ${OUTBOX_TABLE} (event_id, topic, message_key, event_type, event, created_at) VALUES ${rows
@@ -200,7 +200,7 @@ export class OutboxRelay {
         slice.map((row) => (typeof row.event === 'string' ? (JSON.parse(row.event) as CloudEvent) : row.event)),
       )
       await sequelize.query(`UPDATE ${OUTBOX_TABLE} SET published_at = ? WHERE id IN (?)`, {
-        replacements: [new Date(), slice.map((row) => row.id)],
+        replacements: [sqlTime(new Date()), slice.map((row) => row.id)],
       })
       this.#published?.inc({ topic }, slice.length)
       start = end
@@ -214,7 +214,7 @@ export class OutboxRelay {
     const before = new Date(Date.now() - (this.#options.retainPublishedMs ?? 24 * 3600_000))
     await this.#options.sequelize.query(
       `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ? LIMIT 10000`,
-      { replacements: [before] },
+      { replacements: [sqlTime(before)] },
     )
   }
 

@@ -1,6 +1,6 @@
+import { sqlTime } from '@timedeal/platform'
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
 import type { Goods } from '../domain/goods.ts'
-import { sqlTime } from './sql-time.ts'
 
 interface GoodsRow {
   id: string

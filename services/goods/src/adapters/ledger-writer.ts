@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger, Redis } from '@timedeal/platform'
+import { sqlTime } from '@timedeal/platform'
 import {
   compareEntryIds,
   LEDGER_GROUP,
@@ -21,7 +22,6 @@ import {
 } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import type { LedgerLag } from './metrics.ts'
-import { sqlTime } from './sql-time.ts'
 
 type RawEntry = [id: string, fields: string[] | null]
 

@@ -1,5 +1,5 @@
+import { sqlTime } from '@timedeal/platform'
 import { QueryTypes, type Sequelize } from 'sequelize'
-import { sqlTime } from './sql-time.ts'
 
 export interface WishlistEntry {
   readonly goodsId: string

@@ -1,3 +1,4 @@
+import { withSqlTimes } from '@timedeal/platform'
 import { QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { Order, OrderState } from '../domain/order-state.ts'
 
@@ -57,7 +58,7 @@ export class OrderStore {
            total_amount, state, version, placed_at, state_since)
          VALUES (:id, :buyerId, :sellerId, :goodsId, :reservationId, :idempotencyKey, :quantity, :unitPrice,
            :totalAmount, :state, :version, :placedAt, :stateSince)`,
-        { replacements: { ...order, idempotencyKey }, transaction },
+        { replacements: withSqlTimes({ ...order, idempotencyKey }), transaction },
       )
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new DuplicateOrderError('an order with this key exists')
@@ -89,7 +90,7 @@ export class OrderStore {
          paid_at = :paidAt, failed_at = :failedAt, cancelled_at = :cancelledAt, shipped_at = :shippedAt,
          delivered_at = :deliveredAt, returned_at = :returnedAt, expired_at = :expiredAt, state_since = :stateSince
        WHERE id = :id AND version = :previousVersion`,
-      { replacements: { ...next, previousVersion: previous.version }, transaction, raw: true },
+      { replacements: withSqlTimes({ ...next, previousVersion: previous.version }), transaction, raw: true },
     )
     if ((result as { affectedRows?: number }).affectedRows !== 1) {
       throw new StaleOrderError(`order ${previous.id} changed since version ${previous.version}`)
@@ -115,7 +116,7 @@ export class OrderStore {
   async idsInStateSince(state: OrderState, before: Date, limit: number): Promise<string[]> {
     const rows = await this.#db.query<{ id: string }>(
       'SELECT id FROM orders WHERE state = :state AND state_since < :before ORDER BY state_since LIMIT :limit',
-      { replacements: { state, before, limit }, type: QueryTypes.SELECT },
+      { replacements: withSqlTimes({ state, before, limit }), type: QueryTypes.SELECT },
     )
     return rows.map((row) => row.id)
   }

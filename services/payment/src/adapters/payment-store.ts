@@ -1,3 +1,4 @@
+import { withSqlTimes } from '@timedeal/platform'
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
 import type { Payment, PaymentStatus } from '../domain/payment.ts'
 
@@ -34,7 +35,7 @@ export class PaymentStore {
          :createdAt, :completedAt, :failedAt, :refundedAt, :refundReference)`,
       // Typed as an INSERT so the answer is [insertId, affectedRows] (an INSERT IGNORE is not
       // recognised as one otherwise).
-      { replacements: { ...payment }, transaction, type: QueryTypes.INSERT },
+      { replacements: withSqlTimes({ ...payment }), transaction, type: QueryTypes.INSERT },
     )
     return Number(affected) === 1
   }
@@ -52,7 +53,7 @@ export class PaymentStore {
     await this.#db.query(
       `UPDATE payments SET status = :status, refunded_at = :refundedAt, refund_reference = :refundReference
        WHERE id = :id`,
-      { replacements: { ...payment }, transaction },
+      { replacements: withSqlTimes({ ...payment }), transaction },
     )
   }
 

@@ -1,3 +1,4 @@
+import { withSqlTimes } from '@timedeal/platform'
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
 
 type Replacements = Record<string, unknown>
@@ -9,7 +10,11 @@ export function selectRows<Row extends object>(
   replacements: Replacements = {},
   transaction?: Transaction,
 ): Promise<Row[]> {
-  return sequelize.query<Row>(sql, { replacements, type: QueryTypes.SELECT, transaction: transaction ?? null })
+  return sequelize.query<Row>(sql, {
+    replacements: withSqlTimes(replacements),
+    type: QueryTypes.SELECT,
+    transaction: transaction ?? null,
+  })
 }
 
 /** Runs an INSERT, UPDATE or DELETE and returns how many rows it changed. */
@@ -19,6 +24,10 @@ export async function changeRows(
   replacements: Replacements = {},
   transaction?: Transaction,
 ): Promise<number> {
-  const [result] = await sequelize.query(sql, { replacements, transaction: transaction ?? null, raw: true })
+  const [result] = await sequelize.query(sql, {
+    replacements: withSqlTimes(replacements),
+    transaction: transaction ?? null,
+    raw: true,
+  })
   return (result as { affectedRows?: number }).affectedRows ?? 0
 }
