@@ -41,6 +41,12 @@ const services: DevService[] = [
   { name: 'chat', entry: 'services/chat/src/main.ts', portSetting: 'CHAT_PORT', port: settings.CHAT_PORT },
 ]
 
+// Services find each other at the ports chosen above, whichever were moved.
+const serviceAddresses = {
+  JWT_JWKS_URL: `http://127.0.0.1:${settings.USER_PORT}/.well-known/jwks.json`,
+  GOODS_URL: `http://127.0.0.1:${settings.GOODS_PORT}`,
+}
+
 const colours = [36, 33, 35, 32, 34, 31]
 const width = Math.max(...services.map((service) => service.name.length))
 const prefix = (name: string, index: number) => `\x1b[${colours[index % colours.length]}m${name.padEnd(width)} |\x1b[0m`
@@ -66,7 +72,7 @@ function readable(line: string): string {
 
 function run(service: DevService, index: number, args: string[]): ChildProcess {
   const child = spawn(process.execPath, [service.entry, ...args], {
-    env: { ...process.env, HTTP_PORT: String(service.port) },
+    env: { ...process.env, ...serviceAddresses, HTTP_PORT: String(service.port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   for (const stream of [child.stdout, child.stderr]) {
