@@ -15,3 +15,26 @@ export const round = (value: number, digits = 1): number => {
 
 export const escapeXml = (text: string): string =>
   text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
+
+/** The closing sections every benchmark report has: ratios, environment, notes. */
+export function reportTail(options: {
+  readonly ratios: Record<string, number>
+  readonly environment: Record<string, string>
+  readonly notes: readonly string[]
+  readonly formatRatio: (value: number) => string
+}): string[] {
+  return [
+    '## Ratios',
+    '',
+    ...Object.entries(options.ratios).map(([name, value]) => `- ${name}: **${options.formatRatio(value)}**`),
+    '',
+    '## Environment',
+    '',
+    ...Object.entries(options.environment).map(([name, value]) => `- ${name}: ${value}`),
+    '',
+    '## Notes',
+    '',
+    ...options.notes.map((note) => `- ${note}`),
+    '',
+  ]
+}

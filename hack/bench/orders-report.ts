@@ -1,6 +1,6 @@
 /** The figures of `make bench-orders` as people read them: percentiles, an SVG chart, a short report. */
 
-import { escapeXml, round } from './figures.ts'
+import { escapeXml, reportTail, round } from './figures.ts'
 
 export interface Bar {
   readonly label: string
@@ -79,17 +79,6 @@ export function ordersMarkdown(options: {
     '|---|---:|',
     ...Object.entries(options.figures).map(([name, value]) => `| ${name} | ${value} |`),
     '',
-    '## Ratios',
-    '',
-    ...Object.entries(options.ratios).map(([name, value]) => `- ${name}: **${round(value, 3)}**`),
-    '',
-    '## Environment',
-    '',
-    ...Object.entries(options.environment).map(([name, value]) => `- ${name}: ${value}`),
-    '',
-    '## Notes',
-    '',
-    ...options.notes.map((note) => `- ${note}`),
-    '',
+    ...reportTail({ ...options, formatRatio: (value) => String(round(value, 3)) }),
   ].join('\n')
 }

@@ -1,6 +1,6 @@
 /** Numbers and pictures of a benchmark run: latency percentiles, a bar chart, a short report. */
 
-import { escapeXml, round } from './figures.ts'
+import { escapeXml, reportTail, round } from './figures.ts'
 
 export interface PhaseResult {
   /** What was measured, for people. */
@@ -76,17 +76,6 @@ export function markdownReport(options: {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
-    '## Ratios',
-    '',
-    ...Object.entries(options.ratios).map(([name, value]) => `- ${name}: **${round(value)}×**`),
-    '',
-    '## Environment',
-    '',
-    ...Object.entries(options.environment).map(([name, value]) => `- ${name}: ${value}`),
-    '',
-    '## Notes',
-    '',
-    ...options.notes.map((note) => `- ${note}`),
-    '',
+    ...reportTail({ ...options, formatRatio: (value) => `${round(value)}×` }),
   ].join('\n')
 }

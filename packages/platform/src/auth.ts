@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose'
 import { z } from 'zod'
 import type { AppEnv } from './http.ts'
-import { Problem, problemResponse } from './problem.ts'
+import { Problem } from './problem.ts'
 
 export const ROLES = ['BUYER', 'SELLER'] as const
 export type Role = (typeof ROLES)[number]
@@ -114,24 +114,26 @@ const unauthenticated = () =>
 
 /**
  * Rejects requests without a valid access token and puts the caller on `c.var.caller`. A 401
- * carries the `WWW-Authenticate` challenge of RFC 6750, so it is answered here rather than
- * thrown (the error handler builds a fresh response without it).
+ * carries the `WWW-Authenticate` challenge of RFC 6750.
  */
 export function authenticate(verifier: TokenVerifier): MiddlewareHandler<AuthedEnv> {
   return async (c, next) => {
     const token = bearerToken(c.req.header('authorization'))
-    if (!token) return problemResponse(unauthenticated(), c.req.path, { 'www-authenticate': 'Bearer' })
+    if (!token) throw withHeaders(unauthenticated(), { 'www-authenticate': 'Bearer' })
     let caller: Caller
     try {
       caller = await verifier.verify(token)
     } catch (error) {
       if (!(error instanceof Problem) || error.status !== 401) throw error
-      return problemResponse(error, c.req.path, { 'www-authenticate': 'Bearer error="invalid_token"' })
+      throw withHeaders(error, { 'www-authenticate': 'Bearer error="invalid_token"' })
     }
     c.set('caller', caller)
     await next()
   }
 }
+
+const withHeaders = (problem: Problem, headers: Record<string, string>) =>
+  new Problem(problem.status, problem.code, problem.message, problem.extensions, { ...problem.headers, ...headers })
 
 /** Lets only callers with one of `roles` through; use after {@link authenticate}. */
 export function requireRole(...roles: Role[]): MiddlewareHandler<AuthedEnv> {

@@ -10,12 +10,21 @@ export class Problem extends Error {
   readonly status: ContentfulStatusCode
   readonly code: string
   readonly extensions: Record<string, unknown>
+  /** Response headers the answer needs, such as `Retry-After` or `WWW-Authenticate`. */
+  readonly headers: Readonly<Record<string, string>>
 
-  constructor(status: ContentfulStatusCode, code: string, detail: string, extensions: Record<string, unknown> = {}) {
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    detail: string,
+    extensions: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
     super(detail)
     this.status = status
     this.code = code
     this.extensions = extensions
+    this.headers = headers
   }
 }
 
@@ -61,7 +70,7 @@ export function problemBody(problem: Problem, instance?: string): ProblemBody {
 export function problemResponse(problem: Problem, instance?: string, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(problemBody(problem, instance)), {
     status: problem.status,
-    headers: { ...headers, 'content-type': PROBLEM_CONTENT_TYPE },
+    headers: { ...problem.headers, ...headers, 'content-type': PROBLEM_CONTENT_TYPE },
   })
 }
 

@@ -44,7 +44,7 @@ describe('verifying callers with the shared middleware', () => {
 
   before(async () => {
     issuer = await startTestIssuer()
-    verifier = createTokenVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience })
+    verifier = issuer.verifier()
     app = buildApp(verifier)
   })
 

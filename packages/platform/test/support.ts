@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
+import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
@@ -131,6 +132,8 @@ export interface TestIssuer {
   ): Promise<string>
   /** Makes a new current key; the JWKS then lists only the new one. */
   rotate(): Promise<void>
+  /** A verifier that trusts this issuer, as a service configured for it would build. */
+  verifier(): TokenVerifier
   close(): Promise<void>
 }
 
@@ -156,8 +159,9 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : 0
+  const jwksUrl = `http://127.0.0.1:${port}/.well-known/jwks.json`
   return {
-    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    jwksUrl,
     issuer,
     audience,
     sign: (claims, options = {}) =>
@@ -172,6 +176,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     rotate: async () => {
       current = await newKey()
     },
+    verifier: () => createTokenVerifier({ jwksUrl, issuer, audience }),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }

@@ -10,7 +10,6 @@ import {
   createMetricsRegistry,
   createRedis,
   createServiceApp,
-  createTokenVerifier,
   type EventBus,
   ensureCatalogTopics,
   loadSettings,
@@ -173,7 +172,7 @@ export async function startTestOrderService(
     bus,
     logger: testLogger,
     metrics,
-    verifier: createTokenVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience }),
+    verifier: issuer.verifier(),
   })
   const app = createServiceApp({ service: 'order-service', logger: testLogger, metrics })
   app.route('/', service.routes)

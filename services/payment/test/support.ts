@@ -8,7 +8,6 @@ import {
   createEventBus,
   createMetricsRegistry,
   createServiceApp,
-  createTokenVerifier,
   type EventBus,
   loadSettings,
   type PublishReceipt,
@@ -119,7 +118,7 @@ export async function startTestPaymentService(
     bus: testBus('payment-service-test'),
     logger: testLogger,
     metrics,
-    verifier: createTokenVerifier({ jwksUrl: issuer.jwksUrl, issuer: issuer.issuer, audience: issuer.audience }),
+    verifier: issuer.verifier(),
     ...(provider ? { provider } : {}),
   })
   const app = createServiceApp({ service: 'payment-service', logger: testLogger, metrics })

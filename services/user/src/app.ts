@@ -12,7 +12,7 @@ import {
   type TokenVerifier,
   validate,
 } from '@timedeal/platform'
-import { type Context, Hono, type MiddlewareHandler } from 'hono'
+import { type Context, Hono } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { z } from 'zod'
 import type { MailSink } from './adapters/mailer.ts'
@@ -125,7 +125,6 @@ export function userRoutes(deps: UserRoutesDeps): Hono<AppEnv> {
     })
 
   return new Hono<AppEnv>()
-    .use(retryAfterHeader)
     .get('/.well-known/jwks.json', async (c) => {
       c.header('cache-control', 'public, max-age=60')
       return c.json(await deps.jwks())
@@ -210,17 +209,9 @@ function clearRefreshCookie(c: Context): void {
 function problemClearingCookie(c: Context, problem: Problem): Response {
   clearRefreshCookie(c)
   return c.body(JSON.stringify(problemBody(problem, c.req.path)), problem.status, {
+    ...problem.headers,
     'content-type': PROBLEM_CONTENT_TYPE,
   })
-}
-
-/** Turns a problem's `retryAfterSeconds` into the `Retry-After` header clients and proxies honour. */
-const retryAfterHeader: MiddlewareHandler<AppEnv> = async (c, next) => {
-  await next()
-  const error = c.error
-  if (error instanceof Problem && typeof error.extensions.retryAfterSeconds === 'number') {
-    c.res.headers.set('retry-after', String(error.extensions.retryAfterSeconds))
-  }
 }
 
 /** Who is calling, for per-address limits: the gateway's last `X-Forwarded-For` hop when trusted, else the socket. */

@@ -21,9 +21,13 @@ export function limitRules(action: string, email: string, clientAddress: string,
   ]
 }
 
-/** 429 with the wait in `retryAfterSeconds`; the routes turn that into a `Retry-After` header. */
+/** 429 with the wait, in the body and as the `Retry-After` header clients and proxies honour. */
 export function rateLimited(verdict: LimitVerdict): Problem {
-  return new Problem(429, 'RATE_LIMITED', `too many attempts; try again in ${verdict.retryAfterSeconds} s`, {
-    retryAfterSeconds: verdict.retryAfterSeconds,
-  })
+  return new Problem(
+    429,
+    'RATE_LIMITED',
+    `too many attempts; try again in ${verdict.retryAfterSeconds} s`,
+    { retryAfterSeconds: verdict.retryAfterSeconds },
+    { 'retry-after': String(verdict.retryAfterSeconds) },
+  )
 }
