@@ -7,7 +7,13 @@ import { eventually, spawnService, testLogger, uniqueName } from '@timedeal/plat
 import { createStockStore, LEDGER_GROUP, parseLedgerEntry, type StockStore } from '@timedeal/stock'
 import { QueryTypes } from 'sequelize'
 import { createCatalog } from '../src/adapters/catalog.ts'
-import { applyLedgerBatch, createLedgerWriter, ledgerLag } from '../src/adapters/ledger-writer.ts'
+import {
+  applyLedgerBatch,
+  createLedgerWriter,
+  forgetConsumer,
+  idleConsumers,
+  ledgerLag,
+} from '../src/adapters/ledger-writer.ts'
 import { draftToGoods, stockSourceOf } from '../src/domain/goods.ts'
 import { connectRedis, createTestDatabase, dropPrefix, onHandOf, type TestDatabase } from './support.ts'
 
@@ -162,6 +168,64 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
       sequelize: database.sequelize,
       keys: store.keys,
       consumer: 'successor',
+      batchSize: 50,
+      claimIdleMs: 200,
+      logger: testLogger,
+    })
+    writer.start()
+    try {
+      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
+      await assertConverged(store, goodsIds, ids)
+    } finally {
+      await writer.stop()
+      reader.disconnect()
+    }
+  })
+
+  test('never drops entries a consumer read after it was listed as gone', async () => {
+    const { store, goodsIds, ids } = await busySale(1, 40)
+    const stream = store.keys.ledger
+    await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0', 'MKSTREAM')
+    // A worker that has been quiet for a while: paused by the machine, or waiting on MySQL.
+    await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'sleeper')
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    const gone = await idleConsumers(redis, stream, LEDGER_GROUP, { idleMs: 100 })
+    assert.deepEqual(gone, ['sleeper'])
+
+    // It wakes and reads a batch just after it was listed, and before it is dropped.
+    const reply = (await redis.call(
+      'XREADGROUP',
+      'GROUP',
+      LEDGER_GROUP,
+      'sleeper',
+      'COUNT',
+      25,
+      'STREAMS',
+      stream,
+      '>',
+    )) as [string, [string, string[]][]][]
+    const read = reply[0]?.[1] ?? []
+    assert.equal(read.length, 25)
+    for (const name of gone) assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, name), false)
+
+    // Its batch is still pending, so whoever takes over applies it if the sleeper never does.
+    const [pending] = (await redis.xpending(stream, LEDGER_GROUP)) as [number]
+    assert.equal(pending, 25, 'the entries the sleeper read are no longer pending for anyone')
+    // A consumer that really holds nothing is dropped.
+    await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'long-gone')
+    assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, 'long-gone'), true)
+    const left = (await redis.xinfo('CONSUMERS', stream, LEDGER_GROUP)) as unknown[][]
+    assert.deepEqual(
+      left.map((fields) => fields[1]),
+      ['sleeper'],
+    )
+    const reader = redis.duplicate()
+    const writer = createLedgerWriter({
+      redis,
+      reader,
+      sequelize: database.sequelize,
+      keys: store.keys,
+      consumer: 'heir',
       batchSize: 50,
       claimIdleMs: 200,
       logger: testLogger,

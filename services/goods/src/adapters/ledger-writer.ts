@@ -9,8 +9,7 @@
  * enough.
  */
 import { randomUUID } from 'node:crypto'
-import type { Logger, Redis } from '@timedeal/platform'
-import { sqlTime } from '@timedeal/platform'
+import { defineScripts, type Logger, type LuaScript, type Redis, runScript, sqlTime } from '@timedeal/platform'
 import {
   compareEntryIds,
   LEDGER_GROUP,
@@ -174,16 +173,11 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
 
   // Every process start is a new consumer name; the names of those long gone, with nothing
   // pending, are dropped (a live one that is dropped is simply recreated by its next read).
+  // The listing may be stale by the time a name is dropped: `forgetConsumer` checks again.
   async function forgetGoneConsumers(): Promise<void> {
-    const goneAfterMs = Math.max(60_000, options.claimIdleMs * 10)
-    const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][]
-    for (const flat of consumers) {
-      const fields = new Map<string, unknown>()
-      for (let index = 0; index + 1 < flat.length; index += 2) fields.set(String(flat[index]), flat[index + 1])
-      const name = String(fields.get('name'))
-      if (name !== consumer && Number(fields.get('pending')) === 0 && Number(fields.get('idle')) > goneAfterMs) {
-        await redis.xgroup('DELCONSUMER', stream, group, name)
-      }
+    const idleMs = Math.max(60_000, options.claimIdleMs * 10)
+    for (const name of await idleConsumers(redis, stream, group, { idleMs, except: consumer })) {
+      await forgetConsumer(redis, stream, group, name)
     }
   }
 
@@ -241,6 +235,51 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
     },
     lag: () => ledgerLag(redis, stream, group),
   }
+}
+
+/** Consumers of the group with nothing pending that have not been seen for `idleMs`. */
+export async function idleConsumers(
+  redis: Redis,
+  stream: string,
+  group: string,
+  options: { readonly idleMs: number; readonly except?: string },
+): Promise<string[]> {
+  const consumers = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[][]
+  const names: string[] = []
+  for (const flat of consumers) {
+    const fields = new Map<string, unknown>()
+    for (let index = 0; index + 1 < flat.length; index += 2) fields.set(String(flat[index]), flat[index + 1])
+    const name = String(fields.get('name'))
+    if (name !== options.except && Number(fields.get('pending')) === 0 && Number(fields.get('idle')) > options.idleMs) {
+      names.push(name)
+    }
+  }
+  return names
+}
+
+/**
+ * Drops a consumer only if it holds no pending entries, checked and done in one script.
+ *
+ * Why this never loses an entry: XGROUP DELCONSUMER forgets the consumer's pending entries, and
+ * an entry gets into a consumer's pending list only through a read or a claim by that consumer,
+ * each one command that cannot run while this script does. So when the script deletes, the list
+ * is empty; a read that follows recreates the consumer with a new list. A listing made earlier
+ * (as `idleConsumers` does) may be stale by now, which is why the check is repeated here.
+ */
+const forgetConsumerScript: LuaScript = {
+  numberOfKeys: 1,
+  lua: `
+local held = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #held > 0 then return 0 end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`,
+}
+
+/** Drops the consumer unless it holds pending entries; true when it was dropped. */
+export async function forgetConsumer(redis: Redis, stream: string, group: string, name: string): Promise<boolean> {
+  if (!('ledgerForgetConsumer' in redis)) defineScripts(redis, { ledgerForgetConsumer: forgetConsumerScript })
+  return Number(await runScript(redis, 'ledgerForgetConsumer', [stream], [group, name])) === 1
 }
 
 /** Entries of the stream the group has not applied yet, and how old the oldest one is. */
