@@ -13,6 +13,7 @@
  * |                                       |        | initialStock, version (of the catalog row)       |
  * | `<p>:{<goods>}:holders`               | hash   | userId → units in live reservations              |
  * | `<p>:{<goods>}:reservation:<id>`      | hash   | goods, user, quantity, state, times, reason      |
+ * |                                       |        | (or a released marker: state, time, no user)     |
  * | `<p>:reservation-goods:<id>`          | string | goodsId of a reservation (confirm/release by id) |
  * | `<p>:expiries`                        | zset   | `<goods>\|<id>` scored by expiry time (ms)       |
  * | `<p>:ledger`                          | stream | one entry per stock change, for the write-behind |

@@ -5,6 +5,12 @@
  *
  * Scripts on one reservation take the same seven keys, in this order:
  *   1 available  2 sale  3 holders  4 reservation  5 reservation-goods  6 expiries  7 ledger
+ *
+ * The reservation key (4) holds either a reservation or a released marker: a hash with `state`
+ * RELEASED and no `user`, left by the release of an id that was never reserved, so a reserve of
+ * that id arriving later is refused. The lookup (5) keeps a reservation id to one goods; confirm
+ * and release read it only when the id is not at the goods they were given, to tell an unknown
+ * id from one reserved at other goods.
  */
 import type { LuaScript } from '@timedeal/platform'
 
@@ -33,7 +39,8 @@ end
 
 /**
  * Reserves `quantity` units for a user: the sale window, the user's limit and the stock are
- * checked and the units taken in one step. A known reservation id answers with its record.
+ * checked and the units taken in one step. A known reservation id answers with its record; an
+ * id released before it was ever reserved is refused (`RESERVATION_RELEASED`) and holds nothing.
  *
  * ARGV: goodsId, reservationId, userId, quantity, holdMs
  * Returns `{'OK', now, state, expiresAt, replayed, available}` or `{refusal, now, available}`.
@@ -50,6 +57,7 @@ if known[1] then
   if known[1] ~= user or tonumber(known[2]) ~= quantity then return {'RESERVATION_CONFLICT', now} end
   return {'OK', now, known[3], tonumber(known[4]) or 0, 1, tonumber(redis.call('GET', KEYS[1]) or '0')}
 end
+if known[3] == 'RELEASED' then return {'RESERVATION_RELEASED', now} end
 local owner = redis.call('GET', KEYS[5])
 if owner and owner ~= goods then return {'RESERVATION_CONFLICT', now} end
 
@@ -84,8 +92,8 @@ return {'OK', now, 'RESERVED', expiresAt, 0, left}
  * out is expired on the spot instead, so the answer never depends on how late the sweeper is.
  *
  * ARGV: goodsId, reservationId, retentionMs
- * Returns `{'CONFIRMED', now, changed}`, `{'RELEASED', now, reason}`, `{'RESERVATION_NOT_FOUND', now}`
- * or `{'NOT_LOADED', now}`.
+ * Returns `{'CONFIRMED', now, changed}`, `{'RELEASED', now, reason}`, `{'RESERVATION_NOT_FOUND', now}`,
+ * `{'RESERVATION_CONFLICT', now}` (the id belongs to other goods) or `{'NOT_LOADED', now}`.
  */
 export const confirmScript: LuaScript = {
   numberOfKeys: 7,
@@ -93,9 +101,13 @@ export const confirmScript: LuaScript = {
 local goods, id = ARGV[1], ARGV[2]
 local now = now_ms()
 local record = redis.call('HMGET', KEYS[4], 'user', 'quantity', 'state', 'expiresAt', 'releaseReason')
-if not record[1] then return {'RESERVATION_NOT_FOUND', now} end
-if record[3] == 'CONFIRMED' then return {'CONFIRMED', now, 0} end
 if record[3] == 'RELEASED' then return {'RELEASED', now, record[5] or 'released'} end
+if not record[1] then
+  local owner = redis.call('GET', KEYS[5])
+  if owner and owner ~= goods then return {'RESERVATION_CONFLICT', now} end
+  return {'RESERVATION_NOT_FOUND', now}
+end
+if record[3] == 'CONFIRMED' then return {'CONFIRMED', now, 0} end
 if now >= tonumber(record[4]) then
   if redis.call('EXISTS', KEYS[1]) == 0 then return {'NOT_LOADED', now} end
   give_back(goods, id, record[1], tonumber(record[2]), 'expire', 'expired', now, tonumber(ARGV[3]))
@@ -112,9 +124,14 @@ return {'CONFIRMED', now, 1}
  * however often this runs. With `onlyIfDue` set (the expiry sweeper) it releases only a
  * reservation that is still unconfirmed and past its hold.
  *
+ * An id this goods has never seen (its reserve call may still be on its way) gets a released
+ * marker, kept `retentionMs`, so that reserve is refused when it arrives. The sweeper never
+ * marks: an expiry whose record is gone is simply dropped.
+ *
  * ARGV: goodsId, reservationId, kind (`release` | `expire`), reason, retentionMs, onlyIfDue (1 | 0)
- * Returns `{'RELEASED', now, changed}`, `{'NOT_DUE', now}`, `{'RESERVATION_NOT_FOUND', now}` or
- * `{'NOT_LOADED', now}`.
+ * Returns `{'RELEASED', now, changed}`, `{'MARKED', now}`, `{'NOT_DUE', now}`,
+ * `{'RESERVATION_NOT_FOUND', now}`, `{'RESERVATION_CONFLICT', now}` (the id belongs to other goods)
+ * or `{'NOT_LOADED', now}`.
  */
 export const releaseScript: LuaScript = {
   numberOfKeys: 7,
@@ -123,13 +140,21 @@ local goods, id = ARGV[1], ARGV[2]
 local now = now_ms()
 local member = goods .. '|' .. id
 local record = redis.call('HMGET', KEYS[4], 'user', 'quantity', 'state', 'expiresAt')
-if not record[1] then
-  redis.call('ZREM', KEYS[6], member)
-  return {'RESERVATION_NOT_FOUND', now}
-end
 if record[3] == 'RELEASED' then
   redis.call('ZREM', KEYS[6], member)
   return {'RELEASED', now, 0}
+end
+if not record[1] then
+  redis.call('ZREM', KEYS[6], member)
+  if ARGV[6] == '1' then return {'RESERVATION_NOT_FOUND', now} end
+  local owner = redis.call('GET', KEYS[5])
+  if owner and owner ~= goods then return {'RESERVATION_CONFLICT', now} end
+  local retention = tonumber(ARGV[5])
+  redis.call('HSET', KEYS[4], 'goods', goods, 'state', 'RELEASED', 'releasedAt', now, 'releaseReason', ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], retention)
+  -- The lookup too, so a reserve of this id at any other goods is refused as well.
+  redis.call('SET', KEYS[5], goods, 'PX', retention)
+  return {'MARKED', now}
 end
 if ARGV[6] == '1' then
   if record[3] ~= 'RESERVED' then

@@ -51,6 +51,8 @@ export const RESERVE_REFUSALS = [
   'SOLD_OUT',
   'INSUFFICIENT_STOCK',
   'RESERVATION_CONFLICT',
+  /** The id was released before it was ever reserved: a late reserve call, refused. */
+  'RESERVATION_RELEASED',
   'NOT_LOADED',
 ] as const
 export type ReserveRefusal = (typeof RESERVE_REFUSALS)[number]
@@ -73,12 +75,19 @@ export type ConfirmOutcome =
   | { readonly status: 'CONFIRMED'; readonly changed: boolean }
   | { readonly status: 'RELEASED'; readonly reason: string }
   | { readonly status: 'RESERVATION_NOT_FOUND' }
+  /** The id was reserved at other goods than the caller named. */
+  | { readonly status: 'RESERVATION_CONFLICT' }
   | { readonly status: 'NOT_LOADED'; readonly goodsId: string }
 
 export type ReleaseOutcome =
   | { readonly status: 'RELEASED'; readonly changed: boolean }
+  /** The goods had no reservation with this id: it is marked released, so a late reserve is refused. */
+  | { readonly status: 'MARKED' }
   | { readonly status: 'NOT_DUE' }
+  /** No goods was named and the id is unknown, so nothing could be marked. */
   | { readonly status: 'RESERVATION_NOT_FOUND' }
+  /** The id was reserved at other goods than the caller named. */
+  | { readonly status: 'RESERVATION_CONFLICT' }
   | { readonly status: 'NOT_LOADED'; readonly goodsId: string }
 
 export type ConfigureOutcome =
@@ -104,7 +113,10 @@ export interface ReservationRecord {
 export interface ReleaseOptions {
   /** Why the units go back, kept on the record (e.g. `order-cancelled`). */
   readonly reason?: string
-  /** Saves the lookup when the caller already knows the goods (order events carry it). */
+  /**
+   * The goods of the reservation (order events and order-service's calls carry it). It saves the
+   * lookup, and it is what lets the release of an unknown id leave a released marker there.
+   */
   readonly goodsId?: string
 }
 
@@ -112,7 +124,7 @@ export interface StockStoreOptions {
   readonly prefix?: string
   /** How long an unconfirmed reservation holds its units. */
   readonly holdMs: number
-  /** How long a released reservation's record is kept, so retries stay no-ops. */
+  /** How long a released reservation's record (or released marker) is kept, so retries stay no-ops. */
   readonly retentionMs: number
 }
 
@@ -128,8 +140,14 @@ export interface StockStore {
   /** Applies edited sale terms (and a changed initial stock) to loaded stock. */
   configure(goodsId: string, terms: SaleTerms): Promise<ConfigureOutcome>
   reserve(request: ReserveRequest): Promise<ReserveOutcome>
+  /** Confirms by id alone (the goods is looked up) or, given the goods, at that goods. */
   confirm(reservationId: string, goodsId?: string): Promise<ConfirmOutcome>
+  /**
+   * Gives a reservation's units back once. Given the goods, an id it has never seen is marked
+   * released (`MARKED`) for the retention period; without it, an unknown id is only not found.
+   */
   release(reservationId: string, options?: ReleaseOptions): Promise<ReleaseOutcome>
+  /** A reservation's record; a released marker is no reservation, so it reads as undefined. */
   reservation(reservationId: string): Promise<ReservationRecord | undefined>
   /** Units a user holds in live reservations of a goods. */
   holding(goodsId: string, userId: string): Promise<number>
@@ -169,8 +187,10 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
     switch (status) {
       case 'RELEASED':
         return { status, changed: Number(changed) === 1 } as const
+      case 'MARKED':
       case 'NOT_DUE':
       case 'RESERVATION_NOT_FOUND':
+      case 'RESERVATION_CONFLICT':
         return { status } as const
       case 'NOT_LOADED':
         return { status, goodsId } as const
@@ -271,6 +291,7 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
         case 'RELEASED':
           return { status, reason: String(value) }
         case 'RESERVATION_NOT_FOUND':
+        case 'RESERVATION_CONFLICT':
           return { status }
         case 'NOT_LOADED':
           return { status, goodsId }

@@ -122,6 +122,44 @@ describe('live stock scripts (real Redis)', () => {
     assert.equal((await store.release('no-such-reservation')).status, 'RESERVATION_NOT_FOUND')
   })
 
+  test('never keeps units for a reserve that follows or races the release of its own id', async () => {
+    const { goodsId } = await openSale(store, { stock: 30, purchaseLimit: 1 })
+    const ids = Array.from({ length: 30 }, (_, index) => `late-${index}-${randomUUID()}`)
+    const answers = await Promise.all(
+      ids.map(async (id, index) => {
+        const reserveIt = () => reserve(goodsId, `late-buyer-${index}`, 1, id)
+        const releaseIt = () => store.release(id, { goodsId, reason: 'order-failed' })
+        if (index % 2 === 0) {
+          const [reserved, released] = await Promise.all([reserveIt(), releaseIt()])
+          return { reserved, released }
+        }
+        // The reserve call timed out on its way and arrives after the release.
+        const released = await releaseIt()
+        return { reserved: await reserveIt(), released }
+      }),
+    )
+    for (const { reserved, released } of answers) {
+      // Either the reserve came first and the release gave its unit back, or the release left a
+      // marker and the reserve was refused.
+      if (reserved.ok) assert.deepEqual(released, { status: 'RELEASED', changed: true })
+      else {
+        assert.equal(reserved.refusal, 'RESERVATION_RELEASED')
+        assert.deepEqual(released, { status: 'MARKED' })
+      }
+    }
+    assert.equal(await availableOf(redis, store, goodsId), 30)
+    assert.equal(await redis.hlen(store.keys.holders(goodsId)), 0)
+    assert.equal((await store.expireDue()).due, 0)
+    // Every later reserve of those ids is refused or answered from its released record.
+    for (const id of ids) {
+      const again = await store.reserve({ reservationId: id, goodsId, userId: 'late-buyer-x', quantity: 1 })
+      assert.ok(!again.ok || again.state === 'RELEASED')
+    }
+    assert.equal(await availableOf(redis, store, goodsId), 30)
+    // Without the goods an unknown id cannot be marked.
+    assert.equal((await store.release(`never-reserved-${randomUUID()}`)).status, 'RESERVATION_NOT_FOUND')
+  })
+
   test('returns the stock once whatever the order of racing confirm and release calls', async () => {
     const { goodsId } = await openSale(store, { stock: 40 })
     const ids = Array.from({ length: 40 }, (_, index) => `race-${index}-${randomUUID()}`)

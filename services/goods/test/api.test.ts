@@ -309,6 +309,90 @@ describe('goods-service API (real MariaDB and Redis)', () => {
     assert.equal(await onHandOf(database.sequelize, sale.id), 5)
   })
 
+  test('never holds stock for a reserve that arrives after its own release (the release came first)', async () => {
+    const sale = await createSale({ stock: 2, limit: 1 })
+    const other = await createSale({ stock: 2 })
+    const late = randomUUID()
+    const release = (id: string, body: Record<string, unknown> | undefined) =>
+      call(goods.app, 'POST', `/internal/reservations/${id}/release`, { internal: true, body })
+    const stockOf = async (goodsId: string) =>
+      (await call(goods.app, 'GET', `/api/goods/${goodsId}/stock`)).body.stockAvailable
+
+    // order-service gave up on a reserve call that timed out and released its id; the reserve
+    // itself reaches goods-service only afterwards.
+    const released = await release(late, { goodsId: sale.id, reason: 'order-failed' })
+    const reserved = await reserve(sale.id, 'timed-out-buyer', 1, late)
+    assert.deepEqual([reserved.status, reserved.body.code], [409, 'RESERVATION_RELEASED'])
+    assert.deepEqual(
+      [released.status, released.body],
+      [200, { reservationId: late, state: 'RELEASED', released: false }],
+    )
+    assert.equal(await stockOf(sale.id), 2)
+    // The buyer's limit is untouched: another order of theirs still gets its unit.
+    assert.equal((await reserve(sale.id, 'timed-out-buyer')).status, 201)
+
+    // The marker is kept for the retention period, beside the goods' own keys.
+    const marker = goods.service.live.store.keys.reservation(sale.id, late)
+    const ttl = await redis.pttl(marker)
+    assert.ok(ttl > 0 && ttl <= goods.settings.RESERVATION_RETENTION_MS, `marker ttl ${ttl}`)
+    // Whatever comes next for that id changes nothing: retries, confirm, the id at other goods.
+    assert.deepEqual((await release(late, { goodsId: sale.id })).body.released, false)
+    assert.deepEqual((await release(late, undefined)).body.state, 'RELEASED')
+    const confirmed = await call(goods.app, 'POST', `/internal/reservations/${late}/confirm`, { internal: true })
+    assert.deepEqual([confirmed.status, confirmed.body.code], [409, 'RESERVATION_RELEASED'])
+    const elsewhere = await reserve(other.id, 'timed-out-buyer', 1, late)
+    assert.deepEqual([elsewhere.status, elsewhere.body.code], [409, 'RESERVATION_CONFLICT'])
+    assert.equal(await stockOf(other.id), 2)
+    assert.equal(await stockOf(sale.id), 1)
+
+    // Without the goods id an unknown id cannot be marked: it stays not found.
+    const unmarked = await release(randomUUID(), { reason: 'order-failed' })
+    assert.deepEqual([unmarked.status, unmarked.body.code], [404, 'RESERVATION_NOT_FOUND'])
+  })
+
+  test('releases and confirms a known reservation with or without its goods id, and refuses the wrong goods', async () => {
+    const sale = await createSale({ stock: 3 })
+    const other = await createSale({ stock: 3 })
+    const [paid, cancelled] = [randomUUID(), randomUUID()]
+    assert.equal((await reserve(sale.id, 'known-buyer', 1, paid)).status, 201)
+    assert.equal((await reserve(sale.id, 'known-buyer', 1, cancelled)).status, 201)
+
+    const wrongGoods = await call(goods.app, 'POST', `/internal/reservations/${cancelled}/release`, {
+      internal: true,
+      body: { goodsId: other.id },
+    })
+    assert.deepEqual([wrongGoods.status, wrongGoods.body.code], [409, 'RESERVATION_CONFLICT'])
+    const wrongConfirm = await call(goods.app, 'POST', `/internal/reservations/${paid}/confirm`, {
+      internal: true,
+      body: { goodsId: other.id },
+    })
+    assert.deepEqual([wrongConfirm.status, wrongConfirm.body.code], [409, 'RESERVATION_CONFLICT'])
+    assert.equal((await call(goods.app, 'GET', `/api/goods/${sale.id}/stock`)).body.stockAvailable, 1)
+
+    const confirmed = await call(goods.app, 'POST', `/internal/reservations/${paid}/confirm`, {
+      internal: true,
+      body: { goodsId: sale.id },
+    })
+    assert.deepEqual(confirmed.body, { reservationId: paid, state: 'CONFIRMED' })
+    const byGoods = await call(goods.app, 'POST', `/internal/reservations/${cancelled}/release`, {
+      internal: true,
+      body: { goodsId: sale.id, reason: 'order-cancelled' },
+    })
+    assert.deepEqual(byGoods.body, { reservationId: cancelled, state: 'RELEASED', released: true })
+    const byIdAlone = await call(goods.app, 'POST', `/internal/reservations/${paid}/release`, {
+      internal: true,
+      body: { reason: 'order-returned' },
+    })
+    assert.deepEqual(byIdAlone.body, { reservationId: paid, state: 'RELEASED', released: true })
+    assert.equal((await call(goods.app, 'GET', `/api/goods/${sale.id}/stock`)).body.stockAvailable, 3)
+    assert.equal((await call(goods.app, 'GET', `/api/goods/${other.id}/stock`)).body.stockAvailable, 3)
+    const badGoods = await call(goods.app, 'POST', `/internal/reservations/${paid}/release`, {
+      internal: true,
+      body: { goodsId: 'not a goods id' },
+    })
+    assert.deepEqual([badGoods.status, badGoods.body.code], [400, 'VALIDATION_FAILED'])
+  })
+
   test('loads stock missing from Redis from MySQL exactly once, however many requests find it missing', async () => {
     const sale = await createSale({ stock: 40 })
     assert.equal((await reserve(sale.id, 'before-the-loss', 4)).status, 201)

@@ -48,6 +48,11 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
             { orderId: event.data.orderId, reservationId: event.data.reservationId, reason: outcome.reason },
             'an order was paid after its reservation had been released',
           )
+        } else if (outcome.status === 'RESERVATION_CONFLICT') {
+          logger.error(
+            { orderId: event.data.orderId, reservationId: event.data.reservationId, goodsId: event.data.goodsId },
+            'a paid order names other goods than its reservation was made for',
+          )
         }
         return
       }
@@ -58,8 +63,17 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
       if (outcome.status === 'RELEASED' && outcome.changed) {
         metrics.releases.inc({ reason })
         logger.info({ orderId: data.orderId, reservationId: data.reservationId, reason }, 'stock released')
-      } else if (outcome.status === 'RESERVATION_NOT_FOUND') {
-        logger.warn({ orderId: data.orderId, reservationId: data.reservationId, reason }, 'no such reservation')
+      } else if (outcome.status === 'MARKED') {
+        // Its reserve call never arrived (or has not yet): if it does, it is refused.
+        logger.info(
+          { orderId: data.orderId, reservationId: data.reservationId, reason },
+          'marked an unknown reservation released',
+        )
+      } else if (outcome.status === 'RESERVATION_CONFLICT') {
+        logger.error(
+          { orderId: data.orderId, reservationId: data.reservationId, goodsId: data.goodsId, reason },
+          'an order names other goods than its reservation was made for; nothing released',
+        )
       }
     },
   })

@@ -22,15 +22,17 @@ export interface ReservationRoutesDeps {
 }
 
 const reference = z.string().regex(/^[\x21-\x7e]{1,64}$/, 'expected 1-64 printable characters without spaces')
+const goodsId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected a goods id')
 
 const reservationRequest = z.strictObject({
   reservationId: reference,
-  goodsId: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected a goods id'),
+  goodsId,
   userId: reference,
   quantity: z.number().int().min(1).max(1000),
 })
 
-const releaseRequest = z.strictObject({ reason: z.string().min(1).max(64).optional() })
+const confirmRequest = z.strictObject({ goodsId: goodsId.optional() })
+const releaseRequest = z.strictObject({ goodsId: goodsId.optional(), reason: z.string().min(1).max(64).optional() })
 
 const refusals: Record<ReserveRefusal | 'GOODS_NOT_FOUND', { status: ContentfulStatusCode; detail: string }> = {
   GOODS_NOT_FOUND: { status: 404, detail: 'no goods with this id' },
@@ -43,8 +45,29 @@ const refusals: Record<ReserveRefusal | 'GOODS_NOT_FOUND', { status: ContentfulS
     status: 409,
     detail: 'this reservation id was already used for another goods, user or quantity',
   },
+  RESERVATION_RELEASED: {
+    status: 409,
+    detail: 'this reservation id was released before the reservation arrived; it holds nothing',
+  },
   NOT_LOADED: { status: 503, detail: 'the live stock could not be loaded; try again shortly' },
 }
+
+/** The body of a call whose fields are all optional: no body at all reads as `{}`. */
+async function optionalJson(request: Request): Promise<unknown> {
+  const text = await request.text()
+  if (text.trim() === '') return {}
+  if (!(request.headers.get('content-type') ?? '').includes('json')) {
+    throw new Problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+  }
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new Problem(400, 'MALFORMED_JSON', 'the request body is not valid JSON')
+  }
+}
+
+const belongsToOtherGoods = (id: string) =>
+  new Problem(409, 'RESERVATION_CONFLICT', `reservation ${id} was made for other goods than the ones named`)
 
 const stockUnavailable = () =>
   new Problem(503, 'STOCK_UNAVAILABLE', 'the live stock could not be reached; try again shortly')
@@ -111,9 +134,11 @@ export function reservationRoutes({ live, metrics, internalSecret, logger }: Res
         if (!record) throw reservationNotFound(c.req.param('id'))
         return c.json(recordView(record))
       })
+      // The body's goodsId is optional: without it the reservation's goods is looked up by id.
       .post('/:id/confirm', async (c) => {
         const id = c.req.param('id')
-        const outcome = await live.confirm(id)
+        const { goodsId } = validate(confirmRequest, await optionalJson(c.req.raw), 'confirm')
+        const outcome = await live.confirm(id, goodsId)
         switch (outcome.status) {
           case 'CONFIRMED':
             return c.json({ reservationId: id, state: 'CONFIRMED' })
@@ -124,22 +149,32 @@ export function reservationRoutes({ live, metrics, internalSecret, logger }: Res
             throw new Problem(409, 'RESERVATION_RELEASED', 'the reservation was released; it cannot be confirmed')
           case 'RESERVATION_NOT_FOUND':
             throw reservationNotFound(id)
+          case 'RESERVATION_CONFLICT':
+            throw belongsToOtherGoods(id)
           case 'NOT_LOADED':
             throw stockUnavailable()
         }
       })
+      // `{goodsId, reason?}`. With the goods, an id it has never seen is marked released for the
+      // retention period (its reserve call may still be on its way, and is then refused) and the
+      // answer is 200 with `released: false`. Without the goods a known reservation is looked up
+      // by id as before, but an unknown id cannot be marked (the marker lives beside the goods'
+      // keys, and nothing says which goods): it answers 404 RESERVATION_NOT_FOUND.
       .post('/:id/release', async (c) => {
         const id = c.req.param('id')
-        const hasBody = (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding')
-        const { reason } = hasBody ? validate(releaseRequest, await readJson(c.req.raw), 'release') : {}
-        const outcome = await live.release(id, reason ? { reason } : {})
+        const { goodsId, reason } = validate(releaseRequest, await optionalJson(c.req.raw), 'release')
+        const outcome = await live.release(id, { ...(goodsId ? { goodsId } : {}), ...(reason ? { reason } : {}) })
         switch (outcome.status) {
           case 'RELEASED':
             // The free-text reason stays on the record; a metric label must come from a small set.
             if (outcome.changed) metrics.releases.inc({ reason: 'released' })
             return c.json({ reservationId: id, state: 'RELEASED', released: outcome.changed })
+          case 'MARKED':
+            return c.json({ reservationId: id, state: 'RELEASED', released: false })
           case 'RESERVATION_NOT_FOUND':
             throw reservationNotFound(id)
+          case 'RESERVATION_CONFLICT':
+            throw belongsToOtherGoods(id)
           case 'NOT_DUE':
           case 'NOT_LOADED':
             throw stockUnavailable()
