@@ -1,10 +1,13 @@
 import type { Redis } from '@timedeal/platform'
+import type { SaleTerms } from './store.ts'
 
 /**
  * Entries of the ledger stream. Every script that changes a count appends one, in the same atomic
  * step, with these fields: `goods`, `kind`, `delta` (signed units), `reservation`, `user`, `at` (ms).
+ * A `terms` entry (delta 0) records sale terms a seller's edit gave live stock, with the fields
+ * `version`, `startsAt`, `endsAt`, `purchaseLimit` (0 = none) and `initialStock` besides.
  */
-export const LEDGER_KINDS = ['reserve', 'release', 'expire', 'adjust'] as const
+export const LEDGER_KINDS = ['reserve', 'release', 'expire', 'adjust', 'terms'] as const
 
 /** The consumer group of the write-behind that applies the ledger to MySQL. */
 export const LEDGER_GROUP = 'ledger-writer'
@@ -19,6 +22,8 @@ export interface LedgerEntry {
   readonly reservationId: string | null
   readonly userId: string | null
   readonly at: number
+  /** The sale terms of a `terms` entry. */
+  readonly terms?: SaleTerms
 }
 
 /** The two numbers of a stream entry id, for a compact, ordered primary key. */
@@ -51,7 +56,7 @@ export function parseLedgerEntry(id: string, fields: readonly string[] | null): 
   if (!goodsId || !kind || !LEDGER_KINDS.includes(kind) || !Number.isInteger(delta) || !Number.isFinite(at)) {
     return undefined
   }
-  return {
+  const entry = {
     id,
     goodsId,
     kind,
@@ -60,6 +65,22 @@ export function parseLedgerEntry(id: string, fields: readonly string[] | null): 
     userId: values.get('user') || null,
     at,
   }
+  if (kind !== 'terms') return entry
+  const terms = termsOf(values)
+  return terms ? { ...entry, terms } : undefined
+}
+
+function termsOf(values: ReadonlyMap<string, string>): SaleTerms | undefined {
+  const number = (field: string) => Number(values.get(field))
+  const terms = {
+    version: number('version'),
+    startsAt: number('startsAt'),
+    endsAt: number('endsAt'),
+    initialStock: number('initialStock'),
+  }
+  const limit = number('purchaseLimit')
+  if (![...Object.values(terms), limit].every((value) => Number.isSafeInteger(value))) return undefined
+  return { ...terms, purchaseLimit: limit > 0 ? limit : null }
 }
 
 /** The consumer groups of a stream as XINFO GROUPS reports them (none when the stream is absent). */

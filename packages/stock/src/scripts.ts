@@ -191,9 +191,15 @@ return 1
 
 /**
  * Applies a seller's edit of loaded stock: new sale terms, and a new initial stock turned into an
- * adjustment of the available count (recorded in the ledger). Terms older than the stored version
- * are ignored; the same version again changes nothing, since the stock is given as a total.
- * Stock cannot change while the stored sale window is open, nor drop below what is reserved.
+ * adjustment of the available count (an `adjust` ledger entry). Terms older than the stored
+ * version are ignored; the same version with the same terms changes nothing (the stock is given as
+ * a total), and the same version with other terms is refused as stale too, so one version always
+ * means one set of terms. Stock cannot change while the stored sale window is open, nor drop below
+ * what is reserved.
+ *
+ * Terms that change are also appended to the ledger (a `terms` entry with the version and every
+ * term, delta 0), so MySQL ends up with the terms live stock took even if the edit's own
+ * transaction never commits.
  *
  * KEYS: available, sale, ledger. ARGV: goodsId, version, startsAt, endsAt, purchaseLimit, initialStock
  * Returns `{'OK', now, delta}`, `{'STALE', now}`, `{'SALE_IN_PROGRESS', now}`,
@@ -206,8 +212,16 @@ local now = now_ms()
 local available = redis.call('GET', KEYS[1])
 if not available then return {'NOT_LOADED', now} end
 available = tonumber(available)
-local stored = redis.call('HMGET', KEYS[2], 'version', 'startsAt', 'endsAt', 'initialStock')
-if tonumber(stored[1] or '0') > tonumber(ARGV[2]) then return {'STALE', now} end
+local stored = redis.call('HMGET', KEYS[2], 'version', 'startsAt', 'endsAt', 'initialStock', 'purchaseLimit')
+local version = tonumber(ARGV[2])
+local storedVersion = tonumber(stored[1] or '0')
+if storedVersion > version then return {'STALE', now} end
+local same = tonumber(stored[2]) == tonumber(ARGV[3]) and tonumber(stored[3]) == tonumber(ARGV[4])
+  and tonumber(stored[4]) == tonumber(ARGV[6]) and (tonumber(stored[5]) or 0) == tonumber(ARGV[5])
+if storedVersion == version then
+  if same then return {'OK', now, 0} end
+  return {'STALE', now}
+end
 local delta = tonumber(ARGV[6]) - tonumber(stored[4] or ARGV[6])
 if delta ~= 0 then
   if now >= tonumber(stored[2] or '0') and now < tonumber(stored[3] or '0') then return {'SALE_IN_PROGRESS', now} end
@@ -217,6 +231,9 @@ if delta ~= 0 then
     'reservation', '', 'user', '', 'at', now)
 end
 redis.call('HSET', KEYS[2], 'version', ARGV[2], 'startsAt', ARGV[3], 'endsAt', ARGV[4],
+  'purchaseLimit', ARGV[5], 'initialStock', ARGV[6])
+redis.call('XADD', KEYS[3], '*', 'goods', ARGV[1], 'kind', 'terms', 'delta', 0,
+  'reservation', '', 'user', '', 'at', now, 'version', ARGV[2], 'startsAt', ARGV[3], 'endsAt', ARGV[4],
   'purchaseLimit', ARGV[5], 'initialStock', ARGV[6])
 return {'OK', now, delta}
 `,

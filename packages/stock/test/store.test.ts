@@ -249,6 +249,8 @@ describe('live stock scripts (real Redis)', () => {
     assert.deepEqual(await store.configure(goodsId, terms), { status: 'OK', delta: 5 })
     assert.deepEqual(await store.configure(goodsId, terms), { status: 'OK', delta: 0 })
     assert.deepEqual(await store.configure(goodsId, { ...terms, initialStock: 1, version: 1 }), { status: 'STALE' })
+    // One version is one set of terms: other terms under a version already applied are stale too.
+    assert.deepEqual(await store.configure(goodsId, { ...terms, purchaseLimit: 3 }), { status: 'STALE' })
     assert.equal((await store.read(goodsId))?.available, 15)
     assert.equal((await store.read(goodsId))?.terms.purchaseLimit, 2)
 
@@ -270,6 +272,17 @@ describe('live stock scripts (real Redis)', () => {
       adjustments.map((entry) => entry.delta),
       [5],
     )
+    // Every change of terms is in the ledger too, for MySQL to follow.
+    const termsEntries = (await ledgerOf(redis, store, goodsId)).filter((entry) => entry.kind === 'terms')
+    assert.deepEqual(
+      termsEntries.map((entry) => [entry.delta, entry.terms?.version, entry.terms?.initialStock]),
+      [
+        [0, 2, 15],
+        [0, 3, 15],
+        [0, 5, 15],
+      ],
+    )
+    assert.deepEqual(termsEntries[0]?.terms, terms)
     assert.deepEqual(await store.configure(`g-${randomUUID()}`, terms), { status: 'NOT_LOADED' })
   })
 

@@ -60,10 +60,18 @@ export interface Catalog {
   findMany(ids: readonly string[]): Promise<Goods[]>
   page(query: PageQuery): Promise<Goods[]>
   /**
-   * Edits one goods under its row lock. `change` sees the current row and returns the new one (or
-   * throws to roll back); it runs inside the lock, so edits of one goods happen one at a time.
+   * Edits one goods under its row lock, so edits of one goods happen one at a time. `change` sees
+   * the current row and returns the new one (or throws to roll back). The new row is written, and
+   * only then `beforeCommit` carries it elsewhere (to live stock), still under the lock: a row
+   * MySQL refuses never reaches Redis, and a refusal from Redis (a throw) rolls the row back.
+   * If the commit itself fails after that, the terms live stock took reach MySQL through the
+   * ledger (`terms` entries), so the two still end up equal.
    */
-  edit(id: string, change: (current: Goods) => Promise<Goods>): Promise<Goods | undefined>
+  edit(
+    id: string,
+    change: (current: Goods) => Promise<Goods>,
+    beforeCommit?: (next: Goods) => Promise<void>,
+  ): Promise<Goods | undefined>
 }
 
 export function createCatalog(sequelize: Sequelize): Catalog {
@@ -145,7 +153,7 @@ export function createCatalog(sequelize: Sequelize): Catalog {
       )
     },
 
-    async edit(id, change) {
+    async edit(id, change, beforeCommit) {
       return sequelize.transaction(async (transaction) => {
         const [current] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ? FOR UPDATE`, [id], transaction)
         if (!current) return undefined
@@ -170,6 +178,7 @@ export function createCatalog(sequelize: Sequelize): Catalog {
             transaction,
           },
         )
+        await beforeCommit?.(next)
         return next
       })
     },

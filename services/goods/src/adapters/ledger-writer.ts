@@ -16,6 +16,7 @@ import {
   type LedgerEntry,
   ledgerGroups,
   parseLedgerEntry,
+  type SaleTerms,
   type StockKeys,
   splitEntryId,
 } from '@timedeal/stock'
@@ -26,7 +27,9 @@ type RawEntry = [id: string, fields: string[] | null]
 
 /**
  * Applies entries to MySQL in one transaction: each entry becomes a ledger row unless its id is
- * there already, and only the rows this call inserted move the goods' on-hand count.
+ * there already, and only the rows this call inserted move the goods' on-hand count. `terms`
+ * entries bring a goods row up to the sale terms live stock took, unless the row has that version
+ * or a newer one already (the usual case: the edit's own transaction wrote them).
  * Returns how many entries were new.
  */
 export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly LedgerEntry[]): Promise<number> {
@@ -64,8 +67,37 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
         { replacements: [batchId], transaction },
       )
     }
+    for (const { goodsId, terms } of newestTerms(entries)) {
+      await sequelize.query(
+        `UPDATE goods SET initial_stock = ?, sale_starts_at = ?, sale_ends_at = ?, purchase_limit = ?, version = ?
+         WHERE id = ? AND version < ?`,
+        {
+          replacements: [
+            terms.initialStock,
+            sqlTime(new Date(terms.startsAt)),
+            sqlTime(new Date(terms.endsAt)),
+            terms.purchaseLimit,
+            terms.version,
+            goodsId,
+            terms.version,
+          ],
+          transaction,
+        },
+      )
+    }
     return Number(inserted)
   })
+}
+
+/** The newest terms of each goods among the entries, in goods order (the order rows are locked in). */
+function newestTerms(entries: readonly LedgerEntry[]): { goodsId: string; terms: SaleTerms }[] {
+  const newest = new Map<string, SaleTerms>()
+  for (const { goodsId, terms } of entries) {
+    if (terms && terms.version > (newest.get(goodsId)?.version ?? -1)) newest.set(goodsId, terms)
+  }
+  return [...newest.entries()]
+    .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
+    .map(([goodsId, terms]) => ({ goodsId, terms }))
 }
 
 export interface LedgerWriterOptions {

@@ -141,19 +141,22 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
       const sellerId = c.var.caller.id
       // Loaded before the row lock is taken: a load may wait for the write-behind, which needs that lock.
       if (!(await live.ensureLoaded(id))) throw goodsNotFound(id)
-      const edited = await catalog.edit(id, async (current) => {
-        if (current.sellerId !== sellerId) {
-          throw new Problem(403, 'NOT_GOODS_OWNER', 'only the seller who owns these goods may edit them')
-        }
-        const next = applyPatch(current, patch, await store.now())
-        if (next === 'WINDOW_OUT_OF_ORDER') {
-          throw new Problem(400, 'VALIDATION_FAILED', 'invalid goods edit: saleEndsAt must be after saleStartsAt')
-        }
-        if (next === 'SALE_IN_PROGRESS') throw saleInProgress()
-        const changed = { ...next, updatedAt: new Date() }
-        await configureLiveStock(live.store, changed)
-        return changed
-      })
+      const edited = await catalog.edit(
+        id,
+        async (current) => {
+          if (current.sellerId !== sellerId) {
+            throw new Problem(403, 'NOT_GOODS_OWNER', 'only the seller who owns these goods may edit them')
+          }
+          const next = applyPatch(current, patch, await store.now())
+          if (next === 'WINDOW_OUT_OF_ORDER') {
+            throw new Problem(400, 'VALIDATION_FAILED', 'invalid goods edit: saleEndsAt must be after saleStartsAt')
+          }
+          if (next === 'SALE_IN_PROGRESS') throw saleInProgress()
+          return { ...next, updatedAt: new Date() }
+        },
+        // Live stock takes the edit only once MySQL has accepted the row.
+        (next) => configureLiveStock(live.store, next),
+      )
       if (!edited) throw goodsNotFound(id)
       return c.json(goodsView(edited, await live.snapshot(edited)))
     })
@@ -161,7 +164,7 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
 
 const saleInProgress = () => new Problem(422, 'SALE_IN_PROGRESS', 'the stock cannot be changed while the sale is open')
 
-/** Carries an edit to the live stock, inside the catalog row's lock. */
+/** Carries an edit to the live stock, inside the catalog row's lock, after the row is written. */
 async function configureLiveStock(store: StockStore, next: Goods): Promise<void> {
   const outcome = await store.configure(next.id, {
     startsAt: next.saleStartsAt.getTime(),
@@ -183,6 +186,8 @@ async function configureLiveStock(store: StockStore, next: Goods): Promise<void>
         { available: outcome.available },
       )
     case 'STALE':
+      // Live stock holds this version or a newer one already, with other terms: an edit whose
+      // transaction failed after live stock took it, on its way to MySQL through the ledger.
       throw new Problem(409, 'EDIT_CONFLICT', 'a newer edit of these goods was applied first; reload and retry')
     case 'NOT_LOADED':
       throw new Problem(503, 'STOCK_UNAVAILABLE', 'the live stock went missing during the edit; try again')
