@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Redis } from '@timedeal/platform'
 import { eventually, spawnService, testLogger, uniqueName } from '@timedeal/platform/testing'
-import { createStockStore, LEDGER_GROUP, parseLedgerEntry, type StockStore } from '@timedeal/stock'
+import { createStockStore, LEDGER_GROUP, type LedgerEntry, parseLedgerEntry, type StockStore } from '@timedeal/stock'
 import { QueryTypes } from 'sequelize'
 import { createCatalog } from '../src/adapters/catalog.ts'
 import {
@@ -238,6 +238,51 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
       await writer.stop()
       reader.disconnect()
     }
+  })
+
+  test('terms entries bring a goods row up to the newest terms and never back to older ones', async () => {
+    const prefix = uniqueName('test_ledger_terms')
+    prefixes.push(prefix)
+    const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
+    const catalog = createCatalog(database.sequelize)
+    const now = await store.now()
+    const goods = draftToGoods(
+      {
+        name: 'edited goods',
+        description: '',
+        price: 1_000,
+        initialStock: 10,
+        saleStartsAt: new Date(now + 3_600_000),
+        saleEndsAt: new Date(now + 7_200_000),
+        purchaseLimit: null,
+      },
+      'ledger-seller',
+      new Date(now),
+    )
+    await catalog.insert(goods)
+    await store.loadIfAbsent(stockSourceOf(goods))
+    const base = stockSourceOf(goods)
+    // Two edits live stock took whose transactions never committed.
+    assert.equal((await store.configure(goods.id, { ...base, initialStock: 12, version: 2 })).status, 'OK')
+    const newest = { ...base, initialStock: 15, purchaseLimit: 2, endsAt: base.endsAt + 60_000, version: 3 }
+    assert.equal((await store.configure(goods.id, newest)).status, 'OK')
+    const entries = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][])
+      .map(([id, fields]) => parseLedgerEntry(id, fields))
+      .filter((entry) => entry !== undefined)
+    const terms = entries.filter((entry) => entry.kind === 'terms')
+    assert.equal(terms.length, 2)
+
+    // The newer one is applied first (say, the older was pending with a consumer that died).
+    await applyLedgerBatch(database.sequelize, [terms[1] as LedgerEntry])
+    await applyLedgerBatch(database.sequelize, [terms[0] as LedgerEntry])
+    const termsOfRow = async () => {
+      const row = await catalog.find(goods.id)
+      return row && stockSourceOf(row)
+    }
+    assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 10 })
+    // The stock adjustments follow as usual.
+    await applyLedgerBatch(database.sequelize, entries)
+    assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 15 })
   })
 
   test('reports its lag (entries waiting, age of the oldest) and trims what it applied', async () => {
