@@ -2,7 +2,8 @@
  * What payment-service does: charge an order when it is placed, refund it once when it ends
  * after being paid. The provider is called outside any transaction (with an idempotency key,
  * so a retry never charges twice); its outcome, the handled event and the outgoing event are
- * then written in one transaction.
+ * then written in one transaction. When the provider gives no answer, it is asked what it did
+ * rather than assumed to have done nothing.
  */
 import { randomUUID } from 'node:crypto'
 import { type CloudEvent, createEvent, type EventData, TOPIC_PAYMENTS } from '@timedeal/contracts'
@@ -10,21 +11,27 @@ import { appendToOutbox, handleOnce, type Logger } from '@timedeal/platform'
 import { Counter, type Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
 import type { PaymentStore } from './adapters/payment-store.ts'
-import type { PaymentProvider } from './adapters/provider.ts'
-import { type Payment, paymentOfCharge, refunded, settlementFor, voidedPayment } from './domain/payment.ts'
+import { NO_ANSWER, type ProviderCalls, type SettledCharge } from './adapters/provider-calls.ts'
+import {
+  type ChargeOutcome,
+  type Payment,
+  paymentOfCharge,
+  refunded,
+  settlementFor,
+  voidedPayment,
+} from './domain/payment.ts'
 
 export const PAYMENT_EVENT_SOURCE = '/payment-service'
 
-/** The provider did not answer in time; the charge counts as failed. */
+/** The provider did not answer in time, and then said it took nothing. */
 export const PROVIDER_TIMEOUT = 'PROVIDER_TIMEOUT'
-/** The order is past its payment deadline; the provider is not asked. */
+/** The order is past its payment deadline and the provider took nothing for it. */
 export const ORDER_TOO_OLD = 'ORDER_TOO_OLD'
 
 export interface PaymentsDeps {
   readonly sequelize: Sequelize
   readonly store: PaymentStore
-  readonly provider: PaymentProvider
-  readonly providerTimeoutMs: number
+  readonly provider: ProviderCalls
   /** Orders placed longer ago are not charged. */
   readonly chargeDeadlineMs: number
   /** The inbox's consumer name: the consumer group. */
@@ -45,9 +52,19 @@ export interface EndedOrder {
 export interface Payments {
   /** Charges a placed order once, however often its OrderPlaced is delivered. */
   chargeOrder(event: CloudEvent<EventData<'orderPlaced'>>): Promise<void>
-  /** Refunds a completed payment once; voids an order never charged. */
+  /** Refunds a charge of the order once, recorded or not; voids an order never charged. */
   settleEndedOrder(event: CloudEvent, order: EndedOrder): Promise<void>
   listForBuyer(buyerId: string, filter: { orderId?: string | undefined; limit: number }): Promise<Payment[]>
+}
+
+/** One charge per order: every delivery, and every lookup, uses the same key. */
+const chargeKey = (orderId: string) => `charge:${orderId}`
+
+/** What a lookup says became of a charge; `ifAbsent` is why nothing was taken. */
+function outcomeOfLookup(found: SettledCharge, ifAbsent: string): ChargeOutcome {
+  if (found.state === 'captured') return { approved: true, reference: found.reference }
+  if (found.state === 'declined') return { approved: false, code: found.code }
+  return { approved: false, code: ifAbsent }
 }
 
 export function createPayments(deps: PaymentsDeps): Payments {
@@ -63,21 +80,46 @@ export function createPayments(deps: PaymentsDeps): Payments {
   const publish = (transaction: Parameters<typeof appendToOutbox>[1], events: CloudEvent[]) =>
     appendToOutbox(sequelize, transaction, TOPIC_PAYMENTS, events, deps.afterCommit)
 
-  /** Calls the provider with a deadline; the signal tells it to give up. */
-  async function withDeadline<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T | typeof PROVIDER_TIMEOUT> {
-    const controller = new AbortController()
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<typeof PROVIDER_TIMEOUT>((resolve) => {
-      timer = setTimeout(() => {
-        controller.abort(new Error('the provider did not answer in time'))
-        resolve(PROVIDER_TIMEOUT)
-      }, deps.providerTimeoutMs)
-    })
-    try {
-      return await Promise.race([call(controller.signal), deadline])
-    } finally {
-      clearTimeout(timer)
+  /** What became of the order's charge: the provider's answer or, when none came, what it says it did. */
+  async function chargeOutcome(order: EventData<'orderPlaced'>): Promise<ChargeOutcome> {
+    const idempotencyKey = chargeKey(order.orderId)
+    // Too late to charge now, but an earlier delivery may have charged: ask instead of assuming.
+    if (clock().getTime() - Date.parse(order.placedAt) > deps.chargeDeadlineMs) {
+      return outcomeOfLookup(await provider.settledCharge(idempotencyKey), ORDER_TOO_OLD)
     }
+    const answer = await provider.charge({ idempotencyKey, orderId: order.orderId, amount: order.totalAmount })
+    if (answer !== NO_ANSWER) return answer
+    logger.warn({ orderId: order.orderId }, 'the provider did not answer a charge in time; asking what it did')
+    return outcomeOfLookup(await provider.settledCharge(idempotencyKey), PROVIDER_TIMEOUT)
+  }
+
+  /**
+   * An order that ended with no payment recorded may still have been charged: a delivery of its
+   * OrderPlaced took the money, then failed to record it and was dead-lettered. The provider is
+   * asked; money it took is recorded as a completed payment (the first writer's id stands), so it
+   * is refunded like any other, under a refund key that does not change however often this runs.
+   */
+  async function recordChargeFoundAtProvider(order: EndedOrder): Promise<Payment | undefined> {
+    const found = await provider.settledCharge(chargeKey(order.orderId))
+    if (found.state !== 'captured') return undefined
+    logger.warn(
+      { orderId: order.orderId, reason: order.reason, amount: found.amount },
+      'the provider holds a charge of an ended order that was never recorded; refunding it',
+    )
+    const payment = paymentOfCharge(
+      {
+        id: randomUUID(),
+        orderId: order.orderId,
+        buyerId: order.buyerId,
+        amount: found.amount,
+        provider: provider.name,
+        at: clock(),
+      },
+      { approved: true, reference: found.reference },
+    )
+    const inserted = await sequelize.transaction((transaction) => store.insertIfAbsent(payment, transaction))
+    if (inserted) outcomes.inc({ kind: 'charge', outcome: 'FOUND_AFTER_END' })
+    return store.findByOrder(order.orderId)
   }
 
   return {
@@ -89,15 +131,7 @@ export function createPayments(deps: PaymentsDeps): Payments {
         await handleOnce(sequelize, consumer, event, async () => {})
         return
       }
-      const tooOld = clock().getTime() - Date.parse(order.placedAt) > deps.chargeDeadlineMs
-      const answer = tooOld
-        ? ({ approved: false, code: ORDER_TOO_OLD } as const)
-        : await withDeadline((signal) =>
-            provider.charge(
-              { idempotencyKey: `charge:${order.orderId}`, orderId: order.orderId, amount: order.totalAmount },
-              signal,
-            ),
-          )
+      const outcome = await chargeOutcome(order)
       const at = clock()
       const payment = paymentOfCharge(
         {
@@ -108,11 +142,7 @@ export function createPayments(deps: PaymentsDeps): Payments {
           provider: provider.name,
           at,
         },
-        answer === PROVIDER_TIMEOUT
-          ? { approved: false, code: PROVIDER_TIMEOUT }
-          : answer.approved
-            ? { approved: true, reference: answer.reference }
-            : { approved: false, code: answer.code },
+        outcome,
       )
       let recorded = false
       await handleOnce(sequelize, consumer, event, async (transaction) => {
@@ -125,22 +155,16 @@ export function createPayments(deps: PaymentsDeps): Payments {
     },
 
     async settleEndedOrder(event, order) {
-      const current = await store.findByOrder(order.orderId)
+      const current = (await store.findByOrder(order.orderId)) ?? (await recordChargeFoundAtProvider(order))
       const action = settlementFor(current)
       let refundReference: string | undefined
       if (current && action === 'refund') {
-        const answer = await withDeadline((signal) =>
-          provider.refund(
-            {
-              idempotencyKey: `refund:${current.id}`,
-              chargeReference: current.providerReference ?? '',
-              amount: current.amount,
-            },
-            signal,
-          ),
-        )
-        // A refund that timed out is retried (the key makes it safe) rather than given up.
-        if (answer === PROVIDER_TIMEOUT) throw new Error(`the provider did not answer the refund of ${current.id}`)
+        // A refund with no answer in time rejects and the event is retried: the key makes that safe.
+        const answer = await provider.refund({
+          idempotencyKey: `refund:${current.id}`,
+          chargeReference: current.providerReference ?? '',
+          amount: current.amount,
+        })
         refundReference = answer.reference
       }
       await handleOnce(sequelize, consumer, event, async (transaction) => {

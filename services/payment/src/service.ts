@@ -15,6 +15,7 @@ import type { Sequelize } from 'sequelize'
 import { subscribeOrderEvents } from './adapters/order-events.ts'
 import { PaymentStore } from './adapters/payment-store.ts'
 import type { PaymentProvider } from './adapters/provider.ts'
+import { providerCalls } from './adapters/provider-calls.ts'
 import { SandboxProvider } from './adapters/sandbox-provider.ts'
 import { paymentRoutes } from './app.ts'
 import { createPayments, type Payments } from './payments.ts'
@@ -51,7 +52,12 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const provider =
     deps.provider ??
-    new SandboxProvider({ failureRate: settings.SANDBOX_FAILURE_RATE, latencyMs: settings.SANDBOX_LATENCY_MS })
+    new SandboxProvider({
+      sequelize,
+      failureRate: settings.SANDBOX_FAILURE_RATE,
+      latencyMs: settings.SANDBOX_LATENCY_MS,
+      lateCaptureMs: settings.SANDBOX_LATE_CAPTURE_MS,
+    })
   const store = new PaymentStore(sequelize)
   const relay = await startOutboxRelay({
     sequelize,
@@ -64,8 +70,13 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
   const payments = createPayments({
     sequelize,
     store,
-    provider,
-    providerTimeoutMs: settings.PROVIDER_TIMEOUT_MS,
+    provider: providerCalls(provider, {
+      timeoutMs: settings.PROVIDER_TIMEOUT_MS,
+      lookupRetries: settings.PROVIDER_LOOKUP_RETRIES,
+      lookupBackoffMs: settings.PROVIDER_LOOKUP_BACKOFF_MS,
+      logger: logger.child({ component: 'provider' }),
+      metrics,
+    }),
     chargeDeadlineMs: settings.CHARGE_DEADLINE_MS,
     consumer: settings.ORDER_EVENTS_GROUP,
     logger: logger.child({ component: 'payments' }),

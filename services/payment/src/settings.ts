@@ -34,12 +34,21 @@ export const settingsSchema = z.object({
    * expired it by then (its PAYMENT_DEADLINE_MS), so a charge would only be refunded again.
    */
   CHARGE_DEADLINE_MS: positiveInt(10 * 60_000),
-  /** A charge the provider has not answered within this long counts as failed. */
+  /** How long one provider call may take; a charge with no answer by then is looked up by its key. */
   PROVIDER_TIMEOUT_MS: positiveInt(3_000),
+  /**
+   * Lookups made again while the provider cannot say what it did with a charge (down, slow, still
+   * deciding); after the last one the event is handled again later, never recorded as failed.
+   */
+  PROVIDER_LOOKUP_RETRIES: nonNegativeInt(6),
+  /** The first wait between lookups; it doubles (with jitter) up to 5 s. */
+  PROVIDER_LOOKUP_BACKOFF_MS: positiveInt(250),
   /** Share of sandbox charges declined at random, on top of the deterministic rules. */
   SANDBOX_FAILURE_RATE: rate.default(0),
   /** Time the sandbox takes per call, to look like a real provider. */
   SANDBOX_LATENCY_MS: nonNegativeInt(0),
+  /** How long after the request the sandbox takes the money of a late capture (an amount ending in 504). */
+  SANDBOX_LATE_CAPTURE_MS: nonNegativeInt(5_000),
 })
 
 export type Settings = z.infer<typeof settingsSchema>

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type CloudEvent, createEvent, deadLetterTopicOf, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
+import { type CloudEvent, deadLetterTopicOf, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import { DEAD_LETTER_HEADERS, type EventPublisher, type EventSubscription } from '@timedeal/platform'
 import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { orderEnded, orderPlaced } from './order-events.ts'
 import {
   startGroupsAtEnd,
   startTestPaymentService,
@@ -11,37 +12,6 @@ import {
   waitForGroupPast,
   watchDeadLetters,
 } from './support.ts'
-
-type Ending = 'orderCancelled' | 'orderExpired' | 'orderReturned'
-
-function orderPlaced(amount: number, buyerId = uniqueName('buyer'), placedAt = new Date()) {
-  const orderId = uniqueName('order')
-  return createEvent('orderPlaced', {
-    source: '/test',
-    subject: orderId,
-    data: {
-      orderId,
-      buyerId,
-      goodsId: 'goods-1',
-      reservationId: `rsv-${orderId}`,
-      quantity: 1,
-      unitPrice: amount,
-      totalAmount: amount,
-      placedAt: placedAt.toISOString(),
-    },
-  })
-}
-
-function orderEnded(name: Ending, placed: ReturnType<typeof orderPlaced>): CloudEvent {
-  const { orderId, buyerId, goodsId, reservationId, quantity } = placed.data
-  const line = { orderId, buyerId, goodsId, reservationId, quantity }
-  const at = new Date().toISOString()
-  const common = { source: '/test', subject: orderId }
-  if (name === 'orderCancelled')
-    return createEvent(name, { ...common, data: { ...line, wasPaid: true, cancelledAt: at } })
-  if (name === 'orderExpired') return createEvent(name, { ...common, data: { ...line, expiredAt: at } })
-  return createEvent(name, { ...common, data: { ...line, returnedAt: at } })
-}
 
 interface PaymentRow {
   id: string

@@ -1,25 +1,39 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
+import { createTestDatabase, type TestDatabase } from '@timedeal/platform/testing'
+import { migrations } from '../src/adapters/migrations.ts'
 import { ProviderUnavailableError } from '../src/adapters/provider.ts'
-import { SandboxProvider, sandboxBehaviour } from '../src/adapters/sandbox-provider.ts'
+import { type SandboxOptions, SandboxProvider, sandboxBehaviour } from '../src/adapters/sandbox-provider.ts'
 import { paymentOfCharge, refunded, settlementFor, voidedPayment } from '../src/domain/payment.ts'
 
 const never = () => new AbortController().signal
 
-describe('the sandbox provider', () => {
+describe('the sandbox provider (its books in a real MariaDB)', () => {
+  let database: TestDatabase
+  before(async () => {
+    database = await createTestDatabase('payment_sandbox', migrations)
+  })
+  after(async () => {
+    await database?.drop()
+  })
+  const sandboxWith = (options: Partial<SandboxOptions> = {}) =>
+    new SandboxProvider({ sequelize: database.sequelize, failureRate: 0, latencyMs: 0, lateCaptureMs: 0, ...options })
+
   test('decides each outcome from the request alone', () => {
     assert.equal(sandboxBehaviour({ amount: 10_000 }), 'approve')
     assert.equal(sandboxBehaviour({ amount: 10_013 }), 'decline')
     assert.equal(sandboxBehaviour({ amount: 113 }), 'decline')
     assert.equal(sandboxBehaviour({ amount: 5_408 }), 'hang')
     assert.equal(sandboxBehaviour({ amount: 1_503 }), 'unavailable')
+    assert.equal(sandboxBehaviour({ amount: 2_504 }), 'late-capture')
+    assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_late_capture' }), 'late-capture')
     assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_decline' }), 'decline')
     assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_timeout' }), 'hang')
     assert.equal(sandboxBehaviour({ amount: 10_000, paymentToken: 'tok_unavailable' }), 'unavailable')
   })
 
   test('approves, declines, and answers a repeated key with its first answer', async () => {
-    const sandbox = new SandboxProvider({ failureRate: 0, latencyMs: 0 })
+    const sandbox = sandboxWith()
     const approved = await sandbox.charge({ idempotencyKey: 'charge:a', orderId: 'a', amount: 1_000 }, never())
     assert.ok(approved.approved)
     assert.deepEqual(
@@ -39,7 +53,7 @@ describe('the sandbox provider', () => {
 
   test('declines at the configured random rate, and keeps that answer for a retry', async () => {
     const draws = [0.1, 0.9]
-    const sandbox = new SandboxProvider({ failureRate: 0.5, latencyMs: 0, random: () => draws.shift() ?? 0 })
+    const sandbox = sandboxWith({ failureRate: 0.5, random: () => draws.shift() ?? 0 })
     const first = await sandbox.charge({ idempotencyKey: 'k1', orderId: '1', amount: 1_000 }, never())
     assert.deepEqual(first, { approved: false, code: 'RANDOM_DECLINE' })
     assert.deepEqual(await sandbox.charge({ idempotencyKey: 'k1', orderId: '1', amount: 1_000 }, never()), first)
@@ -47,7 +61,7 @@ describe('the sandbox provider', () => {
   })
 
   test('a hanging charge ends when the caller gives up; an unavailable one rejects', async () => {
-    const sandbox = new SandboxProvider({ failureRate: 0, latencyMs: 0 })
+    const sandbox = sandboxWith()
     const started = Date.now()
     await assert.rejects(
       sandbox.charge({ idempotencyKey: 'h', orderId: 'h', amount: 408 }, AbortSignal.timeout(100)),
@@ -58,6 +72,37 @@ describe('the sandbox provider', () => {
       sandbox.charge({ idempotencyKey: 'u', orderId: 'u', amount: 503 }, never()),
       ProviderUnavailableError,
     )
+  })
+
+  test('a late capture takes the money without answering; a lookup says pending until it lands, and a restarted sandbox still finds it', async () => {
+    const sandbox = sandboxWith({ lateCaptureMs: 400 })
+    await assert.rejects(
+      sandbox.charge({ idempotencyKey: 'late', orderId: 'late', amount: 2_504 }, AbortSignal.timeout(100)),
+      (error: Error) => error.name === 'TimeoutError',
+    )
+    assert.deepEqual(await sandbox.findCharge('late', never()), { state: 'pending' })
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const restarted = sandboxWith()
+    const found = await restarted.findCharge('late', never())
+    assert.equal(found.state, 'captured')
+    assert.equal(found.state === 'captured' && found.amount, 2_504)
+    // A repeated request gets the first answer now that there is one.
+    assert.deepEqual(await restarted.charge({ idempotencyKey: 'late', orderId: 'late', amount: 2_504 }, never()), {
+      approved: true,
+      reference: found.state === 'captured' ? found.reference : '',
+    })
+  })
+
+  test('looking up a key that took nothing closes it, so a charge arriving later is refused', async () => {
+    const sandbox = sandboxWith()
+    assert.deepEqual(await sandbox.findCharge('lost', never()), { state: 'absent' })
+    assert.deepEqual(await sandbox.charge({ idempotencyKey: 'lost', orderId: 'lost', amount: 1_000 }, never()), {
+      approved: false,
+      code: 'CHARGE_CLOSED',
+    })
+    assert.deepEqual(await sandbox.findCharge('lost', never()), { state: 'absent' })
+    await sandbox.charge({ idempotencyKey: 'kept', orderId: 'kept', amount: 1_013 }, never())
+    assert.deepEqual(await sandbox.findCharge('kept', never()), { state: 'declined', code: 'CARD_DECLINED' })
   })
 })
 

@@ -30,4 +30,35 @@ export const migrations: readonly Migration[] = [
   },
   createOutboxTable('0002-create-outbox'),
   createInboxTable('0003-create-inbox'),
+  {
+    name: '0004-create-sandbox-ledger',
+    up: async ({ sequelize }) => {
+      // The sandbox provider's own books, standing in for a real provider's: written only by
+      // SandboxProvider, outside payment-service's transactions, never joined with `payments`.
+      // They live here so a lookup after a restart, or from another replica, finds what was
+      // taken; a real provider leaves them empty.
+      await sequelize.query(`
+        CREATE TABLE sandbox_charges (
+          idempotency_key  VARCHAR(191)    NOT NULL,
+          order_id         VARCHAR(64)     NULL,
+          amount           BIGINT UNSIGNED NOT NULL,
+          outcome          VARCHAR(16)     NOT NULL,
+          reference        VARCHAR(128)    NULL,
+          decline_code     VARCHAR(64)     NULL,
+          requested_at     DATETIME(3)     NOT NULL,
+          settles_at       DATETIME(3)     NOT NULL,
+          PRIMARY KEY (idempotency_key)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+      await sequelize.query(`
+        CREATE TABLE sandbox_refunds (
+          idempotency_key  VARCHAR(191)    NOT NULL,
+          charge_reference VARCHAR(128)    NOT NULL,
+          amount           BIGINT UNSIGNED NOT NULL,
+          reference        VARCHAR(128)    NOT NULL,
+          refunded_at      DATETIME(3)     NOT NULL,
+          PRIMARY KEY (idempotency_key),
+          KEY sandbox_refunds_by_charge (charge_reference)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+    },
+  },
 ]

@@ -23,10 +23,25 @@ export interface RefundRequest {
   readonly amount: number
 }
 
+/**
+ * What the provider knows of a charge, asked by its idempotency key:
+ * - `absent`: it took no money under this key, and from now on it refuses to (the key is closed),
+ *   so a request still on its way cannot capture after the caller recorded a failure;
+ * - `pending`: it is still deciding; ask again later;
+ * - `captured` / `declined`: its answer, the same one a repeated charge gets.
+ */
+export type ChargeLookup =
+  | { readonly state: 'absent' }
+  | { readonly state: 'pending' }
+  | { readonly state: 'captured'; readonly reference: string; readonly amount: number }
+  | { readonly state: 'declined'; readonly code: string }
+
 export interface PaymentProvider {
   readonly name: string
   /** Declines are answers; an unreachable provider rejects with {@link ProviderUnavailableError}. */
   charge(request: ChargeRequest, signal: AbortSignal): Promise<ChargeResult>
+  /** Looks a charge up by its idempotency key; an unreachable provider rejects with {@link ProviderUnavailableError}. */
+  findCharge(idempotencyKey: string, signal: AbortSignal): Promise<ChargeLookup>
   refund(request: RefundRequest, signal: AbortSignal): Promise<{ reference: string }>
 }
 

@@ -1,0 +1,123 @@
+import { withSqlTimes } from '@timedeal/platform'
+import { QueryTypes, type Sequelize } from 'sequelize'
+import { ProviderUnavailableError } from './provider.ts'
+
+/**
+ * One idempotency key at the sandbox: what it did with the money, and from when it says so.
+ * `CLOSED` is a key looked up before any charge came: nothing was taken and nothing will be.
+ */
+export interface SandboxCharge {
+  readonly idempotencyKey: string
+  readonly orderId: string | null
+  readonly amount: number
+  readonly outcome: 'CAPTURED' | 'DECLINED' | 'CLOSED'
+  readonly reference: string | null
+  readonly declineCode: string | null
+  readonly requestedAt: Date
+  /** Before this instant the charge is still being decided (a lookup answers `pending`). */
+  readonly settlesAt: Date
+}
+
+export interface SandboxRefund {
+  readonly idempotencyKey: string
+  readonly chargeReference: string
+  readonly amount: number
+  readonly reference: string
+  readonly refundedAt: Date
+}
+
+interface ChargeRow {
+  idempotency_key: string
+  order_id: string | null
+  amount: number | string
+  outcome: SandboxCharge['outcome']
+  reference: string | null
+  decline_code: string | null
+  requested_at: Date
+  settles_at: Date
+}
+
+/**
+ * The sandbox provider's books in MySQL (`sandbox_charges`, `sandbox_refunds`). Every write
+ * commits on its own, as a real provider's would, whatever payment-service's transactions do.
+ * The first write of a key wins; everyone after reads it back.
+ */
+export class SandboxLedger {
+  readonly #db: Sequelize
+
+  constructor(db: Sequelize) {
+    this.#db = db
+  }
+
+  async findCharge(idempotencyKey: string): Promise<SandboxCharge | undefined> {
+    const rows = await this.#query(() =>
+      this.#db.query<ChargeRow>('SELECT * FROM sandbox_charges WHERE idempotency_key = :idempotencyKey', {
+        replacements: { idempotencyKey },
+        type: QueryTypes.SELECT,
+      }),
+    )
+    return rows[0] ? toCharge(rows[0]) : undefined
+  }
+
+  /** Records `charge` unless its key has an entry already; answers the entry that stands. */
+  async recordCharge(charge: SandboxCharge): Promise<SandboxCharge> {
+    await this.#query(() =>
+      this.#db.query(
+        `INSERT IGNORE INTO sandbox_charges
+           (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
+         VALUES (:idempotencyKey, :orderId, :amount, :outcome, :reference, :declineCode, :requestedAt, :settlesAt)`,
+        { replacements: withSqlTimes({ ...charge }) },
+      ),
+    )
+    const standing = await this.findCharge(charge.idempotencyKey)
+    if (!standing) throw new ProviderUnavailableError(`the sandbox lost charge ${charge.idempotencyKey}`)
+    return standing
+  }
+
+  /** Records `refund` unless its key has one already; answers the refund that stands. */
+  async recordRefund(refund: SandboxRefund): Promise<SandboxRefund> {
+    await this.#query(() =>
+      this.#db.query(
+        `INSERT IGNORE INTO sandbox_refunds (idempotency_key, charge_reference, amount, reference, refunded_at)
+         VALUES (:idempotencyKey, :chargeReference, :amount, :reference, :refundedAt)`,
+        { replacements: withSqlTimes({ ...refund }) },
+      ),
+    )
+    const [row] = await this.#query(() =>
+      this.#db.query<{ charge_reference: string; amount: number | string; reference: string; refunded_at: Date }>(
+        'SELECT * FROM sandbox_refunds WHERE idempotency_key = :idempotencyKey',
+        { replacements: { idempotencyKey: refund.idempotencyKey }, type: QueryTypes.SELECT },
+      ),
+    )
+    if (!row) throw new ProviderUnavailableError(`the sandbox lost refund ${refund.idempotencyKey}`)
+    return {
+      idempotencyKey: refund.idempotencyKey,
+      chargeReference: row.charge_reference,
+      amount: Number(row.amount),
+      reference: row.reference,
+      refundedAt: new Date(row.refunded_at),
+    }
+  }
+
+  /** The sandbox's books unreachable is the sandbox being down, as a provider's outage looks to its callers. */
+  async #query<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      throw new ProviderUnavailableError('the sandbox provider cannot reach its ledger', { cause: error })
+    }
+  }
+}
+
+function toCharge(row: ChargeRow): SandboxCharge {
+  return {
+    idempotencyKey: row.idempotency_key,
+    orderId: row.order_id,
+    amount: Number(row.amount),
+    outcome: row.outcome,
+    reference: row.reference,
+    declineCode: row.decline_code,
+    requestedAt: new Date(row.requested_at),
+    settlesAt: new Date(row.settles_at),
+  }
+}
