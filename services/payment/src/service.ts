@@ -57,6 +57,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
       failureRate: settings.SANDBOX_FAILURE_RATE,
       latencyMs: settings.SANDBOX_LATENCY_MS,
       lateCaptureMs: settings.SANDBOX_LATE_CAPTURE_MS,
+      outageMs: settings.SANDBOX_OUTAGE_MS,
     })
   const store = new PaymentStore(sequelize)
   const relay = await startOutboxRelay({

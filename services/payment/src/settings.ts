@@ -49,6 +49,8 @@ export const settingsSchema = z.object({
   SANDBOX_LATENCY_MS: nonNegativeInt(0),
   /** How long after the request the sandbox takes the money of a late capture (an amount ending in 504). */
   SANDBOX_LATE_CAPTURE_MS: nonNegativeInt(5_000),
+  /** How long the sandbox stays down for a charge that met an outage (an amount ending in 503). */
+  SANDBOX_OUTAGE_MS: nonNegativeInt(10_000),
 })
 
 export type Settings = z.infer<typeof settingsSchema>

@@ -17,7 +17,14 @@ describe('the sandbox provider (its books in a real MariaDB)', () => {
     await database?.drop()
   })
   const sandboxWith = (options: Partial<SandboxOptions> = {}) =>
-    new SandboxProvider({ sequelize: database.sequelize, failureRate: 0, latencyMs: 0, lateCaptureMs: 0, ...options })
+    new SandboxProvider({
+      sequelize: database.sequelize,
+      failureRate: 0,
+      latencyMs: 0,
+      lateCaptureMs: 0,
+      outageMs: 0,
+      ...options,
+    })
 
   test('decides each outcome from the request alone', () => {
     assert.equal(sandboxBehaviour({ amount: 10_000 }), 'approve')
@@ -90,6 +97,36 @@ describe('the sandbox provider (its books in a real MariaDB)', () => {
     assert.deepEqual(await restarted.charge({ idempotencyKey: 'late', orderId: 'late', amount: 2_504 }, never()), {
       approved: true,
       reference: found.state === 'captured' ? found.reference : '',
+    })
+  })
+
+  test('a charge that met an outage fails every call about it until the outage ends, then is approved', async () => {
+    const sandbox = sandboxWith({ outageMs: 300 })
+    const request = { idempotencyKey: 'down', orderId: 'down', amount: 1_503 }
+    await assert.rejects(sandbox.charge(request, never()), ProviderUnavailableError)
+    await assert.rejects(sandbox.charge(request, never()), ProviderUnavailableError)
+    await assert.rejects(sandbox.findCharge('down', never()), ProviderUnavailableError)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const approved = await sandbox.charge(request, never())
+    assert.ok(approved.approved)
+    assert.deepEqual(await sandbox.charge(request, never()), approved)
+    assert.deepEqual(await sandbox.findCharge('down', never()), {
+      state: 'captured',
+      reference: approved.reference,
+      amount: 1_503,
+    })
+  })
+
+  test('a lookup after an outage that took nothing says absent and closes the key', async () => {
+    const sandbox = sandboxWith()
+    await assert.rejects(
+      sandbox.charge({ idempotencyKey: 'was-down', orderId: 'was-down', amount: 503 }, never()),
+      ProviderUnavailableError,
+    )
+    assert.deepEqual(await sandbox.findCharge('was-down', never()), { state: 'absent' })
+    assert.deepEqual(await sandbox.charge({ idempotencyKey: 'was-down', orderId: 'was-down', amount: 503 }, never()), {
+      approved: false,
+      code: 'CHARGE_CLOSED',
     })
   })
 

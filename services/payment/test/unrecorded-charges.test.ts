@@ -115,6 +115,7 @@ function harness(overrides: Record<string, string>) {
         failureRate: 0,
         latencyMs: 0,
         lateCaptureMs: 0,
+        outageMs: 0,
       }),
   }
 }

@@ -5,12 +5,14 @@ import { ProviderUnavailableError } from './provider.ts'
 /**
  * One idempotency key at the sandbox: what it did with the money, and from when it says so.
  * `CLOSED` is a key looked up before any charge came: nothing was taken and nothing will be.
+ * `DOWN` is a key whose first request met an outage: nothing is taken, and every call about it
+ * fails until `settlesAt`; then it is decided like any other.
  */
 export interface SandboxCharge {
   readonly idempotencyKey: string
   readonly orderId: string | null
   readonly amount: number
-  readonly outcome: 'CAPTURED' | 'DECLINED' | 'CLOSED'
+  readonly outcome: 'CAPTURED' | 'DECLINED' | 'CLOSED' | 'DOWN'
   readonly reference: string | null
   readonly declineCode: string | null
   readonly requestedAt: Date
@@ -66,6 +68,22 @@ export class SandboxLedger {
         `INSERT IGNORE INTO sandbox_charges
            (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
          VALUES (:idempotencyKey, :orderId, :amount, :outcome, :reference, :declineCode, :requestedAt, :settlesAt)`,
+        { replacements: withSqlTimes({ ...charge }) },
+      ),
+    )
+    const standing = await this.findCharge(charge.idempotencyKey)
+    if (!standing) throw new ProviderUnavailableError(`the sandbox lost charge ${charge.idempotencyKey}`)
+    return standing
+  }
+
+  /** Puts `charge` in place of the key's ended outage, unless it was decided already; answers the entry that stands. */
+  async replaceOutage(charge: SandboxCharge): Promise<SandboxCharge> {
+    await this.#query(() =>
+      this.#db.query(
+        `UPDATE sandbox_charges
+         SET order_id = :orderId, amount = :amount, outcome = :outcome, reference = :reference,
+             decline_code = :declineCode, requested_at = :requestedAt, settles_at = :settlesAt
+         WHERE idempotency_key = :idempotencyKey AND outcome = 'DOWN'`,
         { replacements: withSqlTimes({ ...charge }) },
       ),
     )

@@ -17,7 +17,8 @@ import { type SandboxCharge, SandboxLedger } from './sandbox-ledger.ts'
  * - token `tok_timeout`, or an amount ending in 408: never answers and takes nothing;
  * - token `tok_late_capture`, or an amount ending in 504: takes the money a while later
  *   (`lateCaptureMs`) but never answers the request itself;
- * - token `tok_unavailable`, or an amount ending in 503: the provider is down, every time;
+ * - token `tok_unavailable`, or an amount ending in 503: the provider is down for this charge for
+ *   `outageMs` after its first request (every call about it fails), then approves it;
  * - anything else is approved, unless the random failure rate declines it (`RANDOM_DECLINE`).
  */
 export type SandboxBehaviour = 'approve' | 'decline' | 'hang' | 'late-capture' | 'unavailable'
@@ -42,6 +43,8 @@ export interface SandboxOptions {
   readonly latencyMs: number
   /** How long after the request a late capture takes the money. */
   readonly lateCaptureMs: number
+  /** How long the provider stays down for a charge that met an outage. */
+  readonly outageMs: number
   readonly random?: () => number
   readonly clock?: () => Date
 }
@@ -68,10 +71,24 @@ export class SandboxProvider implements PaymentProvider {
   async charge(request: ChargeRequest, signal: AbortSignal): Promise<ChargeResult> {
     await pause(this.#options.latencyMs, signal)
     const known = await this.#ledger.findCharge(request.idempotencyKey)
+    if (known?.outcome === 'DOWN') {
+      this.#failDuringOutage(known)
+      return this.#answer(await this.#ledger.replaceOutage(this.#decide(request, 'approve')), signal)
+    }
     if (known) return this.#answer(known, signal)
     const behaviour = sandboxBehaviour(request)
     if (behaviour === 'hang') await pause(Number.POSITIVE_INFINITY, signal)
-    if (behaviour === 'unavailable') throw new ProviderUnavailableError('the sandbox provider is unavailable')
+    if (behaviour === 'unavailable') {
+      const at = this.#clock()
+      await this.#ledger.recordCharge({
+        ...this.#closed(request.idempotencyKey, at),
+        orderId: request.orderId,
+        amount: request.amount,
+        outcome: 'DOWN',
+        settlesAt: new Date(at.getTime() + this.#options.outageMs),
+      })
+      throw new ProviderUnavailableError('the sandbox provider is unavailable')
+    }
     const standing = await this.#ledger.recordCharge(this.#decide(request, behaviour))
     // The money is taken (or about to be); the answer is what never comes back.
     if (behaviour === 'late-capture') await pause(Number.POSITIVE_INFINITY, signal)
@@ -82,18 +99,13 @@ export class SandboxProvider implements PaymentProvider {
     await pause(this.#options.latencyMs, signal)
     const at = this.#clock()
     // Closing the key is what makes "absent" final: a request still on its way finds it closed.
-    const entry =
+    let entry =
       (await this.#ledger.findCharge(idempotencyKey)) ??
-      (await this.#ledger.recordCharge({
-        idempotencyKey,
-        orderId: null,
-        amount: 0,
-        outcome: 'CLOSED',
-        reference: null,
-        declineCode: null,
-        requestedAt: at,
-        settlesAt: at,
-      }))
+      (await this.#ledger.recordCharge(this.#closed(idempotencyKey, at)))
+    if (entry.outcome === 'DOWN') {
+      this.#failDuringOutage(entry)
+      entry = await this.#ledger.replaceOutage(this.#closed(idempotencyKey, at))
+    }
     if (entry.outcome === 'CLOSED') return { state: 'absent' }
     if (entry.settlesAt > at) return { state: 'pending' }
     if (entry.outcome === 'CAPTURED')
@@ -111,6 +123,16 @@ export class SandboxProvider implements PaymentProvider {
       refundedAt: this.#clock(),
     })
     return { reference: standing.reference }
+  }
+
+  #closed(idempotencyKey: string, at: Date): SandboxCharge {
+    const nothing = { orderId: null, amount: 0, reference: null, declineCode: null }
+    return { idempotencyKey, ...nothing, outcome: 'CLOSED', requestedAt: at, settlesAt: at }
+  }
+
+  /** Every call about a charge that met an outage fails until the outage is over. */
+  #failDuringOutage(down: SandboxCharge): void {
+    if (down.settlesAt > this.#clock()) throw new ProviderUnavailableError('the sandbox provider is unavailable')
   }
 
   #decide(request: ChargeRequest, behaviour: SandboxBehaviour): SandboxCharge {
