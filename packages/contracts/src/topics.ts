@@ -54,3 +54,36 @@ export function allTopics(): TopicSpec[] {
     { ...topic, name: deadLetterTopicOf(topic.name), partitions: 1, events: topic.events },
   ])
 }
+
+/** What a topic-name prefix may hold: Kafka allows letters, digits, `.`, `_` and `-` in names. */
+export const TOPIC_PREFIX_PATTERN = /^[A-Za-z0-9._-]{0,100}$/
+
+/**
+ * The names one environment uses on a broker that several share (a test run beside `make dev`):
+ * the catalog's topics and the consumer groups, each behind the same prefix. Services keep
+ * speaking the catalog's names; only the client that talks to Kafka applies the namespace.
+ */
+export interface TopicNamespace {
+  readonly prefix: string
+  /** The name on the broker of a catalog topic. */
+  topic(name: string): string
+  /** The catalog name of a topic on the broker (the reverse of `topic`). */
+  catalogName(brokerTopic: string): string
+  /** Whether a topic on the broker belongs to this namespace. */
+  owns(brokerTopic: string): boolean
+  /** The id on the broker of a consumer group. */
+  group(groupId: string): string
+}
+
+export function topicNamespace(prefix = ''): TopicNamespace {
+  if (!TOPIC_PREFIX_PATTERN.test(prefix)) {
+    throw new Error(`invalid topic prefix ${JSON.stringify(prefix)}: expected letters, digits, '.', '_' and '-'`)
+  }
+  return {
+    prefix,
+    topic: (name) => `${prefix}${name}`,
+    catalogName: (brokerTopic) => (brokerTopic.startsWith(prefix) ? brokerTopic.slice(prefix.length) : brokerTopic),
+    owns: (brokerTopic) => brokerTopic.startsWith(prefix),
+    group: (groupId) => `${prefix}${groupId}`,
+  }
+}
