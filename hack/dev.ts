@@ -96,6 +96,7 @@ async function createTopics(): Promise<void> {
     brokers: settings.KAFKA_BROKERS,
     clientId: 'timedeal-dev',
     logger,
+    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
   })
   const admin = await bus.admin()
   try {

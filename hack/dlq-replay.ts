@@ -31,7 +31,12 @@ if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
 const settings = loadSettingsOrExit(z.object(kafkaSettings()))
 const logger = createLogger('dlq-replay', 'warn')
 routeProcessWarnings(logger)
-const bus = createEventBus({ brokers: settings.KAFKA_BROKERS, clientId: 'timedeal-dlq-replay', logger })
+const bus = createEventBus({
+  brokers: settings.KAFKA_BROKERS,
+  clientId: 'timedeal-dlq-replay',
+  logger,
+  topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+})
 const { replayed } = await bus.replayDeadLetters({
   deadLetterTopic,
   ...(limit === undefined ? {} : { limit }),

@@ -8,8 +8,10 @@ import {
   deadLetterTopicOf,
   fromKafkaRecord,
   InvalidEventError,
+  type TopicNamespace,
   type TopicSpec,
   toKafkaRecord,
+  topicNamespace,
   validateEvent,
 } from '@timedeal/contracts'
 import {
@@ -28,6 +30,11 @@ export interface EventBusOptions {
   readonly brokers: readonly string[]
   readonly clientId: string
   readonly logger: Logger
+  /**
+   * Put before every topic and consumer group on the broker (`KAFKA_TOPIC_PREFIX`). Callers
+   * keep using the catalog's names: receipts, deliveries and dead letters carry those.
+   */
+  readonly topicPrefix?: string
 }
 
 export interface PublishReceipt {
@@ -128,26 +135,27 @@ export function createEventBus(options: EventBusOptions): EventBus {
     logLevel: logLevel.WARN,
     logCreator: pinoLogCreator(options.logger),
   })
+  const names = topicNamespace(options.topicPrefix)
 
   return {
     async publisher() {
-      return kafkaPublisher(await createProducer(kafka))
+      return kafkaPublisher(await createProducer(kafka), names)
     },
     async subscribe(subscribe) {
       const consumer = kafka.consumer({
-        groupId: subscribe.groupId,
+        groupId: names.group(subscribe.groupId),
         allowAutoTopicCreation: false,
         sessionTimeout: 30_000,
         heartbeatInterval: 3_000,
       })
-      return kafkaSubscription(consumer, subscribe, options.logger, () => createProducer(kafka))
+      return kafkaSubscription(consumer, subscribe, options.logger, () => createProducer(kafka), names)
     },
     async admin() {
       const admin = kafka.admin()
       await admin.connect()
-      return kafkaTopicAdmin(admin)
+      return kafkaTopicAdmin(admin, names)
     },
-    replayDeadLetters: (replay) => replayDeadLetters(kafka, replay, options.logger),
+    replayDeadLetters: (replay) => replayDeadLetters(kafka, replay, options.logger, names),
   }
 }
 
@@ -163,17 +171,17 @@ async function createProducer(kafka: Kafka): Promise<Producer> {
   return producer
 }
 
-function kafkaPublisher(producer: Producer): EventPublisher {
+function kafkaPublisher(producer: Producer, names: TopicNamespace): EventPublisher {
   return {
     async publish(topic, events) {
       if (events.length === 0) return []
       const results = await producer.send({
-        topic,
+        topic: names.topic(topic),
         acks: -1,
         messages: events.map((event) => toKafkaRecord(event)),
       })
       return results.map((result) => ({
-        topic: result.topicName,
+        topic: names.catalogName(result.topicName),
         partition: result.partition,
         offset: result.baseOffset ?? result.offset ?? '',
       }))
@@ -187,6 +195,7 @@ async function kafkaSubscription(
   options: SubscribeOptions,
   logger: Logger,
   openProducer: () => Promise<Producer>,
+  names: TopicNamespace,
 ): Promise<EventSubscription> {
   const maxAttempts = options.maxAttempts ?? 5
   const firstBackoff = options.retryBackoffMs ?? 200
@@ -204,7 +213,7 @@ async function kafkaSubscription(
     const deadLetterTopic = deadLetterTopicOf(where.topic)
     await producer
       .send({
-        topic: deadLetterTopic,
+        topic: names.topic(deadLetterTopic),
         acks: -1,
         messages: [
           {
@@ -236,12 +245,12 @@ async function kafkaSubscription(
 
   consumer.on(consumer.events.GROUP_JOIN, () => markJoined())
   await consumer.connect()
-  await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? false })
+  await consumer.subscribe({ topics: options.topics.map(names.topic), fromBeginning: options.fromBeginning ?? false })
   await consumer.run({
     autoCommit: true,
     partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachMessage: async ({ topic, partition, message }) => {
-      const where = { topic, partition, offset: message.offset }
+      const where = { topic: names.catalogName(topic), partition, offset: message.offset }
       let event: CloudEvent
       try {
         event = validateEvent(fromKafkaRecord({ headers: message.headers, value: message.value }))
@@ -287,8 +296,13 @@ interface RecordPosition {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function replayDeadLetters(kafka: Kafka, options: ReplayOptions, logger: Logger): Promise<{ replayed: number }> {
-  const topic = options.deadLetterTopic
+async function replayDeadLetters(
+  kafka: Kafka,
+  options: ReplayOptions,
+  logger: Logger,
+  names: TopicNamespace,
+): Promise<{ replayed: number }> {
+  const topic = names.topic(options.deadLetterTopic)
   const limit = options.limit ?? Number.POSITIVE_INFINITY
   const idleMs = options.idleMs ?? 3_000
   // Replay only what is dead-lettered now: a record that fails again and comes back to the
@@ -332,7 +346,7 @@ async function replayDeadLetters(kafka: Kafka, options: ReplayOptions, logger: L
               Object.entries(message.headers ?? {}).filter(([name]) => !dlqHeaders.has(name)),
             )
             await producer.send({
-              topic: original,
+              topic: names.topic(original),
               acks: -1,
               messages: [{ key: message.key, value: message.value, headers }],
             })
@@ -356,16 +370,16 @@ async function replayDeadLetters(kafka: Kafka, options: ReplayOptions, logger: L
   return { replayed }
 }
 
-function kafkaTopicAdmin(admin: Admin): TopicAdmin {
+function kafkaTopicAdmin(admin: Admin, names: TopicNamespace): TopicAdmin {
   return {
     async ensureTopics(specs) {
       const existing = new Set(await admin.listTopics())
-      const missing = specs.filter((spec) => !existing.has(spec.name))
+      const missing = specs.filter((spec) => !existing.has(names.topic(spec.name)))
       if (missing.length === 0) return []
       await admin.createTopics({
         waitForLeaders: true,
         topics: missing.map((spec) => ({
-          topic: spec.name,
+          topic: names.topic(spec.name),
           numPartitions: spec.partitions,
           replicationFactor: spec.replicationFactor,
           configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
@@ -373,8 +387,8 @@ function kafkaTopicAdmin(admin: Admin): TopicAdmin {
       })
       return missing.map((spec) => spec.name)
     },
-    listTopics: () => admin.listTopics(),
-    deleteTopics: (names) => admin.deleteTopics({ topics: [...names] }),
+    listTopics: async () => (await admin.listTopics()).filter(names.owns).map(names.catalogName),
+    deleteTopics: (topics) => admin.deleteTopics({ topics: topics.map(names.topic) }),
     async ping() {
       await admin.describeCluster()
     },

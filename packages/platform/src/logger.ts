@@ -3,14 +3,15 @@ import { pino } from 'pino'
 export type Logger = pino.Logger
 export type LogLevel = pino.LevelWithSilent
 
-/** The one logger: JSON lines on stdout, ISO times, the service name on every line. */
-export function createLogger(service: string, level: LogLevel = 'info'): Logger {
-  return pino({
+/** The one logger: JSON lines on stdout (or `destination`), ISO times, the service name on every line. */
+export function createLogger(service: string, level: LogLevel = 'info', destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-  })
+  }
+  return destination ? pino(options, destination) : pino(options)
 }
 
 /**

@@ -158,7 +158,8 @@ function connectors(
   }
   const kafka = once(async () => {
     const brokers = (settings.KAFKA_BROKERS as string[] | undefined) ?? need('KAFKA_BROKERS')
-    const bus = createEventBus({ brokers, clientId: settings.SERVICE_NAME, logger })
+    const topicPrefix = String(settings.KAFKA_TOPIC_PREFIX ?? '')
+    const bus = createEventBus({ brokers, clientId: settings.SERVICE_NAME, logger, topicPrefix })
     const admin = await reach(`Kafka at ${brokers.join(',')}`, async () => {
       const connected = await bus.admin()
       await connected.ping()

@@ -1,3 +1,4 @@
+import { TOPIC_PREFIX_PATTERN } from '@timedeal/contracts'
 import { z } from 'zod'
 
 /** A setting that failed validation; its message is the one line printed before exiting. */
@@ -92,6 +93,11 @@ const brokerList = z
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port...]')).min(1))
 export const kafkaSettings = () => ({
   KAFKA_BROKERS: brokerList.default(['127.0.0.1:9092']),
+  /** Put before every topic and consumer group name, so environments can share one broker. */
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(TOPIC_PREFIX_PATTERN, "expected letters, digits, '.', '_' and '-' (at most 100)")
+    .default(''),
 })
 
 const mongoUrl = z.url({ protocol: /^mongodb(\+srv)?$/, error: 'expected a mongodb:// URL' })
