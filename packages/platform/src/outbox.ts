@@ -69,6 +69,11 @@ export interface OutboxRelayOptions {
   readonly retainPublishedMs?: number
 }
 
+/** The relay's named lock is gone: its connection died, so another relay may be publishing. */
+export class OutboxLockLostError extends Error {
+  override name = 'OutboxLockLostError'
+}
+
 interface OutboxRow {
   id: string | number
   topic: string
@@ -79,6 +84,9 @@ interface OutboxRow {
  * Publishes committed outbox rows in id order, which keeps each aggregate's events in order.
  * Several relays may run (one per service replica): a MySQL named lock lets one publish while
  * the others wait as standbys, so rows are never published out of order by two relays at once.
+ * The lock lives on one connection; if that connection dies (a KILL, a network cut, a failover)
+ * the server releases the lock and a standby takes it, so the leader checks on that very
+ * connection that it still holds the lock before every publish, and stands down otherwise.
  * Rows are marked published only after Kafka acknowledged them (acks=all).
  */
 export class OutboxRelay {
@@ -160,28 +168,50 @@ export class OutboxRelay {
             transaction,
           })
           if (row?.acquired !== 1) return
+          const stillLeading = () => this.#confirmLock(transaction)
           try {
             while (this.#running) {
               this.#woken = false
-              const sent = await this.#publishBatch()
+              const sent = await this.#publishBatch(stillLeading)
               failures = 0
               if (sent > 0) continue
+              await stillLeading()
               await this.#cleanup()
               if (!this.#woken) await this.#sleep(interval)
             }
           } finally {
-            await sequelize.query('SELECT RELEASE_LOCK(?)', { replacements: [this.#lockName], transaction })
+            // After a lost connection this fails too; the server has released the lock already.
+            await sequelize
+              .query('SELECT RELEASE_LOCK(?)', { replacements: [this.#lockName], transaction })
+              .catch(() => undefined)
           }
         })
       } catch (error) {
         failures++
-        logger.warn({ err: error, failures }, 'outbox relay failed; retrying')
+        if (error instanceof OutboxLockLostError) logger.warn({ err: error }, 'outbox relay lost its lock; standing by')
+        else logger.warn({ err: error, failures }, 'outbox relay failed; retrying')
       }
       if (this.#running) await this.#sleep(Math.min(interval * 2 ** Math.min(failures, 5), 30_000))
     }
   }
 
-  async #publishBatch(): Promise<number> {
+  /** Throws {@link OutboxLockLostError} unless the lock's own connection is alive and holds it. */
+  async #confirmLock(transaction: Transaction): Promise<void> {
+    let held: number | null | undefined
+    try {
+      const [row] = await this.#options.sequelize.query<{ held: number | null }>(
+        'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS held',
+        { replacements: [this.#lockName], type: QueryTypes.SELECT, transaction },
+      )
+      held = row?.held
+    } catch (error) {
+      throw new OutboxLockLostError(`the connection holding ${this.#lockName} is gone`, { cause: error })
+    }
+    if (Number(held) !== 1) throw new OutboxLockLostError(`${this.#lockName} is no longer held by this relay`)
+  }
+
+  /** Publishes one batch; `stillLeading` runs before each publish and throws once the lock is lost. */
+  async #publishBatch(stillLeading?: () => Promise<void>): Promise<number> {
     const { sequelize, publisher } = this.#options
     const rows = await sequelize.query<OutboxRow>(
       `SELECT id, topic, event FROM ${OUTBOX_TABLE} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
@@ -195,6 +225,7 @@ export class OutboxRelay {
       let end = start
       while (end < rows.length && rows[end]?.topic === topic) end++
       const slice = rows.slice(start, end)
+      await stillLeading?.()
       await publisher.publish(
         topic,
         slice.map((row) => (typeof row.event === 'string' ? (JSON.parse(row.event) as CloudEvent) : row.event)),

@@ -136,6 +136,72 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
     }
   })
 
+  test('a relay whose lock connection was killed publishes nothing more; only the relay that took over publishes', async () => {
+    const lockName = `timedeal.outbox.${database.name}`
+    const holder = async () =>
+      (
+        await sequelize.query<{ holder: number | null }>('SELECT IS_USED_LOCK(?) AS holder', {
+          replacements: [lockName],
+          type: QueryTypes.SELECT,
+        })
+      )[0]?.holder ?? null
+    const publishedBy: { relay: string; ids: string[] }[] = []
+    const recording = (relay: string): EventPublisher => ({
+      async publish(topicName, events) {
+        publishedBy.push({ relay, ids: events.map((event) => event.id) })
+        return publisher.publish(topicName, events)
+      },
+      close: async () => undefined,
+    })
+    const first = new OutboxRelay({ sequelize, publisher: recording('first'), logger: testLogger, pollIntervalMs: 200 })
+    const second = new OutboxRelay({
+      sequelize,
+      publisher: recording('second'),
+      logger: testLogger,
+      pollIntervalMs: 200,
+    })
+    first.start()
+    try {
+      const firstLock = await eventually(async () => (await holder()) ?? undefined, 10_000, 'the first relay to lead')
+      second.start()
+      // The server ends the leader's lock connection, as a network cut or a failover would.
+      await sequelize.query(`KILL ${Number(firstLock)}`)
+      await eventually(
+        async () => {
+          const now = await holder()
+          return now !== null && now !== firstLock ? true : undefined
+        },
+        15_000,
+        'the standby to take the lock',
+      )
+      const sent: CloudEvent[] = []
+      for (let sequence = 0; sequence < 10; sequence++) {
+        const event = orderPaid(uniqueName('order'), sequence)
+        sent.push(event)
+        // Commits on the old leader's replica wake the old leader.
+        await sequelize.transaction((transaction) => appendToOutbox(sequelize, transaction, topic, [event], first.wake))
+      }
+      const ids = new Set(sent.map((event) => event.id))
+      const publishedOf = () =>
+        publishedBy.flatMap(({ relay, ids: batch }) => batch.filter((id) => ids.has(id)).map((id) => ({ relay, id })))
+      await eventually(
+        async () => (new Set(publishedOf().map(({ id }) => id)).size === sent.length ? true : undefined),
+        20_000,
+        'every event published',
+      )
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+      const publications = publishedOf()
+      assert.deepEqual(
+        [...new Set(publications.map(({ relay }) => relay))],
+        ['second'],
+        'only the new leader publishes',
+      )
+      assert.equal(publications.length, sent.length, 'each event is published once')
+    } finally {
+      await Promise.all([first.stop(), second.stop()])
+    }
+  })
+
   test('an event handled twice by the same consumer takes effect once, even concurrently', async () => {
     const event = orderPaid(uniqueName('order'), 1)
     await sequelize.query('CREATE TABLE IF NOT EXISTS refunds (order_id VARCHAR(64) PRIMARY KEY, amount INT NOT NULL)')
