@@ -9,6 +9,20 @@ import { type Migration, sqlTime } from './mysql.ts'
 
 export const INBOX_TABLE = 'inbox'
 
+const DAY_MS = 24 * 3600_000
+
+/**
+ * How long a handled id is remembered by default: 15 days. An id may be forgotten once no copy
+ * of its event can be delivered again. The catalog's topics keep records 7 days (`retention.ms`
+ * in packages/contracts), but Kafka deletes whole segments, and a segment rolls at the latest
+ * after `segment.ms` (7 days by default), so a record can be read for up to 14 days after it
+ * was written; a day on top covers the broker's retention check interval and clock skew.
+ * (A dead letter replayed by hand is published anew and starts that count again: replay dead
+ * letters while they are younger than this retention minus 14 days, or accept that consumers
+ * whose inbox forgot the id apply them again.)
+ */
+export const DEFAULT_INBOX_RETENTION_MS = 15 * DAY_MS
+
 export const createInboxTable = (name: string): Migration => ({
   name,
   up: async ({ queryInterface }) => {
@@ -21,6 +35,19 @@ export const createInboxTable = (name: string): Migration => ({
   },
   down: async ({ queryInterface }) => {
     await queryInterface.dropTable(INBOX_TABLE)
+  },
+})
+
+const HANDLED_AT_INDEX = 'inbox_by_handled_at'
+
+/** The migration that lets {@link pruneInbox} find old ids without scanning the table; listed after {@link createInboxTable}. */
+export const indexInboxByHandledAt = (name: string): Migration => ({
+  name,
+  up: async ({ queryInterface }) => {
+    await queryInterface.addIndex(INBOX_TABLE, ['handled_at'], { name: HANDLED_AT_INDEX })
+  },
+  down: async ({ queryInterface }) => {
+    await queryInterface.removeIndex(INBOX_TABLE, HANDLED_AT_INDEX)
   },
 })
 
@@ -45,4 +72,50 @@ export async function handleOnce(
     await effect(transaction)
     return true
   })
+}
+
+export interface PruneOptions {
+  /** Ids handled before this instant are forgotten. */
+  readonly olderThan: Date
+  /** Rows per statement (default 1000), so no statement holds locks for long. */
+  readonly batchSize?: number
+  /** Stop after this many batches (default: until none is left); the next run goes on. */
+  readonly maxBatches?: number
+}
+
+/**
+ * Forgets ids handled before `olderThan`, one small batch at a time; returns how many went.
+ * Each batch reads the ids without locking (by `handled_at`, indexed by
+ * {@link indexInboxByHandledAt}) and deletes them by primary key, so only those rows are ever
+ * locked, even where the index is missing and the read scans the table.
+ */
+export async function pruneInbox(sequelize: Sequelize, options: PruneOptions): Promise<number> {
+  const batchSize = options.batchSize ?? 1_000
+  const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY
+  const before = sqlTime(options.olderThan)
+  let pruned = 0
+  for (let batch = 0; batch < maxBatches; batch++) {
+    const ids = await sequelize.query<{ consumer: string; event_id: string }>(
+      `SELECT consumer, event_id FROM ${INBOX_TABLE} WHERE handled_at < ? ORDER BY handled_at LIMIT ?`,
+      { replacements: [before, batchSize], type: QueryTypes.SELECT },
+    )
+    if (ids.length === 0) break
+    // BULKDELETE makes Sequelize answer with the number of rows deleted.
+    const deleted: unknown = await sequelize.query(
+      `DELETE FROM ${INBOX_TABLE} WHERE handled_at < ? AND (consumer, event_id) IN (${ids.map(() => '(?, ?)').join(', ')})`,
+      { replacements: [before, ...ids.flatMap((id) => [id.consumer, id.event_id])], type: QueryTypes.BULKDELETE },
+    )
+    pruned += Number(deleted)
+    if (ids.length < batchSize) break
+  }
+  return pruned
+}
+
+/** True when the service's database has an inbox (not every database with an outbox does). */
+export async function hasInbox(sequelize: Sequelize): Promise<boolean> {
+  const [row] = await sequelize.query<{ n: number }>(
+    'SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?',
+    { replacements: [INBOX_TABLE], type: QueryTypes.SELECT },
+  )
+  return Number(row?.n) > 0
 }

@@ -7,6 +7,7 @@
 import type { CloudEvent } from '@timedeal/contracts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { DEFAULT_INBOX_RETENTION_MS, hasInbox, pruneInbox } from './inbox.ts'
 import type { EventBus, EventPublisher } from './kafka.ts'
 import type { Logger } from './logger.ts'
 import { type Migration, sqlTime } from './mysql.ts'
@@ -67,7 +68,18 @@ export interface OutboxRelayOptions {
   readonly batchSize?: number
   /** Published rows older than this are deleted (default one day). */
   readonly retainPublishedMs?: number
+  /**
+   * How long the database's inbox (if it has one) remembers handled event ids (default
+   * {@link DEFAULT_INBOX_RETENTION_MS}); the leading relay forgets older ones.
+   */
+  readonly inboxRetentionMs?: number
+  /** How often the leading relay deletes published rows and old inbox ids (default 60 s). */
+  readonly maintenanceIntervalMs?: number
 }
+
+/** Inbox ids forgotten per maintenance round at most, so a backlog never holds up publishing. */
+const PRUNE_BATCH = 1_000
+const PRUNE_BATCHES_PER_ROUND = 10
 
 /** The relay's named lock is gone: its connection died, so another relay may be publishing. */
 export class OutboxLockLostError extends Error {
@@ -88,6 +100,9 @@ interface OutboxRow {
  * the server releases the lock and a standby takes it, so the leader checks on that very
  * connection that it still holds the lock before every publish, and stands down otherwise.
  * Rows are marked published only after Kafka acknowledged them (acks=all).
+ *
+ * The leader also keeps the tables small: published rows go after a day, and inbox ids (when
+ * the database has an inbox) after their retention.
  */
 export class OutboxRelay {
   readonly #options: OutboxRelayOptions
@@ -97,7 +112,8 @@ export class OutboxRelay {
   #wakeUp: (() => void) | undefined
   #woken = false
   #loop: Promise<void> | undefined
-  #lastCleanup = 0
+  #lastMaintenance = 0
+  #hasInbox = false
 
   constructor(options: OutboxRelayOptions) {
     this.#options = options
@@ -176,7 +192,7 @@ export class OutboxRelay {
               failures = 0
               if (sent > 0) continue
               await stillLeading()
-              await this.#cleanup()
+              await this.#maintain()
               if (!this.#woken) await this.#sleep(interval)
             }
           } finally {
@@ -239,14 +255,25 @@ export class OutboxRelay {
     return rows.length
   }
 
-  async #cleanup(): Promise<void> {
-    if (Date.now() - this.#lastCleanup < 60_000) return
-    this.#lastCleanup = Date.now()
+  async #maintain(): Promise<void> {
+    const { sequelize, logger } = this.#options
+    if (Date.now() - this.#lastMaintenance < (this.#options.maintenanceIntervalMs ?? 60_000)) return
+    this.#lastMaintenance = Date.now()
     const before = new Date(Date.now() - (this.#options.retainPublishedMs ?? 24 * 3600_000))
-    await this.#options.sequelize.query(
+    await sequelize.query(
       `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ? LIMIT 10000`,
       { replacements: [sqlTime(before)] },
     )
+    this.#hasInbox ||= await hasInbox(sequelize)
+    if (!this.#hasInbox) return
+    const pruned = await pruneInbox(sequelize, {
+      olderThan: new Date(Date.now() - (this.#options.inboxRetentionMs ?? DEFAULT_INBOX_RETENTION_MS)),
+      batchSize: PRUNE_BATCH,
+      maxBatches: PRUNE_BATCHES_PER_ROUND,
+    })
+    if (pruned > 0) logger.debug({ pruned }, 'forgot inbox ids past their retention')
+    // More are left: go on at the next idle moment instead of a full interval later.
+    if (pruned >= PRUNE_BATCH * PRUNE_BATCHES_PER_ROUND) this.#lastMaintenance = 0
   }
 
   #sleep(ms: number): Promise<void> {
@@ -268,6 +295,8 @@ export interface StartRelayOptions {
   readonly metrics?: Registry
   readonly pollIntervalMs?: number
   readonly batchSize?: number
+  readonly inboxRetentionMs?: number
+  readonly maintenanceIntervalMs?: number
   /** Decorates the Kafka publisher; crash tests use it to stop a relay at a chosen moment. */
   readonly wrapPublisher?: (publisher: EventPublisher) => EventPublisher
 }
@@ -288,6 +317,8 @@ export async function startOutboxRelay(options: StartRelayOptions): Promise<Runn
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.inboxRetentionMs ? { inboxRetentionMs: options.inboxRetentionMs } : {}),
+    ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
   })
   relay.start()
   return {
