@@ -24,6 +24,8 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs'
+import { Counter, type Registry } from 'prom-client'
+import { classifyFailure, type FailureKind } from './failures.ts'
 import type { Logger } from './logger.ts'
 
 export interface EventBusOptions {
@@ -35,6 +37,8 @@ export interface EventBusOptions {
    * keep using the catalog's names: receipts, deliveries and dead letters carry those.
    */
   readonly topicPrefix?: string
+  /** Where consumers count their retries and dead letters (`consumer_retries_total`, …). */
+  readonly metrics?: Registry
 }
 
 export interface PublishReceipt {
@@ -62,17 +66,31 @@ export interface SubscribeOptions {
   readonly topics: readonly string[]
   /** Where a new group starts; later it resumes from its committed offsets. */
   readonly fromBeginning?: boolean
-  /** Called once per event, in order per partition. A rejection means "deliver it again". */
+  /**
+   * Called once per event, in order per partition. A rejection means "deliver it again": how
+   * often depends on why it failed (see {@link classifyFailure}); throw a
+   * {@link PermanentEventError} for an event that can never succeed.
+   */
   readonly handle: (delivery: DeliveredEvent) => Promise<void>
   /** Called for a record that is not a valid catalog event; it then goes to the dead-letter topic. */
   readonly onInvalid?: (
     error: InvalidEventError,
     raw: { topic: string; partition: number; offset: string },
   ) => Promise<void>
-  /** Attempts per event before it is dead-lettered (default 5); the partition waits meanwhile. */
+  /**
+   * Attempts of an event that failed permanently before it is dead-lettered (default 5).
+   * Infrastructure failures and unclassified ones are retried without limit instead.
+   */
   readonly maxAttempts?: number
-  /** Delay before the second attempt, doubled each time up to 5 s (default 200 ms). */
+  /** Delay before the second attempt, doubled each time up to {@link maxRetryBackoffMs} (default 200 ms). */
   readonly retryBackoffMs?: number
+  /** The longest delay between two attempts (default 10 s). */
+  readonly maxRetryBackoffMs?: number
+  /**
+   * Judges a handler's failure before the platform does, for errors only the service knows
+   * (say, its payment provider being down); `undefined` leaves it to {@link classifyFailure}.
+   */
+  readonly classifyFailure?: (error: unknown) => FailureKind | undefined
   /**
    * How many partitions are handled at the same time (default 1). Order within a partition,
    * and so within one aggregate, holds either way; handlers must then tolerate concurrency.
@@ -136,6 +154,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
     logCreator: pinoLogCreator(options.logger),
   })
   const names = topicNamespace(options.topicPrefix)
+  const metrics = options.metrics ? consumerMetrics(options.metrics) : undefined
 
   return {
     async publisher() {
@@ -147,8 +166,11 @@ export function createEventBus(options: EventBusOptions): EventBus {
         allowAutoTopicCreation: false,
         sessionTimeout: 30_000,
         heartbeatInterval: 3_000,
+        // A partition resumed after a retry's backoff is fetched again with the next request, so
+        // an idle long poll is kept short: a retry waits its backoff, not the poll's 5 s default.
+        maxWaitTimeInMs: 500,
       })
-      return kafkaSubscription(consumer, subscribe, options.logger, () => createProducer(kafka), names)
+      return kafkaSubscription(consumer, subscribe, options.logger, () => createProducer(kafka), names, metrics)
     },
     async admin() {
       const admin = kafka.admin()
@@ -190,21 +212,63 @@ function kafkaPublisher(producer: Producer, names: TopicNamespace): EventPublish
   }
 }
 
+interface ConsumerMetrics {
+  readonly retries: Counter<'topic' | 'group' | 'kind'>
+  readonly deadLetters: Counter<'topic' | 'group'>
+}
+
+/** The consumers' counters, registered once per registry however many buses or groups use it. */
+function consumerMetrics(registry: Registry): ConsumerMetrics {
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]): Counter<L> =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter({ name, help, labelNames, registers: [registry] })
+  return {
+    retries: counter(
+      'consumer_retries_total',
+      'Event deliveries that failed and will be attempted again, by why (infrastructure, permanent, unclassified, dead-letter).',
+      ['topic', 'group', 'kind'],
+    ),
+    deadLetters: counter('consumer_dead_letters_total', 'Events sent to the dead-letter topic.', ['topic', 'group']),
+  }
+}
+
+/** What became of one delivery: handled (or dead-lettered), to try again later, or left for the next owner. */
+type Outcome =
+  | { readonly next: 'done' }
+  | { readonly next: 'retry'; readonly afterMs: number }
+  | { readonly next: 'stop' }
+
+const DONE: Outcome = { next: 'done' }
+const STOP: Outcome = { next: 'stop' }
+
+/**
+ * Delivers records one at a time per partition. A failed event is not retried in place: its
+ * partition is paused and rewound to it, and resumed after the backoff, so the consumer keeps
+ * heartbeating and the other partitions keep flowing however long an outage lasts.
+ */
 async function kafkaSubscription(
   consumer: Consumer,
   options: SubscribeOptions,
   logger: Logger,
   openProducer: () => Promise<Producer>,
   names: TopicNamespace,
+  metrics: ConsumerMetrics | undefined,
 ): Promise<EventSubscription> {
   const maxAttempts = options.maxAttempts ?? 5
   const firstBackoff = options.retryBackoffMs ?? 200
+  const maxBackoff = Math.max(firstBackoff, options.maxRetryBackoffMs ?? 10_000)
+  const group = options.groupId
+  // Failed attempts of the record each partition is stuck on; reset by a success or another record.
+  const failures = new Map<string, { offset: string; attempts: number }>()
+  const resumeTimers = new Set<NodeJS.Timeout>()
   let closing = false
   let deadLetters: Promise<Producer> | undefined
   let markJoined: () => void = () => {}
   const joined = new Promise<void>((resolve) => {
     markJoined = resolve
   })
+
+  const backoff = (attempts: number) => Math.min(firstBackoff * 2 ** Math.min(attempts - 1, 30), maxBackoff)
 
   const deadLetter = async (record: KafkaMessage, where: RecordPosition, error: unknown, attempts: number) => {
     deadLetters ??= openProducer()
@@ -240,7 +304,82 @@ async function kafkaSubscription(
         )
         throw sendError
       })
+    metrics?.deadLetters.inc({ topic: where.topic, group })
     logger.error({ err: failure, ...where, attempts }, 'event dead-lettered')
+  }
+
+  /** Dead-letters the record; if even that fails, it is tried again later like any other failure. */
+  const deadLetterOrRetry = async (
+    record: KafkaMessage,
+    where: RecordPosition,
+    error: unknown,
+    attempts: number,
+  ): Promise<Outcome> => {
+    try {
+      await deadLetter(record, where, error, attempts)
+      return DONE
+    } catch {
+      metrics?.retries.inc({ topic: where.topic, group, kind: 'dead-letter' })
+      return { next: 'retry', afterMs: maxBackoff }
+    }
+  }
+
+  const classify = (error: unknown): FailureKind => options.classifyFailure?.(error) ?? classifyFailure(error)
+
+  const deliver = async (record: KafkaMessage, where: RecordPosition): Promise<Outcome> => {
+    let event: CloudEvent
+    try {
+      event = validateEvent(fromKafkaRecord({ headers: record.headers, value: record.value }))
+    } catch (error) {
+      if (!(error instanceof InvalidEventError)) throw error
+      await options.onInvalid?.(error, where)
+      return deadLetterOrRetry(record, where, error, 0)
+    }
+    const stuck = `${where.topic}:${where.partition}`
+    const previous = failures.get(stuck)
+    const attempt = previous?.offset === where.offset ? previous.attempts + 1 : 1
+    try {
+      await options.handle({ event, ...where, key: record.key?.toString() ?? null })
+      failures.delete(stuck)
+      return DONE
+    } catch (error) {
+      // Shutting down: leave the offset uncommitted so the next owner delivers it again.
+      if (closing) return STOP
+      const kind = classify(error)
+      if (kind === 'permanent' && attempt >= maxAttempts) {
+        failures.delete(stuck)
+        return deadLetterOrRetry(record, where, error, attempt)
+      }
+      failures.set(stuck, { offset: where.offset, attempts: attempt })
+      const afterMs = backoff(attempt)
+      metrics?.retries.inc({ topic: where.topic, group, kind })
+      const line = {
+        err: error,
+        ...where,
+        group,
+        eventId: event.id,
+        eventType: event.type,
+        attempt,
+        kind,
+        retryInMs: afterMs,
+      }
+      // An error nobody classified may be a bug holding the partition: say it loudly.
+      if (kind === 'unclassified') logger.error(line, 'event handling failed; retrying')
+      else logger.warn(line, 'event handling failed; retrying')
+      return { next: 'retry', afterMs }
+    }
+  }
+
+  /** Stops fetching the partition, rewinds it to the failed record and resumes it after `afterMs`. */
+  const retryLater = (topic: string, where: RecordPosition, afterMs: number) => {
+    const partitions = [{ topic, partitions: [where.partition] }]
+    consumer.pause(partitions)
+    consumer.seek({ topic, partition: where.partition, offset: where.offset })
+    const timer = setTimeout(() => {
+      resumeTimers.delete(timer)
+      if (!closing) consumer.resume(partitions)
+    }, afterMs)
+    resumeTimers.add(timer)
   }
 
   consumer.on(consumer.events.GROUP_JOIN, () => markJoined())
@@ -248,33 +387,22 @@ async function kafkaSubscription(
   await consumer.subscribe({ topics: options.topics.map(names.topic), fromBeginning: options.fromBeginning ?? false })
   await consumer.run({
     autoCommit: true,
+    // Offsets are resolved one record at a time, only once that record is done with.
+    eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
-    eachMessage: async ({ topic, partition, message }) => {
-      const where = { topic: names.catalogName(topic), partition, offset: message.offset }
-      let event: CloudEvent
-      try {
-        event = validateEvent(fromKafkaRecord({ headers: message.headers, value: message.value }))
-      } catch (error) {
-        if (!(error instanceof InvalidEventError)) throw error
-        await options.onInvalid?.(error, where)
-        await deadLetter(message, where, error, 0)
-        return
-      }
-      const delivery = { event, ...where, key: message.key?.toString() ?? null }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await options.handle(delivery)
+    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      for (const message of batch.messages) {
+        if (closing || !isRunning() || isStale()) return
+        const where = { topic: names.catalogName(batch.topic), partition: batch.partition, offset: message.offset }
+        const outcome = await deliver(message, where)
+        if (outcome.next === 'stop') return
+        if (outcome.next === 'retry') {
+          retryLater(batch.topic, where, outcome.afterMs)
           return
-        } catch (error) {
-          // Shutting down: leave the offset uncommitted so the next owner delivers it again.
-          if (closing) throw error
-          if (attempt >= maxAttempts) {
-            await deadLetter(message, where, error, attempt)
-            return
-          }
-          logger.warn({ err: error, ...where, eventId: event.id, attempt }, 'event handling failed; retrying')
-          await sleep(Math.min(firstBackoff * 2 ** (attempt - 1), 5_000))
         }
+        resolveOffset(message.offset)
+        await commitOffsetsIfNecessary()
+        await heartbeat()
       }
     },
   })
@@ -282,6 +410,8 @@ async function kafkaSubscription(
     joined,
     close: async () => {
       closing = true
+      for (const timer of resumeTimers) clearTimeout(timer)
+      resumeTimers.clear()
       await consumer.disconnect()
       if (deadLetters) await (await deadLetters).disconnect()
     },

@@ -68,7 +68,7 @@ export async function runService<Schema extends z.ZodObject>(
   const lifecycle = new Lifecycle(logger)
   const metrics = createMetricsRegistry(settings.SERVICE_NAME)
   const readiness: ReadinessCheck[] = []
-  const connect = connectors(settings, logger, lifecycle, readiness)
+  const connect = connectors(settings, logger, lifecycle, readiness, metrics)
   const context: ServiceContext<z.infer<Schema>> = { settings, logger, lifecycle, metrics, connect }
 
   try {
@@ -111,6 +111,7 @@ function connectors(
   logger: Logger,
   lifecycle: Lifecycle,
   readiness: ReadinessCheck[],
+  metrics: Registry,
 ): Connectors {
   const once = <T>(open: () => Promise<T>): (() => Promise<T>) => {
     let opened: Promise<T> | undefined
@@ -159,7 +160,7 @@ function connectors(
   const kafka = once(async () => {
     const brokers = (settings.KAFKA_BROKERS as string[] | undefined) ?? need('KAFKA_BROKERS')
     const topicPrefix = String(settings.KAFKA_TOPIC_PREFIX ?? '')
-    const bus = createEventBus({ brokers, clientId: settings.SERVICE_NAME, logger, topicPrefix })
+    const bus = createEventBus({ brokers, clientId: settings.SERVICE_NAME, logger, topicPrefix, metrics })
     const admin = await reach(`Kafka at ${brokers.join(',')}`, async () => {
       const connected = await bus.admin()
       await connected.ping()

@@ -1,5 +1,6 @@
 import { TOPIC_PREFIX_PATTERN } from '@timedeal/contracts'
 import { z } from 'zod'
+import { DEFAULT_INBOX_RETENTION_MS } from './inbox.ts'
 
 /** A setting that failed validation; its message is the one line printed before exiting. */
 export class SettingsError extends Error {
@@ -98,6 +99,20 @@ export const kafkaSettings = () => ({
     .string()
     .regex(TOPIC_PREFIX_PATTERN, "expected letters, digits, '.', '_' and '-' (at most 100)")
     .default(''),
+})
+
+/**
+ * How a service's consumers retry and how long its inbox remembers handled ids. An event that
+ * fails for an unavailable dependency is retried without limit, its backoff doubling from
+ * `CONSUMER_RETRY_BACKOFF_MS` up to `CONSUMER_RETRY_MAX_BACKOFF_MS`; one that can never succeed
+ * is dead-lettered after `CONSUMER_MAX_ATTEMPTS`. `INBOX_RETENTION_MS` must stay longer than any
+ * record can be read from a topic (see `DEFAULT_INBOX_RETENTION_MS`).
+ */
+export const consumerSettings = () => ({
+  CONSUMER_MAX_ATTEMPTS: positiveInt(5),
+  CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
+  CONSUMER_RETRY_MAX_BACKOFF_MS: positiveInt(10_000),
+  INBOX_RETENTION_MS: positiveInt(DEFAULT_INBOX_RETENTION_MS),
 })
 
 const mongoUrl = z.url({ protocol: /^mongodb(\+srv)?$/, error: 'expected a mongodb:// URL' })
