@@ -10,7 +10,7 @@ describe('MySQL through sequelize (real MariaDB)', () => {
   let sequelize: Sequelize
 
   before(async () => {
-    const admin = connectTestMysql('timedeal_user')
+    const admin = connectTestMysql('information_schema')
     await admin.query(`CREATE DATABASE \`${database}\``)
     await admin.close()
     sequelize = connectTestMysql(database)

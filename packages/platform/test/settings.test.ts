@@ -41,6 +41,7 @@ describe('settings from environment variables', () => {
     ['HTTP_PORT', '70000', /^invalid setting HTTP_PORT="70000": expected a port number 1-65535$/],
     ['REDIS_URL', 'http://x', /^invalid setting REDIS_URL="http:\/\/x": expected a redis/],
     ['KAFKA_BROKERS', 'nohost', /^invalid setting KAFKA_BROKERS="nohost": expected host:port/],
+    ['KAFKA_TOPIC_PREFIX', 'my run/', /^invalid setting KAFKA_TOPIC_PREFIX="my run\/": expected letters, digits/],
     ['LOG_LEVEL', 'loud', /^invalid setting LOG_LEVEL="loud": expected one of/],
   ] as const) {
     test(`a bad ${name} is one line naming the setting`, () => {

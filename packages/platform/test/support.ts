@@ -1,14 +1,29 @@
 /**
  * Helpers for tests that talk to the real local servers started by `hack/infra.sh up`.
- * Settings come from the same environment variables the services read.
+ * Settings come from the same environment variables the services read. Under `node --test`, a
+ * process joins the test run (`test-run.ts`): its Kafka names carry the run's prefix and its logs,
+ * and those of the services it spawns, go to the run's folder, shown only for a failing test.
  */
 import { randomBytes } from 'node:crypto'
+import { basename, relative, resolve } from 'node:path'
+import { after } from 'node:test'
+import { topicNamespace } from '@timedeal/contracts'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
+import { createEventBus, type EventBus } from '../src/kafka.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
+import { type LogFile, logNameOf, openLogFile, reportLogsOfFailingTests, tailOf } from './test-logs.ts'
+import { createRunTopics, deleteRunTopics, joinOrStartTestRun, type TestRun } from './test-run.ts'
+
+// Benchmarks use these helpers too; only a process of the test runner joins a test run.
+const underTestRunner = process.env.NODE_TEST_CONTEXT !== undefined || process.execArgv.includes('--test')
+const joined = underTestRunner ? joinOrStartTestRun() : undefined
+
+/** The test run this process belongs to (undefined outside `node --test`). */
+export const testRun: TestRun | undefined = joined?.run
 
 export const testSettings = loadSettings(
   z.object({
@@ -20,8 +35,74 @@ export const testSettings = loadSettings(
   }),
 )
 
-export const testLogger: Logger = createLogger('test', testSettings.TEST_LOG_LEVEL)
+/** `services/payment/test/flow.test.ts` → `test-payment-flow`. */
+const testFileLogName = () => {
+  const file = process.argv[1] ?? 'test'
+  const owner = basename(resolve(file, '../..'))
+  return `test-${owner}-${basename(file).replace(/(\.test)?\.[cm]?[jt]s$/, '')}`
+}
+
+/** The test process's own log, opened at its first line. */
+function testFileLog(run: TestRun): { write(line: string): void } {
+  let file: LogFile | undefined
+  return {
+    write: (line) => {
+      file ??= openLogFile(run.logDir, testFileLogName())
+      file.write(Buffer.from(line))
+    },
+  }
+}
+
+export const testLogger: Logger = createLogger(
+  'test',
+  testSettings.TEST_LOG_LEVEL,
+  testRun ? testFileLog(testRun) : undefined,
+)
 routeProcessWarnings(testLogger)
+
+if (testRun) reportLogsOfFailingTests()
+
+/** The run's Kafka names: tests that use kafkajs directly put topics and groups through it. */
+export const testKafkaNames = topicNamespace(testSettings.KAFKA_TOPIC_PREFIX)
+
+let runTopics: Promise<void> | undefined
+let runUsedKafka = false
+/**
+ * Makes sure the catalog's topics exist behind the run's prefix (`npm test` creates them up front;
+ * a suite run on its own creates them on first use and deletes them when its tests are done).
+ */
+function ensureRunTopics(brokers: readonly string[]): Promise<void> {
+  if (!testRun || brokers.join(',') !== testSettings.KAFKA_BROKERS.join(',')) return Promise.resolve()
+  runUsedKafka = true
+  runTopics ??= createRunTopics(testRun)
+  return runTopics
+}
+
+if (testRun && joined?.started) {
+  const run = testRun
+  after(async () => {
+    if (!runUsedKafka) return
+    await deleteRunTopics(run).catch((error: unknown) =>
+      testLogger.warn({ err: error }, 'could not delete the topics of this test run; a later run will'),
+    )
+  })
+}
+
+/** An event bus on the run's topics and groups, as the services under test use them. */
+export function testEventBus(clientId: string, brokers: readonly string[] = testSettings.KAFKA_BROKERS): EventBus {
+  const bus = createEventBus({ brokers, clientId, logger: testLogger, topicPrefix: testSettings.KAFKA_TOPIC_PREFIX })
+  return {
+    ...bus,
+    publisher: async () => {
+      await ensureRunTopics(brokers)
+      return bus.publisher()
+    },
+    subscribe: async (options) => {
+      await ensureRunTopics(brokers)
+      return bus.subscribe(options)
+    },
+  }
+}
 
 /** A name no other test (or earlier run) uses: tests never share rows, keys or topics. */
 export const uniqueName = (prefix: string): string =>
@@ -65,6 +146,8 @@ export async function freePort(): Promise<number> {
 export interface ServiceProcess {
   readonly url: string
   readonly output: () => { stdout: string; stderr: string }
+  /** Where its stdout and stderr are written in the test run's folder (none outside `node --test`). */
+  readonly logFile: string | undefined
   /** Sends a signal and resolves with the exit code once the process ended. */
   readonly stop: (signal?: NodeJS.Signals) => Promise<number | null>
   readonly exited: Promise<number | null>
@@ -82,16 +165,28 @@ export async function spawnService(
     env: { ...process.env, LOG_LEVEL: 'info', ...env, HTTP_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // Its output goes to the run's folder, not to the test output: shown when a test fails.
+  const log = testRun ? openLogFile(testRun.logDir, logNameOf(entry)) : undefined
+  runUsedKafka = true
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString()
+    log?.write(chunk)
   })
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
+    log?.write(chunk)
   })
+  let exitedAt: number | undefined
+  child.once('exit', () => {
+    exitedAt = Date.now()
+  })
+  // Output can still arrive after the exit; the file closes once both streams have ended.
+  child.once('close', () => log?.close(exitedAt))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return {
+    logFile: log?.path,
     url: `http://127.0.0.1:${port}`,
     output: () => ({ stdout, stderr }),
     exited,
@@ -102,23 +197,30 @@ export async function spawnService(
   }
 }
 
-/** Waits until the process answers `/readyz` with 200; fails early if it exits. */
+/**
+ * Waits until the process answers `/readyz` with 200; fails early if it exits. The failure
+ * carries the end of the process's log.
+ */
 export async function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000): Promise<Record<string, unknown>> {
   let exitCode: number | null | undefined
   void service.exited.then((code) => {
     exitCode = code
   })
-  return eventually(
+  const logEnd = () =>
+    service.logFile ? `\n--- ${relative(process.cwd(), service.logFile)} (last lines)\n${tailOf(service.logFile)}` : ''
+  const ready = await eventually(
     async () => {
-      if (exitCode !== undefined) {
-        throw new Error(`service exited with ${exitCode}: ${service.output().stderr}`)
-      }
+      if (exitCode !== undefined) return 'exited' as const
       const response = await fetch(`${service.url}/readyz`)
       return response.status === 200 ? ((await response.json()) as Record<string, unknown>) : undefined
     },
     timeoutMs,
     `${service.url}/readyz`,
-  )
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}${logEnd()}`, { cause: error.cause })
+  })
+  if (ready === 'exited') throw new Error(`service exited with ${exitCode}: ${service.output().stderr}${logEnd()}`)
+  return ready
 }
 
 export interface TestIssuer {
@@ -204,8 +306,8 @@ export interface TestDatabase {
 /** A database of the test's own (`timedeal_test_<prefix>_…`), migrated, to drop afterwards. */
 export async function createTestDatabase(prefix: string, migrations: readonly Migration[] = []): Promise<TestDatabase> {
   const name = uniqueName(`timedeal_test_${prefix}`)
-  // Any database the test user can reach serves to create the new one.
-  const bootstrap = connectTestMysql('timedeal_user', 1)
+  // A database every user can open, so no development database is ever touched.
+  const bootstrap = connectTestMysql('information_schema', 1)
   try {
     await bootstrap.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`)
   } finally {
@@ -234,7 +336,8 @@ export async function deleteRedisKeys(redis: import('ioredis').Redis, prefix: st
 }
 
 /**
- * Commits the current end of `topics` as the offsets of new consumer groups, so each reads
+ * Commits the current end of `topics` (catalog names; the run's prefix is applied here, as the
+ * event bus applies it) as the offsets of new consumer groups, so each reads
  * exactly what is published from now on: not the topic's history (other runs' events) and not
  * a moment late (a group that joins "at latest" can miss the first events).
  */
@@ -244,13 +347,17 @@ export async function startGroupsAtEnd(
   brokers: readonly string[] = testSettings.KAFKA_BROKERS,
 ): Promise<void> {
   const { Kafka, logLevel } = await import('kafkajs')
+  await ensureRunTopics(brokers)
+  // Catalog names in, the run's names on the broker.
+  const brokerTopics = topics.map(testKafkaNames.topic)
+  const brokerGroups = groups.map(testKafkaNames.group)
   const kafka = new Kafka({ clientId: 'test-offsets', brokers: [...brokers], logLevel: logLevel.NOTHING })
   const admin = kafka.admin()
   await admin.connect()
   try {
     const ends = (
       await Promise.all(
-        topics.map(async (topic) =>
+        brokerTopics.map(async (topic) =>
           (await admin.fetchTopicOffsets(topic)).map(({ partition, high }) => ({ topic, partition, offset: high })),
         ),
       )
@@ -258,14 +365,14 @@ export async function startGroupsAtEnd(
     // A member that fetches nothing commits the offsets and leaves: quicker than the admin's
     // setOffsets, which waits out a whole fetch.
     await Promise.all(
-      groups.map(async (groupId) => {
+      brokerGroups.map(async (groupId) => {
         const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 })
         const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve))
         await consumer.connect()
         try {
-          await consumer.subscribe({ topics: [...topics] })
+          await consumer.subscribe({ topics: brokerTopics })
           await consumer.run({ autoCommit: false, eachMessage: async () => {} })
-          consumer.pause(topics.map((topic) => ({ topic })))
+          consumer.pause(brokerTopics.map((topic) => ({ topic })))
           await joined
           await consumer.commitOffsets(ends)
         } finally {

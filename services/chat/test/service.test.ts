@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { spawnService, waitUntilReady } from '@timedeal/platform/testing'
+import { createTestDatabase, spawnService, testSettings, waitUntilReady } from '@timedeal/platform/testing'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 describe('chat-service process', () => {
   test('starts against the real servers, reports each dependency ready, and stops on SIGTERM', async () => {
-    const service = await spawnService(entry)
+    // Databases of the test's own: the development ones are never touched.
+    const database = await createTestDatabase('chat_process')
+    const service = await spawnService(entry, {
+      MYSQL_DATABASE: database.name,
+      MONGO_DATABASE: testSettings.MONGO_DATABASE,
+    })
     try {
       const ready = (await waitUntilReady(service)) as { checks: Record<string, { status: string }> }
       assert.deepEqual(Object.keys(ready.checks).sort(), ['kafka', 'mongo', 'mysql', 'redis'])
@@ -16,6 +21,7 @@ describe('chat-service process', () => {
       assert.deepEqual(await health.json(), { status: 'ok', service: 'chat-service' })
     } finally {
       assert.equal(await service.stop('SIGTERM'), 0)
+      await database.drop()
     }
   })
 })

@@ -2,15 +2,8 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createEvent, type EventName, TOPIC_ORDERS, topics } from '@timedeal/contracts'
-import { createEventBus, type EventBus, type EventPublisher, type Redis } from '@timedeal/platform'
-import {
-  eventually,
-  startTestIssuer,
-  type TestIssuer,
-  testLogger,
-  testSettings,
-  uniqueName,
-} from '@timedeal/platform/testing'
+import type { EventBus, EventPublisher, Redis } from '@timedeal/platform'
+import { eventually, startTestIssuer, type TestIssuer, testEventBus, uniqueName } from '@timedeal/platform/testing'
 import {
   call,
   connectRedis,
@@ -36,7 +29,7 @@ describe('order events release stock (real Kafka, MariaDB and Redis)', () => {
     database = await createTestDatabase()
     redis = connectRedis()
     issuer = await startTestIssuer()
-    bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'goods-events-test', logger: testLogger })
+    bus = testEventBus('goods-events-test')
     const admin = await bus.admin()
     await admin.ensureTopics(topics.filter((topic) => topic.name === TOPIC_ORDERS))
     await admin.close()

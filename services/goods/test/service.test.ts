@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { TOPIC_ORDERS } from '@timedeal/contracts'
 import type { Redis } from '@timedeal/platform'
-import { spawnService, uniqueName, waitUntilReady } from '@timedeal/platform/testing'
+import { spawnService, startGroupsAtEnd, uniqueName, waitUntilReady } from '@timedeal/platform/testing'
 import { createStockStore } from '@timedeal/stock'
 import { createCatalog } from '../src/adapters/catalog.ts'
 import { connectRedis, createTestDatabase, dropPrefix, type TestDatabase } from './support.ts'
@@ -11,7 +12,16 @@ const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 describe('goods-service process', () => {
   test('starts against the real servers, reports each dependency ready, and stops on SIGTERM', async () => {
-    const service = await spawnService(entry)
+    // A database, stock keys and a consumer group of its own: never the development ones.
+    const database = await createTestDatabase()
+    const prefix = uniqueName('test_process')
+    const groupId = uniqueName('goods-process')
+    await startGroupsAtEnd([groupId], [TOPIC_ORDERS])
+    const service = await spawnService(entry, {
+      MYSQL_DATABASE: database.name,
+      STOCK_KEY_PREFIX: prefix,
+      ORDER_EVENTS_GROUP: groupId,
+    })
     try {
       const ready = (await waitUntilReady(service)) as { checks: Record<string, { status: string }> }
       assert.deepEqual(Object.keys(ready.checks).sort(), ['kafka', 'mysql', 'redis'])
@@ -20,6 +30,10 @@ describe('goods-service process', () => {
       assert.deepEqual(await health.json(), { status: 'ok', service: 'goods-service' })
     } finally {
       assert.equal(await service.stop('SIGTERM'), 0)
+      const redis = connectRedis()
+      await dropPrefix(redis, prefix)
+      redis.disconnect()
+      await database.drop()
     }
   })
 })

@@ -6,7 +6,6 @@
 import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
-  createEventBus,
   createMetricsRegistry,
   createRedis,
   createServiceApp,
@@ -23,6 +22,8 @@ import {
   startGroupsAtEnd,
   type TestDatabase,
   type TestIssuer,
+  testEventBus,
+  testKafkaNames,
   testLogger,
   testSettings,
   uniqueName,
@@ -46,7 +47,7 @@ export const rows = <T extends object>(db: Sequelize, sql: string, replacements:
   db.query<T>(sql, { replacements, type: QueryTypes.SELECT })
 
 export function testBus(clientId = 'order-test', brokers: readonly string[] = testSettings.KAFKA_BROKERS): EventBus {
-  return createEventBus({ brokers, clientId, logger: testLogger })
+  return testEventBus(clientId, brokers)
 }
 
 export const ensureTopics = (bus: EventBus): Promise<void> => ensureCatalogTopics(bus, testLogger)
@@ -262,7 +263,10 @@ export async function waitForGroupsPast(
     for (const groupId of groups) {
       await eventually(
         async () => {
-          const [topic] = await admin.fetchOffsets({ groupId, topics: [record.topic] })
+          const [topic] = await admin.fetchOffsets({
+            groupId: testKafkaNames.group(groupId),
+            topics: [testKafkaNames.topic(record.topic)],
+          })
           const committed = topic?.partitions.find((partition) => partition.partition === record.partition)?.offset
           return committed !== undefined && BigInt(committed) > BigInt(record.offset) ? true : undefined
         },

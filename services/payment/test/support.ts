@@ -5,7 +5,6 @@
  */
 import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
-  createEventBus,
   createMetricsRegistry,
   createServiceApp,
   type EventBus,
@@ -18,6 +17,8 @@ import {
   startGroupsAtEnd,
   type TestDatabase,
   type TestIssuer,
+  testEventBus,
+  testKafkaNames,
   testLogger,
   testSettings,
   uniqueName,
@@ -32,8 +33,7 @@ import { settingsSchema } from '../src/settings.ts'
 
 export { startGroupsAtEnd }
 
-export const testBus = (clientId = 'payment-test'): EventBus =>
-  createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId, logger: testLogger })
+export const testBus = (clientId = 'payment-test'): EventBus => testEventBus(clientId)
 
 const rawKafka = (clientId: string) =>
   new Kafka({ clientId, brokers: [...testSettings.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
@@ -45,7 +45,10 @@ export async function waitForGroupPast(groupId: string, record: PublishReceipt):
   try {
     await eventually(
       async () => {
-        const [topic] = await admin.fetchOffsets({ groupId, topics: [record.topic] })
+        const [topic] = await admin.fetchOffsets({
+          groupId: testKafkaNames.group(groupId),
+          topics: [testKafkaNames.topic(record.topic)],
+        })
         const committed = topic?.partitions.find((partition) => partition.partition === record.partition)?.offset
         return committed !== undefined && BigInt(committed) > BigInt(record.offset) ? true : undefined
       },
@@ -67,7 +70,10 @@ export async function watchDeadLetters(
 ): Promise<{ byId: Map<string, DeadLetter>; close(): Promise<void> }> {
   const groupId = uniqueName('payment-test-dlq')
   await startGroupsAtEnd([groupId], [topic])
-  const consumer = rawKafka('payment-test-dlq').consumer({ groupId, maxWaitTimeInMs: 200 })
+  const consumer = rawKafka('payment-test-dlq').consumer({
+    groupId: testKafkaNames.group(groupId),
+    maxWaitTimeInMs: 200,
+  })
   const byId = new Map<string, DeadLetter>()
   let joined: () => void = () => {}
   const hasJoined = new Promise<void>((resolve) => {
@@ -75,7 +81,7 @@ export async function watchDeadLetters(
   })
   consumer.on(consumer.events.GROUP_JOIN, () => joined())
   await consumer.connect()
-  await consumer.subscribe({ topics: [topic] })
+  await consumer.subscribe({ topics: [testKafkaNames.topic(topic)] })
   await consumer.run({
     eachMessage: async ({ message }) => {
       const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))

@@ -64,6 +64,8 @@ export async function startUserService(
     INTERNAL_API_SECRET: INTERNAL_SECRET,
     TRUST_PROXY: 'true',
     MAILER: 'sink',
+    // Rate-limit counters of the test's own, beside its database: never the development ones.
+    RATE_LIMIT_KEY_PREFIX: `${database.name}:limit:`,
     ...overrides,
   })
   const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
