@@ -1,4 +1,4 @@
-import { createInboxTable, createOutboxTable, type Migration } from '@timedeal/platform'
+import { createInboxTable, createOutboxTable, indexInboxByHandledAt, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_order`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -42,4 +42,6 @@ export const migrations: readonly Migration[] = [
   },
   createOutboxTable('0002-create-outbox'),
   createInboxTable('0003-create-inbox'),
+  // The relay forgets inbox ids past their retention; this index finds them.
+  indexInboxByHandledAt('0006-index-inbox-by-handled-at'),
 ]

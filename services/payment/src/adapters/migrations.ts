@@ -1,4 +1,4 @@
-import { createInboxTable, createOutboxTable, type Migration } from '@timedeal/platform'
+import { createInboxTable, createOutboxTable, indexInboxByHandledAt, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_payment`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -61,4 +61,6 @@ export const migrations: readonly Migration[] = [
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
     },
   },
+  // The relay forgets inbox ids past their retention; this index finds them.
+  indexInboxByHandledAt('0005-index-inbox-by-handled-at'),
 ]
