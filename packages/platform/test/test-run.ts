@@ -94,7 +94,24 @@ const alreadyGone = (error: unknown) => {
   return [type, cause?.type].includes('UNKNOWN_TOPIC_OR_PARTITION')
 }
 
-/** Creates the catalog's topics (and dead-letter topics) behind the run's prefix. */
+/** Runs `step` again while Kafka answers with a retriable error (a topic just created settling in). */
+async function retrying<T>(step: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step()
+    } catch (error) {
+      const { retriable, cause } = error as { retriable?: boolean; cause?: { retriable?: boolean } }
+      if (attempt >= attempts || !(retriable || cause?.retriable)) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+    }
+  }
+}
+
+/**
+ * Creates the catalog's topics (and dead-letter topics) behind the run's prefix, and waits until
+ * each one answers: right after creation kafkajs can read metadata without the new topics, or
+ * partitions without a known leader.
+ */
 export async function createRunTopics(run: TestRun, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const bus = createEventBus({
     brokers: brokersOf(env),
@@ -104,20 +121,16 @@ export async function createRunTopics(run: TestRun, env: NodeJS.ProcessEnv = pro
   })
   const admin = await bus.admin()
   try {
-    // Right after creating topics, kafkajs can read metadata that does not list them yet and
-    // gives up; asking again finds them created.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await admin.ensureTopics(allTopics())
-        return
-      } catch (error) {
-        const { retriable, cause } = error as { retriable?: boolean; cause?: { retriable?: boolean } }
-        if (attempt >= 5 || !(retriable || cause?.retriable)) throw error
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
-      }
-    }
+    await retrying(() => admin.ensureTopics(allTopics()))
   } finally {
     await admin.close()
+  }
+  const raw = rawKafka(env).admin()
+  await raw.connect()
+  try {
+    for (const spec of allTopics()) await retrying(() => raw.fetchTopicOffsets(`${run.kafkaPrefix}${spec.name}`))
+  } finally {
+    await raw.disconnect()
   }
 }
 
