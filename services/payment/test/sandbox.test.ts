@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { createTestDatabase, type TestDatabase } from '@timedeal/platform/testing'
 import { migrations } from '../src/adapters/migrations.ts'
+import { classifyProviderFailure } from '../src/adapters/order-events.ts'
 import { ProviderUnavailableError } from '../src/adapters/provider.ts'
 import { type SandboxOptions, SandboxProvider, sandboxBehaviour } from '../src/adapters/sandbox-provider.ts'
 import { paymentOfCharge, refunded, settlementFor, voidedPayment } from '../src/domain/payment.ts'
@@ -164,5 +165,10 @@ describe('payment rules', () => {
     assert.equal(settlementFor(paymentOfCharge(input, { approved: false, code: 'X' })), 'none')
     assert.equal(settlementFor(voidedPayment(input)), 'none')
     assert.throws(() => refunded(back, 'again', at), /cannot be refunded/)
+  })
+
+  test('a provider that is down or cannot say counts as an outage for the consumer; other failures are not judged here', () => {
+    assert.equal(classifyProviderFailure(new ProviderUnavailableError('down')), 'infrastructure')
+    assert.equal(classifyProviderFailure(new Error('a bug')), undefined)
   })
 })

@@ -1,6 +1,7 @@
 import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
-import type { EventBus, EventSubscription } from '@timedeal/platform'
+import type { EventBus, EventSubscription, FailureKind } from '@timedeal/platform'
 import type { EndedOrder, Payments } from '../payments.ts'
+import { ProviderUnavailableError } from './provider.ts'
 
 /** Every partition of the catalog's topics at once (they have six). */
 const CONCURRENT_PARTITIONS = 6
@@ -13,6 +14,13 @@ export interface OrderEventsOptions {
   readonly maxAttempts: number
   readonly retryBackoffMs: number
 }
+
+/**
+ * A provider that is down, or cannot yet say what it did with a charge, is an outage: the event
+ * waits for it, however long, and is never dead-lettered. Anything else is the platform's call.
+ */
+export const classifyProviderFailure = (error: unknown): FailureKind | undefined =>
+  error instanceof ProviderUnavailableError ? 'infrastructure' : undefined
 
 /** How an order event ends the order, for the ones that settle its payment. */
 function endedOrder(event: CloudEvent): EndedOrder | undefined {
@@ -38,6 +46,7 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
     fromBeginning: options.fromBeginning,
     maxAttempts: options.maxAttempts,
     retryBackoffMs: options.retryBackoffMs,
+    classifyFailure: classifyProviderFailure,
     handle: async ({ event }) => {
       if (isEvent(event, 'orderPlaced')) return payments.chargeOrder(event)
       const ended = endedOrder(event)
