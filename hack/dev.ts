@@ -41,10 +41,14 @@ const services: DevService[] = [
   { name: 'chat', entry: 'services/chat/src/main.ts', portSetting: 'CHAT_PORT', port: settings.CHAT_PORT },
 ]
 
-// Services find each other at the ports chosen above, whichever were moved.
+// Services find each other at the ports chosen above, whichever were moved; each serves its
+// internal routes at its port + 100 (INTERNAL_PORT's default).
 const serviceAddresses = {
   JWT_JWKS_URL: `http://127.0.0.1:${settings.USER_PORT}/.well-known/jwks.json`,
   GOODS_URL: `http://127.0.0.1:${settings.GOODS_PORT}`,
+  GOODS_INTERNAL_URL: `http://127.0.0.1:${settings.GOODS_PORT + 100}`,
+  // Nothing balances load on a laptop: Ctrl-C stops at once, without a drain period.
+  SHUTDOWN_DRAIN_MS: '0',
 }
 
 const colours = [36, 33, 35, 32, 34, 31]

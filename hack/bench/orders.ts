@@ -179,6 +179,7 @@ async function main(): Promise<void> {
       ...common,
       MYSQL_DATABASE: orderDb.name,
       GOODS_URL: goods.url,
+      GOODS_INTERNAL_URL: goods.internalUrl,
       PAYMENT_EVENTS_GROUP: groups.order,
       ORDER_EXPIRY_ENABLED: 'false',
     })

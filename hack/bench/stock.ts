@@ -180,7 +180,7 @@ async function httpPhase(database: string, prefix: string, mysql: Sequelize, red
       if (response.status !== 201) throw new Error(`creating the bench goods failed: ${await response.text()}`)
       return ((await response.json()) as { id: string }).id
     }
-    const endpoint = new URL(`${service.url}/internal/reservations`)
+    const endpoint = new URL(`${service.internalUrl}/internal/reservations`)
     const reserve = (goodsId: string) => async (index: number) => {
       const body = JSON.stringify({ reservationId: randomUUID(), goodsId, userId: `bench-user-${index}`, quantity: 1 })
       const answer = await postJson(agent, endpoint, body, { [INTERNAL_CREDENTIAL_HEADER]: SECRET })

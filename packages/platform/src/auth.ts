@@ -75,6 +75,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           algorithms: ACCESS_TOKEN_ALGORITHMS,
           clockTolerance: options.clockToleranceSeconds ?? 5,
           typ: 'at+jwt',
+          // A token without an expiry would be valid forever.
+          requiredClaims: ['exp'],
         }))
       } catch (error) {
         throw tokenProblem(error)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
 import { routePath } from 'hono/route'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -32,30 +33,48 @@ export interface ServiceAppOptions {
   /** Reports true once shutdown began, so `/readyz` fails before the listener closes. */
   readonly draining?: () => boolean
   readonly readinessTimeoutMs?: number
+  /** Larger request bodies are refused with 413 (default 64 KiB). */
+  readonly bodyLimitBytes?: number
+}
+
+/** What a service serves: its public routes, and the routes other services call. */
+export interface ServiceRoutes {
+  /** Served on the public listener (HTTP_PORT), where the gateway and the Ingress route. */
+  readonly publicRoutes: Hono<AppEnv>
+  /** Mounted under `/internal` and served only on the internal listener (INTERNAL_PORT). */
+  readonly internalRoutes?: Hono<AppEnv>
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024
+
+/**
+ * The apps of a service's two listeners: the public app with its routes, and, when the service
+ * has internal routes, an internal app serving them under `/internal` and nothing else.
+ */
+export function createServiceApps(
+  options: ServiceAppOptions,
+  routes: ServiceRoutes,
+): { publicApp: Hono<AppEnv>; internalApp: Hono<AppEnv> | undefined } {
+  const publicApp = createServiceApp(options)
+  publicApp.route('/', routes.publicRoutes)
+  if (!routes.internalRoutes) return { publicApp, internalApp: undefined }
+  const internalApp = createInternalApp(options)
+  internalApp.route('/internal', routes.internalRoutes)
+  return { publicApp, internalApp }
 }
 
 /**
- * The Hono app every service starts from: request ids and trace context, request metrics,
- * `/healthz`, `/readyz`, `/metrics`, and problem+json for every error and unknown route.
- * Services mount their routes on it.
+ * The Hono app every service starts from: request ids and trace context, request metrics, a
+ * cap on request bodies, `/healthz`, `/readyz`, `/metrics`, and problem+json for every error
+ * and unknown route. Services mount their public routes on it; `/internal/*` is never served
+ * here, whatever is mounted (it belongs to {@link createInternalApp}).
  */
 export function createServiceApp(options: ServiceAppOptions): Hono<AppEnv> {
-  const { logger, metrics } = options
-  const duration = httpDurationHistogram(metrics)
   const timeoutMs = options.readinessTimeoutMs ?? 2000
-  const app = new Hono<AppEnv>()
-
-  app.use(async (c, next) => {
-    const requestId = c.req.header('x-request-id') ?? randomUUID()
-    const { traceparent, traceId } = continueTrace(c.req.header('traceparent'))
-    c.set('requestId', requestId)
-    c.set('traceparent', traceparent)
-    c.set('logger', logger.child({ requestId, traceId }))
-    const stop = duration.startTimer()
-    await next()
-    c.header('x-request-id', requestId)
-    stop({ method: c.req.method, route: routePath(c), status: String(c.res.status) })
-  })
+  const app = baseApp(options)
+  const notHere = (c: Context) => notFound(c.req.method, c.req.path)
+  app.all('/internal', notHere)
+  app.all('/internal/*', notHere)
 
   app.get('/healthz', (c) => c.json({ status: 'ok', service: options.service }))
 
@@ -81,12 +100,52 @@ export function createServiceApp(options: ServiceAppOptions): Hono<AppEnv> {
   })
 
   app.get('/metrics', async (c) => {
-    return c.body(await metrics.metrics(), 200, { 'content-type': metrics.contentType })
+    return c.body(await options.metrics.metrics(), 200, { 'content-type': options.metrics.contentType })
   })
 
-  app.notFound((c) =>
-    problemResponse(new Problem(404, 'NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`), c.req.path),
+  return app
+}
+
+/**
+ * The app of the internal listener: the same request handling and errors as the public app,
+ * without probes or metrics (those are on the public listener).
+ */
+export function createInternalApp(options: ServiceAppOptions): Hono<AppEnv> {
+  return baseApp(options)
+}
+
+const notFound = (method: string, path: string) =>
+  problemResponse(new Problem(404, 'NOT_FOUND', `no route for ${method} ${path}`), path)
+
+/** Request ids, trace context, request metrics, the body cap, and problem+json for every error. */
+function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
+  const { logger } = options
+  const duration = httpDurationHistogram(options.metrics)
+  const app = new Hono<AppEnv>()
+
+  app.use(async (c, next) => {
+    const requestId = c.req.header('x-request-id') ?? randomUUID()
+    const { traceparent, traceId } = continueTrace(c.req.header('traceparent'))
+    c.set('requestId', requestId)
+    c.set('traceparent', traceparent)
+    c.set('logger', logger.child({ requestId, traceId }))
+    const stop = duration.startTimer()
+    await next()
+    c.header('x-request-id', requestId)
+    stop({ method: c.req.method, route: routePath(c), status: String(c.res.status) })
+  })
+
+  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
+  app.use(
+    bodyLimit({
+      maxSize: limit,
+      onError: () => {
+        throw new Problem(413, 'PAYLOAD_TOO_LARGE', `the request body is larger than ${limit} bytes`)
+      },
+    }),
   )
+
+  app.notFound((c) => notFound(c.req.method, c.req.path))
 
   app.onError((error, c) => {
     if (error instanceof Problem) return problemResponse(error, c.req.path)

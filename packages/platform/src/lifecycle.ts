@@ -49,3 +49,44 @@ export class Lifecycle {
     }
   }
 }
+
+export interface ShutdownOptions {
+  readonly logger: Logger
+  /** The whole shutdown, from the signal on; past it the process logs one line and exits 1. */
+  readonly deadlineMs: number
+  /** Runs before anything registered closes: a service drains and closes its listeners here. */
+  readonly drain?: () => Promise<void>
+}
+
+/**
+ * On SIGTERM or SIGINT: readiness turns false, `drain` runs, everything registered closes (last
+ * first), and the process exits 0. A shutdown still running at the deadline (a request or a
+ * client that never finishes) ends the process with exit code 1, so an orchestrator sees it.
+ */
+export function stopOnSignal(lifecycle: Lifecycle, options: ShutdownOptions): void {
+  const { logger, deadlineMs } = options
+  let stopping = false
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    logger.info({ signal }, 'shutting down')
+    lifecycle.startDraining()
+    // Not unref'd: a shutdown stuck on a promise alone would otherwise end the process as a success.
+    setTimeout(() => {
+      logger.error({ deadlineMs }, `shutdown did not finish within ${deadlineMs} ms (SHUTDOWN_TIMEOUT_MS); exiting`)
+      process.exit(1)
+    }, deadlineMs)
+    void (async () => {
+      try {
+        await options.drain?.()
+      } catch (error) {
+        logger.warn({ err: error }, 'draining failed; closing anyway')
+      }
+      await lifecycle.close()
+      logger.info('stopped')
+      process.exit(0)
+    })()
+  }
+  process.once('SIGTERM', shutdown)
+  process.once('SIGINT', shutdown)
+}

@@ -1,9 +1,8 @@
-import type { Hono } from 'hono'
 import type { Connection } from 'mongoose'
 import type { Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
-import { type AppEnv, createServiceApp, type ReadinessCheck } from './http.ts'
+import { createServiceApps, type ReadinessCheck, type ServiceRoutes } from './http.ts'
 import { createEventBus, type EventBus } from './kafka.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createLogger, type Logger, routeProcessWarnings } from './logger.ts'
@@ -11,8 +10,15 @@ import { createMetricsRegistry } from './metrics.ts'
 import { createMongo, pingMongo } from './mongo.ts'
 import { createSequelize, type Migration, migrate, pingMysql } from './mysql.ts'
 import { createRedis, pingRedis, type Redis } from './redis.ts'
-import { serveUntilSignal } from './server.ts'
-import { bool, loadSettingsOrExit, type serviceSettings } from './settings.ts'
+import { type Listener, serveUntilSignal } from './server.ts'
+import {
+  bool,
+  internalListener,
+  loadSettingsOrExit,
+  orExit,
+  type serviceSettings,
+  shutdownTimings,
+} from './settings.ts'
 
 type BaseSettings = z.infer<z.ZodObject<ReturnType<typeof serviceSettings>>>
 type AnySettings = BaseSettings & Record<string, unknown>
@@ -40,8 +46,11 @@ export interface ServiceDefinition<Schema extends z.ZodObject> {
   readonly service: string
   readonly settings: Schema
   readonly migrations?: readonly Migration[]
-  /** Builds the service's routes (and starts its workers) from connected clients. */
-  readonly start: (context: ServiceContext<z.infer<Schema>>) => Promise<Hono<AppEnv>>
+  /**
+   * Builds the service's routes (and starts its workers) from connected clients: public routes
+   * for HTTP_PORT, and internal ones (other services' calls) for INTERNAL_PORT only.
+   */
+  readonly start: (context: ServiceContext<z.infer<Schema>>) => Promise<ServiceRoutes>
   /** Writes demo data for `make dev`; must be safe to run again. */
   readonly seed?: (context: ServiceContext<z.infer<Schema>>) => Promise<void>
 }
@@ -63,6 +72,8 @@ export async function runService<Schema extends z.ZodObject>(
   }
   const settings = loadSettingsOrExit(definition.settings) as z.infer<Schema> & AnySettings
   const { MIGRATE_ON_START } = loadSettingsOrExit(runtimeSettings)
+  const internal = orExit(() => internalListener(settings))
+  const { drainMs, deadlineMs } = orExit(() => shutdownTimings(settings))
   const logger = createLogger(settings.SERVICE_NAME, settings.LOG_LEVEL)
   routeProcessWarnings(logger)
   const lifecycle = new Lifecycle(logger)
@@ -81,22 +92,23 @@ export async function runService<Schema extends z.ZodObject>(
       return
     }
     const routes = await definition.start(context)
-    const app = createServiceApp({
-      service: settings.SERVICE_NAME,
-      logger,
-      metrics,
-      readiness,
-      draining: () => lifecycle.draining,
-    })
-    app.route('/', routes)
-    await serveUntilSignal({
-      app,
-      host: settings.HTTP_HOST,
-      port: settings.HTTP_PORT,
-      logger,
-      lifecycle,
-      shutdownTimeoutMs: settings.SHUTDOWN_TIMEOUT_MS,
-    })
+    const { publicApp, internalApp } = createServiceApps(
+      {
+        service: settings.SERVICE_NAME,
+        logger,
+        metrics,
+        readiness,
+        draining: () => lifecycle.draining,
+        bodyLimitBytes: settings.HTTP_BODY_LIMIT_BYTES,
+      },
+      routes,
+    )
+    const listeners: Listener[] = [
+      { name: 'public', app: publicApp, host: settings.HTTP_HOST, port: settings.HTTP_PORT, portSetting: 'HTTP_PORT' },
+    ]
+    // A service without internal routes opens no internal listener.
+    if (internalApp) listeners.push({ name: 'internal', app: internalApp, ...internal, portSetting: 'INTERNAL_PORT' })
+    await serveUntilSignal({ listeners, logger, lifecycle, drainMs, shutdownTimeoutMs: deadlineMs })
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
     logger.fatal({ err: error }, `${definition.service} could not start`)

@@ -1,65 +1,81 @@
 import type { Server } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
-import type { Lifecycle } from './lifecycle.ts'
+import { type Lifecycle, stopOnSignal } from './lifecycle.ts'
 import type { Logger } from './logger.ts'
 
-export interface ServeOptions {
+export interface Listener {
   // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env type
   readonly app: Hono<any>
   readonly host: string
   readonly port: number
+  /** The setting that names the port, for the message when the port is taken. */
+  readonly portSetting: string
+  /** What listens here, for the log (`public`, `internal`). */
+  readonly name: string
+}
+
+export interface ServeOptions {
+  readonly listeners: readonly Listener[]
   readonly logger: Logger
   readonly lifecycle: Lifecycle
+  /** How long the listeners keep serving, not ready, after the signal. */
+  readonly drainMs: number
+  /** The whole shutdown; past it the process exits 1. */
   readonly shutdownTimeoutMs: number
-  /** The setting that names the port, for the message when the port is taken. */
-  readonly portSetting?: string
 }
 
 /**
- * Listens, and on SIGTERM or SIGINT shuts down gracefully: readiness turns false, the listener
- * stops accepting, in-flight requests drain (up to the timeout), then clients close in reverse
- * order. A port that is taken is one clear line and exit code 1.
+ * Listens on every listener, and on SIGTERM or SIGINT shuts down gracefully: readiness turns
+ * false at once while the listeners keep serving (in-flight and new requests) for the drain
+ * period, so load balancers stop sending traffic first; then the listeners close, in-flight
+ * requests finish, and clients close in reverse order. A port that is taken is one clear line
+ * and exit code 1.
  */
-export async function serveUntilSignal(options: ServeOptions): Promise<Server> {
+export async function serveUntilSignal(options: ServeOptions): Promise<Server[]> {
   const { logger, lifecycle } = options
+  const servers: Server[] = []
+  for (const listener of options.listeners) servers.push(await listen(listener, logger, lifecycle))
+  stopOnSignal(lifecycle, {
+    logger,
+    deadlineMs: options.shutdownTimeoutMs,
+    drain: async () => {
+      if (options.drainMs > 0) {
+        logger.info({ drainMs: options.drainMs }, 'not ready; still serving for the drain period')
+        await sleep(options.drainMs)
+      }
+      await Promise.all(servers.map(closeServer))
+    },
+  })
+  return servers
+}
+
+async function listen(listener: Listener, logger: Logger, lifecycle: Lifecycle): Promise<Server> {
+  const where = `${listener.host}:${listener.port}`
   const server = await new Promise<Server>((resolve, reject) => {
-    const started = serve({ fetch: options.app.fetch, hostname: options.host, port: options.port }, () =>
+    const started = serve({ fetch: listener.app.fetch, hostname: listener.host, port: listener.port }, () =>
       resolve(started as Server),
     ) as Server
     started.once('error', reject)
-  }).catch((error: NodeJS.ErrnoException) => {
-    const where = `${options.host}:${options.port}`
-    const setting = options.portSetting ?? 'HTTP_PORT'
+  }).catch(async (error: NodeJS.ErrnoException) => {
     const reason =
       error.code === 'EADDRINUSE'
-        ? `port ${where} is already in use; stop that process or set ${setting} to another port`
+        ? `port ${where} is already in use; stop that process or set ${listener.portSetting} to another port`
         : `cannot listen on ${where}: ${error.message}`
     logger.fatal({ code: error.code }, reason)
     process.stderr.write(`${reason}\n`)
-    return lifecycle.close().then(() => process.exit(1))
+    await lifecycle.close()
+    return process.exit(1)
   })
-  logger.info({ address: `http://${options.host}:${options.port}` }, 'listening')
+  logger.info({ address: `http://${where}`, listener: listener.name }, 'listening')
+  return server
+}
 
-  const shutdown = (signal: string) => {
-    if (lifecycle.draining) return
-    logger.info({ signal }, 'shutting down')
-    lifecycle.startDraining()
-    const forced = setTimeout(() => {
-      logger.warn('in-flight requests did not finish in time; closing their connections')
-      server.closeAllConnections()
-    }, options.shutdownTimeoutMs)
-    forced.unref()
-    server.close(() => {
-      clearTimeout(forced)
-      void lifecycle.close().then(() => {
-        logger.info('stopped')
-        process.exit(0)
-      })
-    })
+/** Stops accepting connections and resolves once the requests in flight have finished. */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
     server.closeIdleConnections()
-  }
-  process.once('SIGTERM', () => shutdown('SIGTERM'))
-  process.once('SIGINT', () => shutdown('SIGINT'))
-  return server as Server
+  })
 }

@@ -9,9 +9,39 @@ export class SettingsError extends Error {
 
 type Env = Record<string, string | undefined>
 
+/** What a setting marked by {@link developmentDefault} carries. */
+interface DevelopmentValue {
+  /** The value that makes `make dev` work out of the box, and that production refuses. */
+  readonly value: string
+  /** A secret is never printed, not even when it is invalid. */
+  readonly secret: boolean
+}
+
+const developmentValues = z.registry<DevelopmentValue>()
+
+/**
+ * A setting whose default only suits development (a secret, a key, a password, the mail sink).
+ * With `TIMEDEAL_ENV=production` the process refuses to start while the setting is unset or
+ * holds this very value.
+ */
+export function developmentDefault<T extends z.ZodType<unknown, string>>(
+  schema: T,
+  value: string,
+  options: { secret: boolean } = { secret: true },
+) {
+  const withDefault = schema.prefault(value as z.input<T>)
+  developmentValues.add(withDefault as z.ZodType, { value, secret: options.secret })
+  return withDefault
+}
+
+/** Where a process runs; production refuses every development default. */
+export const environment = () =>
+  z.enum(['development', 'production'], { error: 'expected development or production' }).default('development')
+
 /**
  * Parses environment variables into typed settings once, at start-up. Empty values count as
- * unset, so defaults (chosen to work with `make dev`) apply.
+ * unset, so defaults (chosen to work with `make dev`) apply. With `TIMEDEAL_ENV=production`,
+ * a development default is an error too.
  */
 export function loadSettings<S extends z.ZodObject>(schema: S, env: Env = process.env): z.infer<S> {
   const input: Env = {}
@@ -19,18 +49,54 @@ export function loadSettings<S extends z.ZodObject>(schema: S, env: Env = proces
     const value = env[key]
     if (value !== undefined && value.trim() !== '') input[key] = value.trim()
   }
+  const shape = schema.shape as Record<string, z.ZodType>
+  const shown = (key: string) => {
+    if (input[key] === undefined) return ' (not set)'
+    return developmentValues.get(shape[key] as z.ZodType)?.secret ? ' (hidden)' : `=${JSON.stringify(input[key])}`
+  }
+  const where = environment().safeParse(env.TIMEDEAL_ENV?.trim() || undefined)
+  if (!where.success) {
+    throw new SettingsError(
+      `invalid setting TIMEDEAL_ENV=${JSON.stringify(env.TIMEDEAL_ENV)}: ${where.error.issues[0]?.message}`,
+    )
+  }
   const result = schema.safeParse(input)
-  if (result.success) return result.data
-  const issue = result.error.issues[0]
-  const key = String(issue?.path[0] ?? '?')
-  const shown = input[key] === undefined ? 'is not set' : `=${JSON.stringify(input[key])}`
-  throw new SettingsError(`invalid setting ${key}${shown === 'is not set' ? ' (not set)' : shown}: ${issue?.message}`)
+  if (!result.success) {
+    const issue = result.error.issues[0]
+    const key = String(issue?.path[0] ?? '?')
+    throw new SettingsError(`invalid setting ${key}${shown(key)}: ${issue?.message}`)
+  }
+  if (where.data === 'production') refuseDevelopmentValues(shape, input)
+  return result.data
+}
+
+function refuseDevelopmentValues(shape: Record<string, z.ZodType>, input: Env): void {
+  for (const [key, setting] of Object.entries(shape)) {
+    const development = developmentValues.get(setting)
+    if (!development) continue
+    if (input[key] === undefined) {
+      throw new SettingsError(
+        `invalid setting ${key} (not set): its default is for development only; TIMEDEAL_ENV=production needs a value of its own`,
+      )
+    }
+    if (input[key] === development.value) {
+      const what = development.secret ? '' : `=${JSON.stringify(input[key])}`
+      throw new SettingsError(
+        `invalid setting ${key}${what}: this is the development default, refused when TIMEDEAL_ENV=production`,
+      )
+    }
+  }
 }
 
 /** Settings, or one clear line on stderr and exit code 1. For `main.ts` files. */
 export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, env: Env = process.env): z.infer<S> {
+  return orExit(() => loadSettings(schema, env))
+}
+
+/** The result of `read`, or, when it throws a {@link SettingsError}, its one line on stderr and exit code 1. */
+export function orExit<T>(read: () => T): T {
   try {
-    return loadSettings(schema, env)
+    return read()
   } catch (error) {
     if (error instanceof SettingsError) {
       process.stderr.write(`${error.message}\n`)
@@ -40,16 +106,19 @@ export function loadSettingsOrExit<S extends z.ZodObject>(schema: S, env: Env = 
   }
 }
 
-export const port = (fallback: number) =>
-  z.coerce
-    .number({ error: 'expected a port number' })
-    .int('expected a whole port number')
-    .min(1, 'expected a port number 1-65535')
-    .max(65535, 'expected a port number 1-65535')
-    .default(fallback)
+const portNumber = z.coerce
+  .number({ error: 'expected a port number' })
+  .int('expected a whole port number')
+  .min(1, 'expected a port number 1-65535')
+  .max(65535, 'expected a port number 1-65535')
+
+export const port = (fallback: number) => portNumber.default(fallback)
 
 export const positiveInt = (fallback: number) =>
   z.coerce.number({ error: 'expected a number' }).int('expected a whole number').positive().default(fallback)
+
+export const nonNegativeInt = (fallback: number) =>
+  z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(0).default(fallback)
 
 export const bool = (fallback: boolean) =>
   z
@@ -62,20 +131,74 @@ export const logLevel = () =>
     error: 'expected one of fatal, error, warn, info, debug, trace, silent',
   })
 
+/** Settings every process has, with or without HTTP (services, workers, relays). */
+export const processSettings = (service: string) => ({
+  SERVICE_NAME: z.string().default(service),
+  TIMEDEAL_ENV: environment(),
+  LOG_LEVEL: logLevel().default('info'),
+  /** The whole shutdown, from the signal to the last client closed; past it the process exits 1. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt(25_000),
+})
+
 /** Settings every service has. */
 export const serviceSettings = (service: string, httpPort: number) => ({
-  SERVICE_NAME: z.string().default(service),
+  ...processSettings(service),
   HTTP_HOST: z.string().default('127.0.0.1'),
   HTTP_PORT: port(httpPort),
-  LOG_LEVEL: logLevel().default('info'),
-  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  /** The listener of `/internal/*` routes; defaults to HTTP_HOST. */
+  INTERNAL_HOST: z.string().min(1).optional(),
+  /** Defaults to HTTP_PORT + 100. */
+  INTERNAL_PORT: portNumber.optional(),
+  HTTP_BODY_LIMIT_BYTES: positiveInt(64 * 1024),
+  /** How long a stopping service stays not-ready but still serving, so load balancers move away first. */
+  SHUTDOWN_DRAIN_MS: nonNegativeInt(5_000),
 })
+
+type ListenerSettings = {
+  readonly HTTP_HOST: string
+  readonly HTTP_PORT: number
+  readonly INTERNAL_HOST?: string | undefined
+  readonly INTERNAL_PORT?: number | undefined
+}
+
+/** Where `/internal/*` routes listen: INTERNAL_HOST:INTERNAL_PORT, by default HTTP_HOST and HTTP_PORT + 100. */
+export function internalListener(settings: ListenerSettings): { host: string; port: number } {
+  const host = settings.INTERNAL_HOST ?? settings.HTTP_HOST
+  if (settings.INTERNAL_PORT === undefined) {
+    const port = settings.HTTP_PORT + 100
+    if (port > 65535) {
+      throw new SettingsError(
+        'invalid setting INTERNAL_PORT (not set): HTTP_PORT + 100 is past 65535; set INTERNAL_PORT',
+      )
+    }
+    return { host, port }
+  }
+  if (settings.INTERNAL_PORT === settings.HTTP_PORT) {
+    throw new SettingsError(
+      `invalid setting INTERNAL_PORT="${settings.INTERNAL_PORT}": expected another port than HTTP_PORT; internal routes never share the public listener`,
+    )
+  }
+  return { host, port: settings.INTERNAL_PORT }
+}
+
+/** The drain period and the overall deadline of a shutdown; the drain must end before the deadline. */
+export function shutdownTimings(settings: {
+  readonly SHUTDOWN_DRAIN_MS: number
+  readonly SHUTDOWN_TIMEOUT_MS: number
+}) {
+  if (settings.SHUTDOWN_DRAIN_MS >= settings.SHUTDOWN_TIMEOUT_MS) {
+    throw new SettingsError(
+      `invalid setting SHUTDOWN_DRAIN_MS="${settings.SHUTDOWN_DRAIN_MS}": expected less than SHUTDOWN_TIMEOUT_MS (${settings.SHUTDOWN_TIMEOUT_MS})`,
+    )
+  }
+  return { drainMs: settings.SHUTDOWN_DRAIN_MS, deadlineMs: settings.SHUTDOWN_TIMEOUT_MS }
+}
 
 export const mysqlSettings = (database: string) => ({
   MYSQL_HOST: z.string().default('127.0.0.1'),
   MYSQL_PORT: port(3306),
   MYSQL_USER: z.string().default('timedeal'),
-  MYSQL_PASSWORD: z.string().default('timedeal'),
+  MYSQL_PASSWORD: developmentDefault(z.string(), 'timedeal'),
   MYSQL_DATABASE: z
     .string()
     .regex(/^[A-Za-z0-9_]+$/, 'expected a database name (letters, digits, _)')
@@ -128,5 +251,8 @@ export const authSettings = () => ({
     .default('http://127.0.0.1:8081/.well-known/jwks.json'),
   JWT_ISSUER: z.string().min(1).default('timedeal-user'),
   JWT_AUDIENCE: z.string().min(1).default('timedeal'),
-  INTERNAL_API_SECRET: z.string().min(16, 'expected at least 16 characters').default('timedeal-dev-internal-secret'),
+  INTERNAL_API_SECRET: developmentDefault(
+    z.string().min(16, 'expected at least 16 characters'),
+    'timedeal-dev-internal-secret',
+  ),
 })

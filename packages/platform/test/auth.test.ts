@@ -13,24 +13,26 @@ import {
   requireServiceCredential,
   type TokenVerifier,
 } from '../src/auth.ts'
-import { type AppEnv, createServiceApp } from '../src/http.ts'
+import { type AppEnv, createServiceApps } from '../src/http.ts'
 import { createMetricsRegistry } from '../src/metrics.ts'
 import { Problem } from '../src/problem.ts'
 import { freePort, startTestIssuer, type TestIssuer, testLogger } from './support.ts'
 
 const SECRET = 'an-internal-secret-for-tests'
 
-function buildApp(verifier: TokenVerifier) {
-  const app = createServiceApp({ service: 'example', logger: testLogger, metrics: createMetricsRegistry('example') })
+function buildApps(verifier: TokenVerifier) {
   const api = new Hono<AuthedEnv>()
     .use(authenticate(verifier))
     .get('/me', (c) => c.json({ id: c.var.caller.id, role: c.var.caller.role }))
     .post('/goods', requireRole('SELLER'), (c) => c.json({ by: c.var.caller.id }, 201))
     .get('/forward', (c) => c.json(forwardedHeaders(c)))
   const internal = new Hono<AppEnv>().use(requireServiceCredential(SECRET)).get('/stock', (c) => c.json({ ok: true }))
-  app.route('/api', api)
-  app.route('/internal', internal)
-  return app
+  const { publicApp, internalApp } = createServiceApps(
+    { service: 'example', logger: testLogger, metrics: createMetricsRegistry('example') },
+    { publicRoutes: new Hono<AppEnv>().route('/api', api), internalRoutes: internal },
+  )
+  if (!internalApp) throw new Error('expected an internal app')
+  return { app: publicApp, internalApp }
 }
 
 const get = (app: Hono<AppEnv>, path: string, headers: Record<string, string> = {}) => app.request(path, { headers })
@@ -40,12 +42,13 @@ const codeOf = async (response: Response) => ((await response.json()) as { code:
 describe('verifying callers with the shared middleware', () => {
   let issuer: TestIssuer
   let app: Hono<AppEnv>
+  let internalApp: Hono<AppEnv>
   let verifier: TokenVerifier
 
   before(async () => {
     issuer = await startTestIssuer()
     verifier = issuer.verifier()
-    app = buildApp(verifier)
+    ;({ app, internalApp } = buildApps(verifier))
   })
 
   after(async () => {
@@ -79,6 +82,13 @@ describe('verifying callers with the shared middleware', () => {
     assert.equal(response.status, 401)
     assert.equal(await codeOf(response), 'TOKEN_EXPIRED')
     assert.match(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/)
+  })
+
+  test('a token without an expiry is a 401: it would be valid forever', async () => {
+    const token = await issuer.sign({ sub: 'user-1', role: 'BUYER' }, { expiresIn: null })
+    const response = await get(app, '/api/me', bearer(token))
+    assert.equal(response.status, 401)
+    assert.equal(await codeOf(response), 'TOKEN_INVALID')
   })
 
   test('a token signed by another key is a 401', async () => {
@@ -127,15 +137,19 @@ describe('verifying callers with the shared middleware', () => {
   })
 
   test('internal routes refuse a missing credential (401) and a wrong one (403), and pass the right one', async () => {
-    const missing = await get(app, '/internal/stock')
+    const missing = await get(internalApp, '/internal/stock')
     assert.equal(missing.status, 401)
     assert.equal(await codeOf(missing), 'SERVICE_CREDENTIAL_REQUIRED')
     const userToken = await issuer.sign({ sub: 'user-1', role: 'SELLER' })
-    assert.equal((await get(app, '/internal/stock', bearer(userToken))).status, 401, 'a user token is not enough')
-    const wrong = await get(app, '/internal/stock', { [INTERNAL_CREDENTIAL_HEADER]: 'not-the-secret' })
+    assert.equal(
+      (await get(internalApp, '/internal/stock', bearer(userToken))).status,
+      401,
+      'a user token is not enough',
+    )
+    const wrong = await get(internalApp, '/internal/stock', { [INTERNAL_CREDENTIAL_HEADER]: 'not-the-secret' })
     assert.equal(wrong.status, 403)
     assert.equal(await codeOf(wrong), 'SERVICE_CREDENTIAL_INVALID')
-    const right = await get(app, '/internal/stock', { [INTERNAL_CREDENTIAL_HEADER]: SECRET })
+    const right = await get(internalApp, '/internal/stock', { [INTERNAL_CREDENTIAL_HEADER]: SECRET })
     assert.equal(right.status, 200)
   })
 
@@ -163,7 +177,7 @@ describe('following key rotation', () => {
         audience: issuer.audience,
         keyRefetchCooldownMs: 300,
       })
-      const app = buildApp(verifier)
+      const { app } = buildApps(verifier)
       const before = await issuer.sign({ sub: 'user-1', role: 'BUYER' })
       assert.equal((await get(app, '/api/me', bearer(before))).status, 200)
 
@@ -190,7 +204,7 @@ describe('when the keys cannot be fetched', () => {
       issuer: issuer.issuer,
       audience: issuer.audience,
     })
-    const response = await get(buildApp(verifier), '/api/me', bearer(token))
+    const response = await get(buildApps(verifier).app, '/api/me', bearer(token))
     assert.equal(response.status, 503)
     assert.equal(await codeOf(response), 'AUTH_UNAVAILABLE')
   })
@@ -211,7 +225,7 @@ describe('when the keys cannot be fetched', () => {
         issuer: issuer.issuer,
         audience: issuer.audience,
       })
-      const response = await get(buildApp(verifier), '/api/me', bearer(token))
+      const response = await get(buildApps(verifier).app, '/api/me', bearer(token))
       assert.equal(response.status, 503)
     } finally {
       await new Promise<void>((resolve) => failing.close(() => resolve()))

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type AppEnv, createServiceApp, readJson } from '../src/http.ts'
+import { type AppEnv, createServiceApp, createServiceApps, readJson } from '../src/http.ts'
 import { createMetricsRegistry } from '../src/metrics.ts'
 import { conflict, validate } from '../src/problem.ts'
 import { testLogger } from './support.ts'
 
-function buildApp(options: { dependencyUp?: boolean; draining?: boolean } = {}) {
+function buildApp(options: { dependencyUp?: boolean; draining?: boolean; bodyLimitBytes?: number } = {}) {
   const app = createServiceApp({
+    ...(options.bodyLimitBytes ? { bodyLimitBytes: options.bodyLimitBytes } : {}),
     service: 'example',
     logger: testLogger,
     metrics: createMetricsRegistry('example'),
@@ -131,5 +132,73 @@ describe('the service app every service starts from', () => {
     assert.equal(given.headers.get('x-request-id'), 'req-1')
     const made = await app.request('/healthz')
     assert.match(made.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/)
+  })
+
+  test('a body over the limit is a 413 problem, whether its length is declared or streamed', async () => {
+    const app = buildApp({ bodyLimitBytes: 1024 })
+    const big = JSON.stringify({ name: 'x'.repeat(2048), quantity: 1 })
+    const declared = await app.request(post(big))
+    assert.equal(declared.status, 413)
+    assert.equal(declared.headers.get('content-type'), 'application/problem+json')
+    assert.equal(((await declared.json()) as { code: string }).code, 'PAYLOAD_TOO_LARGE')
+    const bytes = new TextEncoder().encode(big)
+    const streamed = await app.request(
+      new Request('http://test/api/items', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: new ReadableStream({
+          start(controller) {
+            for (let at = 0; at < bytes.length; at += 256) controller.enqueue(bytes.subarray(at, at + 256))
+            controller.close()
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit),
+    )
+    assert.equal(streamed.status, 413)
+    assert.equal(((await streamed.json()) as { code: string }).code, 'PAYLOAD_TOO_LARGE')
+    assert.equal((await app.request(post('{"name":"small","quantity":1}'))).status, 201)
+  })
+
+  test('bodies are capped at 64 KiB by default', async () => {
+    const app = buildApp()
+    const response = await app.request(post(JSON.stringify({ name: 'x'.repeat(65 * 1024), quantity: 1 })))
+    assert.equal(response.status, 413)
+  })
+})
+
+describe('public and internal routes', () => {
+  const options = { service: 'example', logger: testLogger, metrics: createMetricsRegistry('example') }
+  const routes = {
+    publicRoutes: new Hono<AppEnv>().get('/api/hello', (c) => c.json({ hello: 'public' })),
+    internalRoutes: new Hono<AppEnv>().get('/stock', (c) => c.json({ stock: 3 })),
+  }
+
+  test('the public app answers /internal/* with a 404 problem, even when a route was mounted there', async () => {
+    const app = createServiceApp(options)
+    app.route('/internal', routes.internalRoutes)
+    for (const path of ['/internal/stock', '/internal', '/internal/anything/else']) {
+      const response = await app.request(path)
+      assert.equal(response.status, 404, path)
+      assert.equal(response.headers.get('content-type'), 'application/problem+json')
+      assert.equal(((await response.json()) as { code: string }).code, 'NOT_FOUND')
+    }
+  })
+
+  test('internal routes are mounted under /internal on an app of their own, with nothing else', async () => {
+    const { publicApp, internalApp } = createServiceApps(options, routes)
+    assert.ok(internalApp)
+    assert.equal((await publicApp.request('/api/hello')).status, 200)
+    assert.equal((await publicApp.request('/internal/stock')).status, 404)
+    assert.deepEqual(await (await internalApp.request('/internal/stock')).json(), { stock: 3 })
+    for (const path of ['/api/hello', '/healthz', '/readyz', '/metrics', '/stock']) {
+      const response = await internalApp.request(path)
+      assert.equal(response.status, 404, path)
+      assert.equal(response.headers.get('content-type'), 'application/problem+json')
+    }
+  })
+
+  test('a service without internal routes has no internal app', () => {
+    assert.equal(createServiceApps(options, { publicRoutes: routes.publicRoutes }).internalApp, undefined)
   })
 })

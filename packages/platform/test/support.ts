@@ -144,7 +144,10 @@ export async function freePort(): Promise<number> {
 }
 
 export interface ServiceProcess {
+  /** The public listener (`HTTP_PORT`). */
   readonly url: string
+  /** The listener of `/internal/*` routes (`INTERNAL_PORT`). */
+  readonly internalUrl: string
   readonly output: () => { stdout: string; stderr: string }
   /** Where its stdout and stderr are written in the test run's folder (none outside `node --test`). */
   readonly logFile: string | undefined
@@ -153,7 +156,10 @@ export interface ServiceProcess {
   readonly exited: Promise<number | null>
 }
 
-/** Runs a service's `main.ts` as a real process on a free port, as `make dev` would. */
+/**
+ * Runs a service's `main.ts` as a real process on free ports (public and internal), as `make dev`
+ * would. It stops without a drain period unless `env` asks for one: nothing balances load here.
+ */
 export async function spawnService(
   entry: string,
   env: Record<string, string> = {},
@@ -161,8 +167,17 @@ export async function spawnService(
 ): Promise<ServiceProcess> {
   const { spawn } = await import('node:child_process')
   const port = env.HTTP_PORT ? Number(env.HTTP_PORT) : await freePort()
+  let internalPort = env.INTERNAL_PORT ? Number(env.INTERNAL_PORT) : await freePort()
+  while (internalPort === port) internalPort = await freePort()
   const child = spawn(process.execPath, [entry, ...args], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env, HTTP_PORT: String(port) },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_DRAIN_MS: '0',
+      ...env,
+      HTTP_PORT: String(port),
+      INTERNAL_PORT: String(internalPort),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Its output goes to the run's folder, not to the test output: shown when a test fails.
@@ -188,6 +203,7 @@ export async function spawnService(
   return {
     logFile: log?.path,
     url: `http://127.0.0.1:${port}`,
+    internalUrl: `http://127.0.0.1:${internalPort}`,
     output: () => ({ stdout, stderr }),
     exited,
     stop: async (signal = 'SIGTERM') => {
@@ -230,7 +246,8 @@ export interface TestIssuer {
   /** Signs an access token for `sub` with the current key. */
   sign(
     claims: { sub: string; role: string },
-    options?: { expiresIn?: string | number; audience?: string },
+    /** `expiresIn: null` leaves out `exp`, as a careless issuer would. */
+    options?: { expiresIn?: string | number | null; audience?: string },
   ): Promise<string>
   /** Makes a new current key; the JWKS then lists only the new one. */
   rotate(): Promise<void>
@@ -266,15 +283,16 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     jwksUrl,
     issuer,
     audience,
-    sign: (claims, options = {}) =>
-      new SignJWT({ role: claims.role })
+    sign: (claims, options = {}) => {
+      const token = new SignJWT({ role: claims.role })
         .setProtectedHeader({ alg: 'EdDSA', kid: current.kid, typ: 'at+jwt' })
         .setSubject(claims.sub)
         .setIssuer(issuer)
         .setAudience(options.audience ?? audience)
         .setIssuedAt()
-        .setExpirationTime(options.expiresIn ?? '5m')
-        .sign(current.privateKey),
+      if (options.expiresIn !== null) token.setExpirationTime(options.expiresIn ?? '5m')
+      return token.sign(current.privateKey)
+    },
     rotate: async () => {
       current = await newKey()
     },

@@ -13,6 +13,6 @@ await runService({
     await connect.mongo()
     await connect.redis()
     await connect.kafka()
-    return chatRoutes()
+    return { publicRoutes: chatRoutes() }
   },
 })

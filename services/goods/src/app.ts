@@ -23,7 +23,8 @@ export interface GoodsRoutesDeps {
  * is mounted on.
  */
 export const goodsRoutes = (deps: GoodsRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>()
-    .route('/api/goods', catalogRoutes(deps))
-    .route('/api/wishlist', wishlistRoutes(deps))
-    .route('/internal/reservations', reservationRoutes(deps))
+  new Hono<AppEnv>().route('/api/goods', catalogRoutes(deps)).route('/api/wishlist', wishlistRoutes(deps))
+
+/** The routes order-service calls, for the internal listener only (mounted under `/internal`). */
+export const goodsInternalRoutes = (deps: GoodsRoutesDeps): Hono<AppEnv> =>
+  new Hono<AppEnv>().route('/reservations', reservationRoutes(deps))

@@ -17,7 +17,7 @@ import { createLiveStock, type LiveStock } from './adapters/live-stock.ts'
 import { registerLedgerLag, stockMetrics } from './adapters/metrics.ts'
 import { subscribeOrderEvents } from './adapters/order-events.ts'
 import { createWishlist } from './adapters/wishlist.ts'
-import { goodsRoutes } from './app.ts'
+import { goodsInternalRoutes, goodsRoutes } from './app.ts'
 import type { Settings } from './settings.ts'
 
 export interface GoodsServiceClients {
@@ -29,6 +29,8 @@ export interface GoodsServiceClients {
 
 export interface GoodsService {
   readonly routes: Hono<AppEnv>
+  /** For the internal listener, mounted under `/internal`. */
+  readonly internalRoutes: Hono<AppEnv>
   readonly catalog: Catalog
   readonly live: LiveStock
   readonly writer: LedgerWriter
@@ -97,7 +99,7 @@ export async function startGoodsService(
       })
     : undefined
 
-  const routes = goodsRoutes({
+  const routeDeps = {
     catalog,
     wishlist: createWishlist(sequelize),
     live,
@@ -105,10 +107,11 @@ export async function startGoodsService(
     metrics,
     internalSecret: settings.INTERNAL_API_SECRET,
     logger,
-  })
+  }
 
   return {
-    routes,
+    routes: goodsRoutes(routeDeps),
+    internalRoutes: goodsInternalRoutes(routeDeps),
     catalog,
     live,
     writer,

@@ -20,7 +20,7 @@ await runService({
     const service = await startGoodsService(settings, { sequelize, redis, ...(bus ? { bus } : {}) }, logger, metrics)
     // Added last, so it stops first: the workers finish before their clients close.
     lifecycle.add('goods-workers', service, (started) => started.stop())
-    return service.routes
+    return { publicRoutes: service.routes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, connect, logger, metrics }) => {
     const catalog = createCatalog(await connect.mysql())

@@ -3,9 +3,9 @@ import {
   authSettings,
   bool,
   kafkaSettings,
-  logLevel,
   mysqlSettings,
   positiveInt,
+  processSettings,
   redisSettings,
   serviceSettings,
 } from '@timedeal/platform'
@@ -48,8 +48,7 @@ export type Settings = z.infer<typeof settingsSchema>
 
 /** The settings of the standalone ledger worker (`src/worker.ts`). */
 export const workerSettingsSchema = z.object({
-  SERVICE_NAME: z.string().default('goods-ledger-worker'),
-  LOG_LEVEL: logLevel().default('info'),
+  ...processSettings('goods-ledger-worker'),
   ...mysqlSettings('timedeal_goods'),
   ...redisSettings(),
   ...stockSettings(),

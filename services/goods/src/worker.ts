@@ -13,6 +13,7 @@ import {
   pingMysql,
   pingRedis,
   routeProcessWarnings,
+  stopOnSignal,
 } from '@timedeal/platform'
 import { stockKeys } from '@timedeal/stock'
 import { createLedgerWriter } from './adapters/ledger-writer.ts'
@@ -71,9 +72,5 @@ try {
   process.exit(1)
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    logger.info({ signal }, 'stopping')
-    void lifecycle.close().then(() => process.exit(0))
-  })
-}
+// A batch that cannot finish (MySQL gone mid-write) must not keep the process alive forever.
+stopOnSignal(lifecycle, { logger, deadlineMs: settings.SHUTDOWN_TIMEOUT_MS })

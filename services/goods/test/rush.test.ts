@@ -69,7 +69,7 @@ describe('goods-service at the opening instant (a real process over real HTTP)',
 
     const answers = await Promise.all(
       Array.from({ length: 2_000 }, async (_, index) => {
-        const response = await fetch(`${service.url}/internal/reservations`, {
+        const response = await fetch(`${service.internalUrl}/internal/reservations`, {
           method: 'POST',
           headers: { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET, 'content-type': 'application/json' },
           body: JSON.stringify({ reservationId: randomUUID(), goodsId, userId: `rush-${index}`, quantity: 1 }),

@@ -3,7 +3,7 @@ import {
   type AppEnv,
   createMetricsRegistry,
   createRedis,
-  createServiceApp,
+  createServiceApps,
   type EventBus,
   INTERNAL_CREDENTIAL_HEADER,
   loadSettings,
@@ -47,7 +47,10 @@ export function goodsSettings(overrides: Record<string, string>): Settings {
 }
 
 export interface TestGoods {
+  /** The public listener's app. */
   readonly app: Hono<AppEnv>
+  /** The internal listener's app: `/internal/reservations`, as order-service calls it. */
+  readonly internalApp: Hono<AppEnv>
   readonly service: GoodsService
   readonly settings: Settings
   readonly metrics: Registry
@@ -78,12 +81,22 @@ export async function startTestGoods(options: {
     testLogger,
     metrics,
   )
-  const app = createServiceApp({ service: 'goods-service', logger: testLogger, metrics })
-  app.route('/', service.routes)
-  return { app, service, settings, metrics, stop: () => service.stop() }
+  const { publicApp: app, internalApp } = createServiceApps(
+    { service: 'goods-service', logger: testLogger, metrics },
+    { publicRoutes: service.routes, internalRoutes: service.internalRoutes },
+  )
+  if (!internalApp) throw new Error('goods-service has internal routes')
+  internalAppOf.set(app, internalApp)
+  return { app, internalApp, service, settings, metrics, stop: () => service.stop() }
 }
 
-/** Sends a JSON request to an in-process app; returns the status and the parsed body. */
+/** The internal app beside each public app {@link startTestGoods} built. */
+const internalAppOf = new WeakMap<Hono<AppEnv>, Hono<AppEnv>>()
+
+/**
+ * Sends a JSON request to an in-process goods-service; returns the status and the parsed body.
+ * `/internal/...` paths go to the service's internal listener, as order-service sends them.
+ */
 export async function call(
   app: Hono<AppEnv>,
   method: string,
@@ -94,7 +107,8 @@ export async function call(
   if (options.token) headers.authorization = `Bearer ${options.token}`
   if (options.internal) headers[INTERNAL_CREDENTIAL_HEADER] = INTERNAL_SECRET
   if (options.body !== undefined) headers['content-type'] = 'application/json'
-  const response = await app.request(path, {
+  const target = path.startsWith('/internal/') ? (internalAppOf.get(app) ?? app) : app
+  const response = await target.request(path, {
     method,
     headers,
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),

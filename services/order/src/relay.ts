@@ -24,6 +24,6 @@ await runService({
       batchSize: settings.OUTBOX_BATCH_SIZE,
     })
     lifecycle.add('outbox-relay', running, (relay) => relay.stop())
-    return new Hono<AppEnv>()
+    return { publicRoutes: new Hono<AppEnv>() }
   },
 })

@@ -55,6 +55,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
     deps.goods ??
     createGoodsClient({
       baseUrl: settings.GOODS_URL,
+      internalUrl: settings.GOODS_INTERNAL_URL,
       internalSecret: settings.INTERNAL_API_SECRET,
       timeoutMs: settings.GOODS_TIMEOUT_MS,
       failureThreshold: settings.GOODS_BREAKER_THRESHOLD,

@@ -28,6 +28,10 @@ export const settingsSchema = z.object({
   ...relaySettings(),
   ...consumerSettings(),
   GOODS_URL: z.url({ error: 'expected the base URL of goods-service' }).default('http://127.0.0.1:8082'),
+  /** goods-service's internal listener (reservations), never routed by the gateway or the Ingress. */
+  GOODS_INTERNAL_URL: z
+    .url({ error: 'expected the base URL of the goods-service internal listener' })
+    .default('http://127.0.0.1:8182'),
   GOODS_TIMEOUT_MS: positiveInt(2_000),
   GOODS_BREAKER_THRESHOLD: positiveInt(5),
   GOODS_BREAKER_OPEN_MS: positiveInt(5_000),

@@ -40,7 +40,7 @@ describe('a relay killed between commit and publish loses nothing and doubles no
     issuer = await startTestIssuer()
     ;[goods, payment] = await Promise.all([spawnGoodsService(issuer), spawnPaymentService(issuer)])
     // This order-service commits orders and their outbox rows but publishes nothing itself.
-    orders = await startTestOrderService(goods.url, issuer, { OUTBOX_RELAY: 'false' })
+    orders = await startTestOrderService(goods, issuer, { OUTBOX_RELAY: 'false' })
     watch = await watchEvents(TOPIC_ORDERS)
   })
 

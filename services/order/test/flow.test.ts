@@ -35,7 +35,7 @@ describe('orders and payments end to end (real goods-service and payment-service
   before(async () => {
     issuer = await startTestIssuer()
     ;[goods, payment] = await Promise.all([spawnGoodsService(issuer), spawnPaymentService(issuer)])
-    orders = await startTestOrderService(goods.url, issuer)
+    orders = await startTestOrderService(goods, issuer)
     sellerToken = await issuer.sign({ sub: uniqueName('seller'), role: 'SELLER' })
   })
 
@@ -353,7 +353,7 @@ describe('time-driven transitions (real goods-service and payment-service)', () 
       spawnGoodsService(issuer),
       spawnPaymentService(issuer, { PROVIDER_TIMEOUT_MS: '4000' }),
     ])
-    orders = await startTestOrderService(goods.url, issuer, {
+    orders = await startTestOrderService(goods, issuer, {
       PAYMENT_DEADLINE_MS: '1000',
       FULFILMENT_AUTO: 'true',
       FULFILMENT_SHIP_AFTER_MS: '300',

@@ -55,6 +55,8 @@ export const ensureTopics = (bus: EventBus): Promise<void> => ensureCatalogTopic
 export interface TestGoodsService {
   readonly process: ServiceProcess
   readonly url: string
+  /** The internal listener, where order-service reserves stock. */
+  readonly internalUrl: string
   readonly database: TestDatabase
   readonly groupId: string
   /** Creates goods on sale now, owned by `sellerId`; returns its id. */
@@ -89,6 +91,7 @@ export async function spawnGoodsService(issuer: TestIssuer): Promise<TestGoodsSe
   return {
     process: child,
     url: child.url,
+    internalUrl: child.internalUrl,
     database,
     groupId,
     async createGoods(sellerToken, terms) {
@@ -114,7 +117,7 @@ export async function spawnGoodsService(issuer: TestIssuer): Promise<TestGoodsSe
       return ((await response.json()) as { stockAvailable: number }).stockAvailable
     },
     async reservation(reservationId) {
-      const response = await fetch(`${child.url}/internal/reservations/${reservationId}`, { headers: internal })
+      const response = await fetch(`${child.internalUrl}/internal/reservations/${reservationId}`, { headers: internal })
       if (response.status === 404) return undefined
       return (await response.json()) as { state: string }
     },
@@ -148,7 +151,7 @@ export interface TestOrderService {
 
 /** order-service built exactly as `main.ts` builds it, with settings from the environment plus `overrides`. */
 export async function startTestOrderService(
-  goodsUrl: string,
+  goods: { readonly url: string; readonly internalUrl: string },
   issuer: TestIssuer,
   overrides: Record<string, string> = {},
 ): Promise<TestOrderService> {
@@ -158,7 +161,8 @@ export async function startTestOrderService(
   const settings = loadSettings(settingsSchema, {
     ...process.env,
     MYSQL_DATABASE: database.name,
-    GOODS_URL: goodsUrl,
+    GOODS_URL: goods.url,
+    GOODS_INTERNAL_URL: goods.internalUrl,
     INTERNAL_API_SECRET: INTERNAL_SECRET,
     JWT_JWKS_URL: issuer.jwksUrl,
     PAYMENT_EVENTS_GROUP: groupId,

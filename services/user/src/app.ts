@@ -27,15 +27,21 @@ export interface UserRoutesDeps {
   readonly sessions: Sessions
   readonly profiles: Profiles
   readonly jwks: () => Promise<{ keys: unknown[] }>
-  readonly rotateSigningKey: () => Promise<RotationResult>
   /** Checks access tokens; user-service resolves its own keys instead of fetching its JWKS. */
   readonly verifier: TokenVerifier
-  readonly internalSecret: string
-  /** Present only with MAILER=sink: enables `GET /internal/dev/mail`. */
-  readonly mailSink?: MailSink
   /** Take the client address from the last `X-Forwarded-For` hop (behind the gateway), not the socket. */
   readonly trustProxy: boolean
   readonly refreshTtlSeconds: number
+}
+
+export interface UserInternalRoutesDeps {
+  readonly rotateSigningKey: () => Promise<RotationResult>
+  readonly internalSecret: string
+  /**
+   * Present only in development (TIMEDEAL_ENV=development): mounts `GET /internal/dev/mail`,
+   * which reads the sink when MAILER=sink.
+   */
+  readonly developmentMail?: { readonly sink: MailSink | undefined }
 }
 
 /** The browser's refresh-token cookie; the `__Secure-` prefix makes browsers insist on HTTPS. */
@@ -93,8 +99,8 @@ const passwordChange = z.object({ currentPassword: givenPassword, newPassword })
 const mailQuery = z.object({ to: email })
 
 /**
- * The routes of user-service. Health, readiness and metrics come from the platform app this
- * is mounted on.
+ * The public routes of user-service. Health, readiness and metrics come from the platform app
+ * this is mounted on.
  */
 export function userRoutes(deps: UserRoutesDeps): Hono<AppEnv> {
   const clientAddress = (c: Context) => clientAddressOf(c, deps.trustProxy)
@@ -110,18 +116,6 @@ export function userRoutes(deps: UserRoutesDeps): Hono<AppEnv> {
       const input = validate(passwordChange, await readJson(c.req.raw))
       await deps.profiles.changePassword(c.var.caller, input, clientAddress(c))
       return c.body(null, 204)
-    })
-
-  const internal = new Hono<AppEnv>()
-    .use(requireServiceCredential(deps.internalSecret))
-    .post('/signing-keys/rotate', async (c) => {
-      const rotated = await deps.rotateSigningKey()
-      return c.json({ kid: rotated.kid, activatesAt: rotated.activatesAt.toISOString() }, 201)
-    })
-    .get('/dev/mail', async (c) => {
-      if (!deps.mailSink) throw new Problem(404, 'MAIL_SINK_DISABLED', 'the development mail sink is off (MAILER=smtp)')
-      const { to } = validate(mailQuery, c.req.query(), 'query')
-      return c.json({ messages: await deps.mailSink.messagesTo(to) })
     })
 
   return new Hono<AppEnv>()
@@ -162,7 +156,6 @@ export function userRoutes(deps: UserRoutesDeps): Hono<AppEnv> {
       if (presented.transport === 'cookie') clearRefreshCookie(c)
       return c.body(null, 204)
     })
-    .route('/internal', internal)
 
   function respondSignedIn(c: Context, signedIn: SignedIn, transport: 'body' | 'cookie') {
     if (transport === 'cookie') {
@@ -186,6 +179,26 @@ export function userRoutes(deps: UserRoutesDeps): Hono<AppEnv> {
       user: { id: account.id, email: account.email, name: account.name, role: account.role },
     })
   }
+}
+
+/**
+ * The routes other services and developers call on the internal listener (mounted under
+ * `/internal`), each behind the service credential.
+ */
+export function userInternalRoutes(deps: UserInternalRoutesDeps): Hono<AppEnv> {
+  const internal = new Hono<AppEnv>()
+    .use(requireServiceCredential(deps.internalSecret))
+    .post('/signing-keys/rotate', async (c) => {
+      const rotated = await deps.rotateSigningKey()
+      return c.json({ kid: rotated.kid, activatesAt: rotated.activatesAt.toISOString() }, 201)
+    })
+  const mail = deps.developmentMail
+  if (!mail) return internal
+  return internal.get('/dev/mail', async (c) => {
+    if (!mail.sink) throw new Problem(404, 'MAIL_SINK_DISABLED', 'the development mail sink is off (MAILER=smtp)')
+    const { to } = validate(mailQuery, c.req.query(), 'query')
+    return c.json({ messages: await mail.sink.messagesTo(to) })
+  })
 }
 
 /**

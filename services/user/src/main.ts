@@ -16,7 +16,7 @@ await runService({
     const [sequelize, redis] = await Promise.all([connect.mysql(), connect.redis()])
     const service = await createUserService({ settings, sequelize, redis, logger, metrics })
     lifecycle.add('user-service', service, (s) => s.close())
-    return service.routes
+    return { publicRoutes: service.routes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, logger, connect }) => {
     const accounts = new AccountStore(await connect.mysql(), new DataCipher(settings.DATA_KEYS))

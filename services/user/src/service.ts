@@ -10,7 +10,7 @@ import { createArgon2Hasher, type PasswordHasher } from './adapters/password-has
 import { createRedisRateLimiter } from './adapters/rate-limiter.ts'
 import { SessionStore } from './adapters/session-store.ts'
 import { SigningKeyStore } from './adapters/signing-keys.ts'
-import { userRoutes } from './app.ts'
+import { userInternalRoutes, userRoutes } from './app.ts'
 import { createProfiles } from './flows/profile.ts'
 import { createRegistration } from './flows/registration.ts'
 import { createSessions } from './flows/sessions.ts'
@@ -28,7 +28,10 @@ export interface UserServiceDeps {
 }
 
 export interface UserService {
+  /** For the public listener. */
   readonly routes: Hono<AppEnv>
+  /** For the internal listener, mounted under `/internal`. */
+  readonly internalRoutes: Hono<AppEnv>
   readonly accounts: AccountStore
   readonly signingKeys: SigningKeyStore
   readonly cipher: DataCipher
@@ -129,24 +132,27 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
     sessions,
     profiles,
     jwks: () => signingKeys.jwks(),
-    rotateSigningKey: async () => {
-      const rotated = await signingKeys.rotate()
-      metrics.keyRotations.inc({ trigger: 'on_demand' })
-      return rotated
-    },
     verifier: createTokenVerifier({
       keys: signingKeys.verificationKey,
       issuer: settings.JWT_ISSUER,
       audience: settings.JWT_AUDIENCE,
     }),
-    internalSecret: settings.INTERNAL_API_SECRET,
-    mailSink,
     trustProxy: settings.TRUST_PROXY,
     refreshTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
+  })
+  const internalRoutes = userInternalRoutes({
+    rotateSigningKey: async () => {
+      const rotated = await signingKeys.rotate()
+      metrics.keyRotations.inc({ trigger: 'on_demand' })
+      return rotated
+    },
+    internalSecret: settings.INTERNAL_API_SECRET,
+    ...(settings.TIMEDEAL_ENV === 'development' ? { developmentMail: { sink: mailSink } } : {}),
   })
 
   return {
     routes,
+    internalRoutes,
     accounts,
     signingKeys,
     cipher,

@@ -1,23 +1,31 @@
-import { authSettings, bool, mysqlSettings, positiveInt, redisSettings, serviceSettings } from '@timedeal/platform'
+import {
+  authSettings,
+  bool,
+  developmentDefault,
+  mysqlSettings,
+  positiveInt,
+  redisSettings,
+  serviceSettings,
+} from '@timedeal/platform'
 import { z } from 'zod'
 import { parseDataKeys } from './adapters/data-cipher.ts'
 
 const { JWT_ISSUER, JWT_AUDIENCE, INTERNAL_API_SECRET } = authSettings()
 
-// A fixed key so `make dev` and the tests work out of the box; never use it in production.
+// A fixed key so `make dev` and the tests work out of the box; production refuses it.
 const DEVELOPMENT_DATA_KEY = 'dev1:dGltZWRlYWwtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM='
 
-const dataKeys = z
-  .string()
-  .transform((value, ctx) => {
+const dataKeys = developmentDefault(
+  z.string().transform((value, ctx) => {
     try {
       return parseDataKeys(value)
     } catch (error) {
       ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) })
       return z.NEVER
     }
-  })
-  .prefault(DEVELOPMENT_DATA_KEY)
+  }),
+  DEVELOPMENT_DATA_KEY,
+)
 
 const nonNegativeInt = (fallback: number) =>
   z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(0).default(fallback)
@@ -36,7 +44,8 @@ export const settingsSchema = z
     SIGNING_KEY_LIFETIME_HOURS: positiveInt(30 * 24),
     SIGNING_KEY_PUBLISH_AHEAD_SECONDS: nonNegativeInt(60),
     DATA_KEYS: dataKeys,
-    MAILER: z.enum(['sink', 'smtp'], { error: 'expected sink or smtp' }).default('sink'),
+    // The sink keeps mails in MySQL for developers to read; production refuses it.
+    MAILER: developmentDefault(z.enum(['sink', 'smtp'], { error: 'expected sink or smtp' }), 'sink', { secret: false }),
     SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'expected an smtp:// or smtps:// URL' }).optional(),
     MAIL_FROM: z.string().min(3).default('Timedeal <no-reply@timedeal.dev>'),
     TRUST_PROXY: bool(false),

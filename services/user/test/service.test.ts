@@ -43,6 +43,49 @@ describe('user-service process', () => {
     }
   })
 
+  test('serves internal routes on their own listener only; the public one answers /internal/* with a 404', async () => {
+    const database = await createTestDatabase()
+    const service = await spawnService(entry, {
+      MYSQL_DATABASE: database.name,
+      INTERNAL_API_SECRET: INTERNAL_SECRET,
+      LOG_LEVEL: 'warn',
+    })
+    try {
+      await waitUntilReady(service)
+      const credential = { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET }
+      const mailPath = '/internal/dev/mail?to=nobody%40example.test'
+      const onPublic = await fetch(`${service.url}${mailPath}`, { headers: credential })
+      assert.equal(onPublic.status, 404)
+      assert.equal(onPublic.headers.get('content-type'), 'application/problem+json')
+      const rotateOnPublic = await fetch(`${service.url}/internal/signing-keys/rotate`, {
+        method: 'POST',
+        headers: credential,
+      })
+      assert.equal(rotateOnPublic.status, 404)
+      const onInternal = await fetch(`${service.internalUrl}${mailPath}`, { headers: credential })
+      assert.equal(onInternal.status, 200)
+      assert.deepEqual(await onInternal.json(), { messages: [] })
+      assert.equal((await fetch(`${service.internalUrl}/api/auth/login`, { method: 'POST' })).status, 404)
+    } finally {
+      assert.equal(await service.stop('SIGTERM'), 0)
+      await database.drop()
+    }
+  })
+
+  test('refuses to start in production with a development default: one line naming it, exit code 1', async () => {
+    const service = await spawnService(entry, {
+      TIMEDEAL_ENV: 'production',
+      INTERNAL_API_SECRET: 'a-production-secret-0123456789',
+      MYSQL_PASSWORD: 'a-production-password',
+      MAILER: 'smtp',
+      SMTP_URL: 'smtps://u:p@mail.example.com',
+    })
+    assert.equal(await service.exited, 1)
+    const stderr = service.output().stderr.trim()
+    assert.doesNotMatch(stderr, /\n/)
+    assert.match(stderr, /^invalid setting DATA_KEYS \(not set\): .*TIMEDEAL_ENV=production/)
+  })
+
   test('`seed` creates the demo accounts once, verified, and running it again changes nothing', async () => {
     const database = await createTestDatabase()
     try {
@@ -122,7 +165,7 @@ describe('another service verifying user-service tokens with the shared middlewa
         body: JSON.stringify(body),
       })
     assert.equal((await post('/api/users', { email, password, name: role, role })).status, 202)
-    const mail = await fetch(`${user.url}/internal/dev/mail?to=${encodeURIComponent(email)}`, {
+    const mail = await fetch(`${user.internalUrl}/internal/dev/mail?to=${encodeURIComponent(email)}`, {
       headers: { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET },
     })
     const { messages } = (await mail.json()) as { messages: { text: string }[] }
@@ -134,11 +177,10 @@ describe('another service verifying user-service tokens with the shared middlewa
         return (await response.json()) as SessionBody
       },
       rotateKeys: async () => {
-        const response = await post(
-          '/internal/signing-keys/rotate',
-          {},
-          { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET },
-        )
+        const response = await fetch(`${user.internalUrl}/internal/signing-keys/rotate`, {
+          method: 'POST',
+          headers: { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET },
+        })
         assert.equal(response.status, 201)
         return (await response.json()) as { kid: string; activatesAt: string }
       },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { loadSettings } from '@timedeal/platform'
 import { settingsSchema } from '../src/settings.ts'
@@ -23,5 +24,44 @@ describe('user-service settings', () => {
       () => loadSettings(settingsSchema, { DATA_KEYS: 'k1:dG9vIHNob3J0' }),
       /invalid setting DATA_KEYS.*32 bytes/,
     )
+  })
+
+  describe('in production (TIMEDEAL_ENV=production)', () => {
+    const own = {
+      TIMEDEAL_ENV: 'production',
+      INTERNAL_API_SECRET: 'a-production-secret-0123456789',
+      MYSQL_PASSWORD: 'a-production-password',
+      DATA_KEYS: `prod1:${randomBytes(32).toString('base64')}`,
+      MAILER: 'smtp',
+      SMTP_URL: 'smtps://u:p@mail.example.com',
+    }
+    const refusal = (key: string) => (error: Error) => {
+      assert.match(error.message, new RegExp(`^invalid setting ${key}\\b.*TIMEDEAL_ENV=production`))
+      assert.doesNotMatch(error.message, /\n/)
+      return true
+    }
+
+    test('starts with values of its own', () => {
+      const settings = loadSettings(settingsSchema, own)
+      assert.equal(settings.TIMEDEAL_ENV, 'production')
+      assert.equal(settings.MAILER, 'smtp')
+    })
+
+    for (const key of ['INTERNAL_API_SECRET', 'MYSQL_PASSWORD', 'DATA_KEYS', 'MAILER'] as const) {
+      test(`refuses to start without ${key}: its default is for development only`, () => {
+        const { [key]: _left, ...rest } = own
+        assert.throws(() => loadSettings(settingsSchema, rest), refusal(key))
+      })
+    }
+
+    test('refuses the development data key and the mail sink even when they are set explicitly', () => {
+      const developmentKey = loadSettings(settingsSchema, {}).DATA_KEYS
+      assert.throws(
+        () => loadSettings(settingsSchema, { ...own, DATA_KEYS: 'dev1:dGltZWRlYWwtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM=' }),
+        refusal('DATA_KEYS'),
+      )
+      assert.equal(developmentKey[0]?.id, 'dev1')
+      assert.throws(() => loadSettings(settingsSchema, { ...own, MAILER: 'sink' }), refusal('MAILER'))
+    })
   })
 })

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import {
   createMetricsRegistry,
   createRedis,
-  createServiceApp,
+  createServiceApps,
   INTERNAL_CREDENTIAL_HEADER,
   loadSettings,
   type Redis,
@@ -47,7 +47,10 @@ export interface TestUserService {
   readonly address: string
   /** The same service seen from another client address: tests do not share rate-limit counters. */
   newClient(): TestUserService
+  /** A request to the public listener. */
   call(method: string, path: string, options?: CallOptions): Promise<Response>
+  /** A request to the internal listener (`/internal/...`), as another service makes it. */
+  callInternal(method: string, path: string, options?: CallOptions): Promise<Response>
   /** The newest mail the development sink holds for `to`, read the way a developer would. */
   latestMail(to: string): Promise<{ subject: string; text: string } | undefined>
   close(): Promise<void>
@@ -77,11 +80,14 @@ export async function startUserService(
     logger: testLogger,
     metrics,
   })
-  const app = createServiceApp({ service: 'user-service', logger: testLogger, metrics })
-  app.route('/', service.routes)
+  const { publicApp: app, internalApp } = createServiceApps(
+    { service: 'user-service', logger: testLogger, metrics },
+    { publicRoutes: service.routes, internalRoutes: service.internalRoutes },
+  )
+  if (!internalApp) throw new Error('user-service has internal routes')
 
   const client = (address: string): TestUserService => {
-    const call = (method: string, path: string, options: CallOptions = {}) => {
+    const request = (target: Hono, method: string, path: string, options: CallOptions = {}) => {
       const headers: Record<string, string> = { 'x-forwarded-for': address, ...options.headers }
       if (options.token) headers.authorization = `Bearer ${options.token}`
       let body: string | undefined
@@ -89,8 +95,12 @@ export async function startUserService(
         headers['content-type'] ??= 'application/json'
         body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
       }
-      return Promise.resolve(app.request(path, { method, headers, body }))
+      return Promise.resolve(target.request(path, { method, headers, body }))
     }
+    const call = (method: string, path: string, options: CallOptions = {}) =>
+      request(app as unknown as Hono, method, path, options)
+    const callInternal = (method: string, path: string, options: CallOptions = {}) =>
+      request(internalApp as unknown as Hono, method, path, options)
     return {
       app: app as unknown as Hono,
       service,
@@ -100,8 +110,9 @@ export async function startUserService(
       address,
       newClient: () => client(newAddress()),
       call,
+      callInternal,
       async latestMail(to) {
-        const response = await call('GET', `/internal/dev/mail?to=${encodeURIComponent(to)}`, {
+        const response = await callInternal('GET', `/internal/dev/mail?to=${encodeURIComponent(to)}`, {
           headers: { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET },
         })
         const { messages } = (await response.json()) as { messages: { subject: string; text: string }[] }

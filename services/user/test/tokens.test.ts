@@ -7,6 +7,7 @@ import { QueryTypes } from 'sequelize'
 import {
   createTestDatabase,
   INTERNAL_SECRET,
+  newDataKey,
   signIn,
   startUserService,
   type TestDatabase,
@@ -120,7 +121,7 @@ describe('access tokens and the signing keys behind them (real MariaDB)', () => 
     const before = await signIn(user, email, password)
     const oldKid = decodeProtectedHeader(before.accessToken).kid
 
-    const rotate = await user.call('POST', '/internal/signing-keys/rotate', { headers: internal })
+    const rotate = await user.callInternal('POST', '/internal/signing-keys/rotate', { headers: internal })
     assert.equal(rotate.status, 201)
     const rotated = (await rotate.json()) as { kid: string; activatesAt: string }
     const published = (await (await user.call('GET', '/.well-known/jwks.json')).json()) as Jwks
@@ -146,10 +147,10 @@ describe('access tokens and the signing keys behind them (real MariaDB)', () => 
     const user = base.newClient()
     const { email, password } = await verifiedAccount(user)
     const session = await signIn(user, email, password)
-    const withToken = await user.call('POST', '/internal/signing-keys/rotate', { token: session.accessToken })
+    const withToken = await user.callInternal('POST', '/internal/signing-keys/rotate', { token: session.accessToken })
     assert.equal(withToken.status, 401)
     assert.equal(await problemCode(withToken), 'SERVICE_CREDENTIAL_REQUIRED')
-    const wrong = await user.call('GET', `/internal/dev/mail?to=${encodeURIComponent(email)}`, {
+    const wrong = await user.callInternal('GET', `/internal/dev/mail?to=${encodeURIComponent(email)}`, {
       headers: { [INTERNAL_CREDENTIAL_HEADER]: 'x'.repeat(INTERNAL_SECRET.length) },
     })
     assert.equal(wrong.status, 403)
@@ -159,11 +160,49 @@ describe('access tokens and the signing keys behind them (real MariaDB)', () => 
   test('the dev mail route is off when mail goes out by SMTP', async () => {
     const smtp = await startUserService(database, { MAILER: 'smtp', SMTP_URL: 'smtp://127.0.0.1:2525' })
     try {
-      const response = await smtp.call('GET', '/internal/dev/mail?to=a@example.test', { headers: internal })
+      const response = await smtp.callInternal('GET', '/internal/dev/mail?to=a@example.test', { headers: internal })
       assert.equal(response.status, 404)
       assert.equal(await problemCode(response), 'MAIL_SINK_DISABLED')
     } finally {
       await smtp.close()
+    }
+  })
+
+  test('the public listener never serves internal routes, not even with the credential', async () => {
+    const user = base.newClient()
+    for (const [method, path] of [
+      ['POST', '/internal/signing-keys/rotate'],
+      ['GET', '/internal/dev/mail?to=a@example.test'],
+    ] as const) {
+      const response = await user.call(method, path, { headers: internal })
+      assert.equal(response.status, 404, path)
+      assert.equal(response.headers.get('content-type'), 'application/problem+json')
+      assert.equal(await problemCode(response), 'NOT_FOUND')
+    }
+  })
+
+  test('in production the dev mail route does not exist at all', async () => {
+    // A database of its own: its signing keys are sealed with the production data key.
+    const own = await createTestDatabase()
+    const production = await startUserService(own, {
+      TIMEDEAL_ENV: 'production',
+      MAILER: 'smtp',
+      SMTP_URL: 'smtp://127.0.0.1:2525',
+      DATA_KEYS: newDataKey('prod1'),
+      // The test hands the service a connected client; the setting only has to be its own.
+      MYSQL_PASSWORD: 'not-the-development-password',
+    })
+    try {
+      const response = await production.callInternal('GET', '/internal/dev/mail?to=a@example.test', {
+        headers: internal,
+      })
+      assert.equal(response.status, 404)
+      assert.equal(await problemCode(response), 'NOT_FOUND')
+      const rotate = await production.callInternal('POST', '/internal/signing-keys/rotate', { headers: internal })
+      assert.equal(rotate.status, 201, 'the other internal routes stay')
+    } finally {
+      await production.close()
+      await own.drop()
     }
   })
 })

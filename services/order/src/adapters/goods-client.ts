@@ -40,6 +40,8 @@ export interface GoodsClient {
 
 export interface GoodsClientOptions {
   readonly baseUrl: string
+  /** Where goods-service serves `/internal/*`; defaults to `baseUrl`. */
+  readonly internalUrl?: string
   readonly internalSecret: string
   readonly timeoutMs: number
   /** Consecutive failures (timeouts, refused connections, 5xx) that open the breaker. */
@@ -105,13 +107,14 @@ export function createGoodsClient(options: GoodsClientOptions): GoodsClient {
   const doFetch = options.fetch ?? fetch
   const breaker = new CircuitBreaker(options.failureThreshold, options.openMs, options.now)
   const base = options.baseUrl.replace(/\/+$/, '')
+  const internalBase = (options.internalUrl ?? options.baseUrl).replace(/\/+$/, '')
 
   /** One call; answers with goods-service's response, which the callers read. */
   async function call(method: string, path: string, body: unknown, context: CallContext = {}): Promise<Response> {
     if (!breaker.allow()) throw goodsUnavailable('goods-service failed repeatedly; not calling it for a moment')
     let response: Response
     try {
-      response = await doFetch(`${base}${path}`, {
+      response = await doFetch(`${path.startsWith('/internal/') ? internalBase : base}${path}`, {
         method,
         headers: {
           ...context,
