@@ -79,6 +79,8 @@ const signUpBody = z.object({
 })
 const verifyBody = z.object({
   email,
+  // The password of the sign-up to activate: the code proves the mailbox, the password the sign-up.
+  password: givenPassword,
   code: z
     .string({ error: 'expected the code' })
     .trim()

@@ -48,7 +48,7 @@ export async function seedDemoAccounts(
   for (const demo of DEMO_ACCOUNTS) {
     if (await accounts.findByEmail(demo.email)) continue
     const { password, ...details } = demo
-    await accounts.create({ ...details, passwordHash: await hasher.hash(password), verified: true }, now)
+    await accounts.create({ ...details, passwordHash: await hasher.hash(password) }, now)
     created.push(demo.email)
   }
   return created

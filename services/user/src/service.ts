@@ -9,8 +9,10 @@ import { createSmtpMailer, type Mailer, MailSink } from './adapters/mailer.ts'
 import { createArgon2Hasher, type PasswordHasher } from './adapters/password-hasher.ts'
 import { createRedisRateLimiter } from './adapters/rate-limiter.ts'
 import { SessionStore } from './adapters/session-store.ts'
+import { SignUpStore } from './adapters/sign-up-store.ts'
 import { SigningKeyStore } from './adapters/signing-keys.ts'
 import { userInternalRoutes, userRoutes } from './app.ts'
+import { PENDING_SIGN_UP_RETENTION_MS } from './domain/verification.ts'
 import { createProfiles } from './flows/profile.ts'
 import { createRegistration } from './flows/registration.ts'
 import { createSessions } from './flows/sessions.ts'
@@ -58,6 +60,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
   const cipher = new DataCipher(settings.DATA_KEYS)
   const hasher = deps.hasher ?? createArgon2Hasher()
   const accounts = new AccountStore(sequelize, cipher)
+  const signUps = new SignUpStore(sequelize)
   const sessionStore = new SessionStore(sequelize)
   const limiter = createRedisRateLimiter(deps.redis, settings.RATE_LIMIT_KEY_PREFIX)
   const signingKeys = new SigningKeyStore({
@@ -88,6 +91,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
 
   const registration = createRegistration({
     accounts,
+    signUps,
     hasher,
     cipher,
     mailer,
@@ -103,6 +107,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
   })
   const sessions = createSessions({
     accounts,
+    signUps,
     sessions: sessionStore,
     hasher,
     tokens,
@@ -119,6 +124,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
     if (await signingKeys.rotateIfDue()) metrics.keyRotations.inc({ trigger: 'schedule' })
     await signingKeys.prune()
     await sessionStore.pruneExpired(clock(), EXPIRED_TOKEN_GRACE_MS)
+    await signUps.pruneOlderThan(new Date(clock().getTime() - PENDING_SIGN_UP_RETENTION_MS))
   }
   // The first key exists before the first request; later passes run on the timer.
   await maintain()

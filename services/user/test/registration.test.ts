@@ -4,6 +4,7 @@ import { QueryTypes } from 'sequelize'
 import {
   codeIn,
   createTestDatabase,
+  signIn,
   startUserService,
   type TestDatabase,
   type TestUserService,
@@ -40,7 +41,9 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     assert.equal(((await response.json()) as { status: string }).status, 'VERIFICATION_SENT')
     const mail = await user.latestMail(email)
     assert.match(mail?.subject ?? '', /verification code/)
-    const verified = await user.call('POST', '/api/users/verify', { body: { email, code: codeIn(mail) } })
+    const verified = await user.call('POST', '/api/users/verify', {
+      body: { email, code: codeIn(mail), password: 'correct horse battery' },
+    })
     assert.equal(verified.status, 200)
     assert.deepEqual(await verified.json(), { status: 'VERIFIED' })
   })
@@ -50,7 +53,9 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     const email = uniqueEmail()
     await user.call('POST', '/api/users', { body: signUpBody(`  ${email.toUpperCase()} `) })
     const code = codeIn(await user.latestMail(email))
-    const verified = await user.call('POST', '/api/users/verify', { body: { email: email.toUpperCase(), code } })
+    const verified = await user.call('POST', '/api/users/verify', {
+      body: { email: email.toUpperCase(), code, password: 'correct horse battery' },
+    })
     assert.equal(verified.status, 200)
   })
 
@@ -60,7 +65,7 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     await user.call('POST', '/api/users', { body: signUpBody(email) })
     const code = codeIn(await user.latestMail(email))
     const [row] = await database.sequelize.query<{ code_digest: string }>(
-      'SELECT v.code_digest FROM email_verifications v JOIN users u ON u.id = v.user_id WHERE u.email = ?',
+      'SELECT code_digest FROM email_verifications WHERE email = ?',
       { replacements: [email], type: QueryTypes.SELECT },
     )
     assert.ok(row)
@@ -72,7 +77,7 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     const email = uniqueEmail()
     await user.call('POST', '/api/users', { body: signUpBody(email) })
     const [row] = await database.sequelize.query<{ password_hash: string }>(
-      'SELECT password_hash FROM users WHERE email = ?',
+      'SELECT password_hash FROM sign_ups WHERE email = ?',
       { replacements: [email], type: QueryTypes.SELECT },
     )
     assert.match(row?.password_hash ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
@@ -83,7 +88,9 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     const user = base.newClient()
     const email = uniqueEmail()
     const first = await user.call('POST', '/api/users', { body: signUpBody(email) })
-    await user.call('POST', '/api/users/verify', { body: { email, code: codeIn(await user.latestMail(email)) } })
+    await user.call('POST', '/api/users/verify', {
+      body: { email, code: codeIn(await user.latestMail(email)), password: 'correct horse battery' },
+    })
     const again = await user.call('POST', '/api/users', {
       body: signUpBody(email, { password: 'another long password' }),
     })
@@ -102,11 +109,73 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     await user.call('POST', '/api/users', { body: signUpBody(email) })
     const secondCode = codeIn(await user.latestMail(email))
     if (firstCode !== secondCode) {
-      const stale = await user.call('POST', '/api/users/verify', { body: { email, code: firstCode } })
+      const stale = await user.call('POST', '/api/users/verify', {
+        body: { email, code: firstCode, password: 'correct horse battery' },
+      })
       assert.equal(stale.status, 400)
     }
-    const fresh = await user.call('POST', '/api/users/verify', { body: { email, code: secondCode } })
+    const fresh = await user.call('POST', '/api/users/verify', {
+      body: { email, code: secondCode, password: 'correct horse battery' },
+    })
     assert.equal(fresh.status, 200)
+  })
+
+  test('a second sign-up of an unverified address cannot take it over: the victim verifies with their own password', async () => {
+    const email = uniqueEmail()
+    const victim = base.newClient()
+    const attacker = base.newClient()
+    const victimPassword = 'the victim passphrase'
+    const attackerPassword = 'the attacker passphrase'
+    const victimSignUp = signUpBody(email, { password: victimPassword, name: 'Victim', role: 'BUYER' })
+    assert.equal((await victim.call('POST', '/api/users', { body: victimSignUp })).status, 202)
+    const attackerSignUp = signUpBody(email, { password: attackerPassword, name: 'Mallory', role: 'SELLER' })
+    assert.equal((await attacker.call('POST', '/api/users', { body: attackerSignUp })).status, 202)
+
+    // The newest code is the one the attacker's sign-up sent, to the victim's mailbox.
+    const code = codeIn(await victim.latestMail(email))
+    const verified = await victim.call('POST', '/api/users/verify', { body: { email, code, password: victimPassword } })
+    assert.equal(verified.status, 200)
+
+    const attackerSignIn = await attacker.newClient().call('POST', '/api/auth/login', {
+      body: { email, password: attackerPassword },
+    })
+    assert.equal(attackerSignIn.status, 401, "the attacker's password never works")
+    const session = await signIn(victim.newClient(), email, victimPassword)
+    assert.equal(session.user.role, 'BUYER', 'the victim gets their own role')
+    assert.equal(session.user.name, 'Victim')
+  })
+
+  test('the right code with a password of no sign-up verifies nothing and spends a try', async () => {
+    const user = base.newClient()
+    const email = uniqueEmail()
+    await user.call('POST', '/api/users', { body: signUpBody(email) })
+    const code = codeIn(await user.latestMail(email))
+    const wrongPassword = await user.call('POST', '/api/users/verify', {
+      body: { email, code, password: 'a password nobody used' },
+    })
+    assert.equal(wrongPassword.status, 400)
+    assert.equal(((await wrongPassword.json()) as { code: string }).code, 'VERIFICATION_FAILED')
+    const [row] = await database.sequelize.query<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM users WHERE email = ? AND email_verified_at IS NOT NULL',
+      { replacements: [email], type: QueryTypes.SELECT },
+    )
+    assert.equal(Number(row?.n), 0)
+    const right = await user.call('POST', '/api/users/verify', {
+      body: { email, code, password: 'correct horse battery' },
+    })
+    assert.equal(right.status, 200)
+  })
+
+  test('verifying needs the password of the sign-up', async () => {
+    const user = base.newClient()
+    const response = await user.call('POST', '/api/users/verify', { body: { email: uniqueEmail(), code: '123456' } })
+    assert.equal(response.status, 400)
+    const problem = (await response.json()) as { code: string; errors: { field: string }[] }
+    assert.equal(problem.code, 'VALIDATION_FAILED')
+    assert.deepEqual(
+      problem.errors.map((error) => error.field),
+      ['password'],
+    )
   })
 
   test('a code allows five wrong guesses, then even the right code fails', async () => {
@@ -116,17 +185,23 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
     const code = codeIn(await user.latestMail(email))
     const wrong = code === '000000' ? '000001' : '000000'
     for (let attempt = 0; attempt < 5; attempt++) {
-      const response = await user.call('POST', '/api/users/verify', { body: { email, code: wrong } })
+      const response = await user.call('POST', '/api/users/verify', {
+        body: { email, code: wrong, password: 'correct horse battery' },
+      })
       assert.equal(response.status, 400)
       assert.equal(((await response.json()) as { code: string }).code, 'VERIFICATION_FAILED')
     }
-    const right = await user.call('POST', '/api/users/verify', { body: { email, code } })
+    const right = await user.call('POST', '/api/users/verify', {
+      body: { email, code, password: 'correct horse battery' },
+    })
     assert.equal(right.status, 400)
   })
 
   test('verifying an unknown address fails exactly like a wrong code', async () => {
     const user = base.newClient()
-    const response = await user.call('POST', '/api/users/verify', { body: { email: uniqueEmail(), code: '123456' } })
+    const response = await user.call('POST', '/api/users/verify', {
+      body: { email: uniqueEmail(), code: '123456', password: 'correct horse battery' },
+    })
     assert.equal(response.status, 400)
     assert.equal(((await response.json()) as { code: string }).code, 'VERIFICATION_FAILED')
   })
@@ -163,7 +238,9 @@ describe('sign-up and e-mail verification (real MariaDB and Redis)', () => {
 
   test('a malformed code is a validation error, not a spent attempt', async () => {
     const user = base.newClient()
-    const response = await user.call('POST', '/api/users/verify', { body: { email: uniqueEmail(), code: '12ab' } })
+    const response = await user.call('POST', '/api/users/verify', {
+      body: { email: uniqueEmail(), code: '12ab', password: 'correct horse battery' },
+    })
     assert.equal(response.status, 400)
     assert.equal(((await response.json()) as { code: string }).code, 'VALIDATION_FAILED')
   })

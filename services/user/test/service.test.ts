@@ -169,7 +169,7 @@ describe('another service verifying user-service tokens with the shared middlewa
       headers: { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET },
     })
     const { messages } = (await mail.json()) as { messages: { text: string }[] }
-    assert.equal((await post('/api/users/verify', { email, code: codeIn(messages[0]) })).status, 200)
+    assert.equal((await post('/api/users/verify', { email, code: codeIn(messages[0]), password })).status, 200)
     return {
       signIn: async () => {
         const response = await post('/api/auth/login', { email, password })

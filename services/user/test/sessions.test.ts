@@ -41,7 +41,7 @@ describe('sign-in, refresh-token rotation and sign-out (real MariaDB and Redis)'
       202,
     )
     const code = codeIn(await user.latestMail(email))
-    assert.equal((await user.call('POST', '/api/users/verify', { body: { email, code } })).status, 200)
+    assert.equal((await user.call('POST', '/api/users/verify', { body: { email, code, password } })).status, 200)
 
     const first = await signIn(user, email, password)
     assert.equal(first.tokenType, 'Bearer')

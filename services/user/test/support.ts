@@ -150,7 +150,7 @@ export async function verifiedAccount(
   })
   if (signUp.status !== 202) throw new Error(`sign-up answered ${signUp.status}: ${await signUp.text()}`)
   const verify = await user.call('POST', '/api/users/verify', {
-    body: { email, code: codeIn(await user.latestMail(email)) },
+    body: { email, code: codeIn(await user.latestMail(email)), password },
   })
   if (verify.status !== 200) throw new Error(`verification answered ${verify.status}: ${await verify.text()}`)
   return { email, password }

@@ -1,7 +1,6 @@
 import type { Role } from '@timedeal/platform'
 import { type Sequelize, UniqueConstraintError } from 'sequelize'
 import type { Account } from '../domain/accounts.ts'
-import { judgeVerification, type VerificationOutcome } from '../domain/verification.ts'
 import type { DataCipher } from './data-cipher.ts'
 import { changeRows, selectRows } from './sql.ts'
 
@@ -23,7 +22,6 @@ export interface NewAccount {
   readonly name: string
   readonly role: Role
   readonly passwordHash: string
-  readonly verified: boolean
   readonly phone?: string | null
   readonly address?: string | null
 }
@@ -42,9 +40,9 @@ export class EmailTaken extends Error {
 const personal = (userId: string, field: 'phone' | 'address') => `users.${field}:${userId}`
 
 /**
- * Accounts and their pending e-mail verifications in `timedeal_user`. Personal data is sealed
- * on the way in and opened on the way out, so nothing above this module sees ciphertext and
- * nothing below it sees plaintext.
+ * Accounts in `timedeal_user`, each with a verified address (sign-ups wait in `sign_ups` until
+ * then). Personal data is sealed on the way in and opened on the way out, so nothing above this
+ * module sees ciphertext and nothing below it sees plaintext.
  */
 export class AccountStore {
   readonly #db: Sequelize
@@ -65,20 +63,20 @@ export class AccountStore {
     return row && this.#toAccount(row)
   }
 
+  /** An account whose address is known to be the owner's (a verified sign-up, the demo seed). */
   async create(account: NewAccount, now: Date): Promise<void> {
     try {
       await changeRows(
         this.#db,
         `INSERT INTO users (id, email, name, role, password_hash, email_verified_at, phone_encrypted, address_encrypted,
                             password_changed_at, created_at, updated_at)
-         VALUES (:id, :email, :name, :role, :passwordHash, :verifiedAt, :phone, :address, :now, :now, :now)`,
+         VALUES (:id, :email, :name, :role, :passwordHash, :now, :phone, :address, :now, :now, :now)`,
         {
           id: account.id,
           email: account.email,
           name: account.name,
           role: account.role,
           passwordHash: account.passwordHash,
-          verifiedAt: account.verified ? now : null,
           phone: this.#seal(account.id, 'phone', account.phone),
           address: this.#seal(account.id, 'address', account.address),
           now,
@@ -88,17 +86,6 @@ export class AccountStore {
       if (error instanceof UniqueConstraintError) throw new EmailTaken(account.email)
       throw error
     }
-  }
-
-  /** A repeated sign-up of an account nobody verified yet: the latest details win. */
-  async replaceUnverified(id: string, details: { name: string; role: Role; passwordHash: string }, now: Date) {
-    await changeRows(
-      this.#db,
-      `UPDATE users SET name = :name, role = :role, password_hash = :passwordHash, password_changed_at = :now,
-                        updated_at = :now
-       WHERE id = :id AND email_verified_at IS NULL`,
-      { id, ...details, now },
-    )
   }
 
   async updateProfile(id: string, changes: ProfileChanges, now: Date): Promise<void> {
@@ -127,65 +114,6 @@ export class AccountStore {
     )
   }
 
-  /** Stores the account's pending code, replacing an earlier one (and its spent attempts). */
-  async savePendingVerification(userId: string, codeDigest: string, expiresAt: Date, now: Date): Promise<void> {
-    await changeRows(
-      this.#db,
-      `INSERT INTO email_verifications (user_id, code_digest, attempts, expires_at, created_at)
-       VALUES (:userId, :codeDigest, 0, :expiresAt, :now)
-       ON DUPLICATE KEY UPDATE code_digest = VALUES(code_digest), attempts = 0, expires_at = VALUES(expires_at),
-                               created_at = VALUES(created_at)`,
-      { userId, codeDigest, expiresAt, now },
-    )
-  }
-
-  /**
-   * One attempt at the pending code of `email`, decided and recorded in one transaction (the
-   * row is locked, so parallel guesses cannot share an attempt). `matches(userId, digest)` says
-   * whether the given code is the stored one. Returns 'none' when nothing is pending.
-   */
-  async attemptVerification(
-    email: string,
-    matches: (userId: string, codeDigest: string) => boolean,
-    now: Date,
-  ): Promise<VerificationOutcome | 'none'> {
-    return this.#db.transaction(async (transaction) => {
-      const [pending] = await selectRows<{ user_id: string; code_digest: string; attempts: number; expires_at: Date }>(
-        this.#db,
-        `SELECT v.user_id, v.code_digest, v.attempts, v.expires_at
-         FROM email_verifications v JOIN users u ON u.id = v.user_id
-         WHERE u.email = :email AND u.email_verified_at IS NULL
-         FOR UPDATE`,
-        { email },
-        transaction,
-      )
-      if (!pending) return 'none'
-      const outcome = judgeVerification(
-        { expiresAt: pending.expires_at, attempts: pending.attempts },
-        matches(pending.user_id, pending.code_digest),
-        now,
-      )
-      const userId = pending.user_id
-      if (outcome === 'verified') {
-        await changeRows(
-          this.#db,
-          'UPDATE users SET email_verified_at = :now, updated_at = :now WHERE id = :userId',
-          { userId, now },
-          transaction,
-        )
-        await changeRows(this.#db, 'DELETE FROM email_verifications WHERE user_id = :userId', { userId }, transaction)
-      } else if (outcome === 'wrong-code') {
-        await changeRows(
-          this.#db,
-          'UPDATE email_verifications SET attempts = attempts + 1 WHERE user_id = :userId',
-          { userId },
-          transaction,
-        )
-      }
-      return outcome
-    })
-  }
-
   #seal(userId: string, field: 'phone' | 'address', value: string | null | undefined): string | null {
     return value == null ? null : this.#cipher.encrypt(value, personal(userId, field))
   }
@@ -197,7 +125,6 @@ export class AccountStore {
       name: row.name,
       role: row.role,
       passwordHash: row.password_hash,
-      emailVerified: row.email_verified_at !== null,
       phone: row.phone_encrypted === null ? null : this.#cipher.decrypt(row.phone_encrypted, personal(row.id, 'phone')),
       address:
         row.address_encrypted === null

@@ -121,4 +121,45 @@ export const migrations: readonly Migration[] = [
       await queryInterface.addIndex('dev_mail', ['to_address', 'id'])
     },
   },
+  {
+    name: '0006-sign-ups-apart-from-accounts',
+    up: async ({ queryInterface, sequelize }) => {
+      // Sign-ups wait here until their address is verified; each keeps the password and role
+      // it was made with, so a second sign-up of an address never changes the first one.
+      await queryInterface.createTable(
+        'sign_ups',
+        {
+          id: { type: DataTypes.CHAR(36), primaryKey: true },
+          email: { type: DataTypes.STRING(254), allowNull: false },
+          name: { type: DataTypes.STRING(100), allowNull: false },
+          role: { type: DataTypes.STRING(16), allowNull: false },
+          password_hash: { type: DataTypes.STRING(255), allowNull: false },
+          created_at: instant(),
+        },
+        utf8,
+      )
+      await queryInterface.addIndex('sign_ups', ['email', 'created_at'])
+      await queryInterface.addIndex('sign_ups', ['created_at'])
+      // Unverified accounts become sign-ups; `users` holds verified accounts only from now on.
+      await sequelize.query(
+        `INSERT INTO sign_ups (id, email, name, role, password_hash, created_at)
+         SELECT id, email, name, role, password_hash, created_at FROM users WHERE email_verified_at IS NULL`,
+      )
+      // The code proves the mailbox, so it belongs to the address, not to one sign-up. Codes
+      // pending now are dropped (they last 15 minutes); signing up again mails a new one.
+      await queryInterface.dropTable('email_verifications')
+      await sequelize.query('DELETE FROM users WHERE email_verified_at IS NULL')
+      await queryInterface.createTable(
+        'email_verifications',
+        {
+          email: { type: DataTypes.STRING(254), primaryKey: true },
+          code_digest: { type: DataTypes.STRING(128), allowNull: false },
+          attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
+          expires_at: instant(),
+          created_at: instant(),
+        },
+        utf8,
+      )
+    },
+  },
 ]

@@ -7,7 +7,6 @@ export interface Account {
   readonly name: string
   readonly role: Role
   readonly passwordHash: string
-  readonly emailVerified: boolean
   readonly phone: string | null
   readonly address: string | null
   readonly createdAt: Date

@@ -1,10 +1,11 @@
 import { randomInt, randomUUID } from 'node:crypto'
 import { type Logger, Problem, type Role } from '@timedeal/platform'
-import { type AccountStore, EmailTaken } from '../adapters/account-store.ts'
+import type { AccountStore } from '../adapters/account-store.ts'
 import type { DataCipher } from '../adapters/data-cipher.ts'
 import type { Mailer } from '../adapters/mailer.ts'
 import type { PasswordHasher } from '../adapters/password-hasher.ts'
 import type { RateLimiter } from '../adapters/rate-limiter.ts'
+import type { PendingSignUp, SignUpStore } from '../adapters/sign-up-store.ts'
 import { alreadyRegisteredMail, type MailMessage, verificationMail } from '../domain/messages.ts'
 import { newVerificationCode, VERIFICATION_CODE_TTL_MS } from '../domain/verification.ts'
 import type { UserMetrics } from '../metrics.ts'
@@ -19,6 +20,7 @@ export interface SignUp {
 
 export interface RegistrationDeps {
   readonly accounts: AccountStore
+  readonly signUps: SignUpStore
   readonly hasher: PasswordHasher
   readonly cipher: DataCipher
   readonly mailer: Mailer
@@ -29,38 +31,49 @@ export interface RegistrationDeps {
   readonly logger: Logger
 }
 
-const CODE_PURPOSE = 'email-verification'
-const codeSubject = (userId: string, code: string) => `${userId}:${code}`
+const CODE_PURPOSE = 'mailbox-code'
+const codeSubject = (email: string, code: string) => `${email}:${code}`
+
+/**
+ * The sign-up among `signUps` whose password is `password`, newest first. Each check costs a
+ * password hash, so there are at most `MAX_PENDING_SIGN_UPS` of them.
+ */
+export async function signUpWithPassword(
+  hasher: PasswordHasher,
+  signUps: readonly PendingSignUp[],
+  password: string,
+): Promise<PendingSignUp | undefined> {
+  for (const signUp of signUps) {
+    if (await hasher.verify(signUp.passwordHash, password)) return signUp
+  }
+  return undefined
+}
 
 /**
  * Sign-up and e-mail verification. A sign-up answers the same way whether or not the address
- * has an account (the mailbox owner learns the difference, nobody else): a new address gets a
- * code; an address whose account is not verified yet gets its details replaced by the latest
- * sign-up and a new code; a verified address gets a notice instead of a code.
+ * has an account (the mailbox owner learns the difference, nobody else): an address without an
+ * account gets a new code; a verified address gets a notice instead. Sign-ups of one address
+ * never change each other: each keeps its own password and role, and verifying takes the code
+ * (proof of the mailbox) together with a password (proof of the sign-up), activating only the
+ * sign-up that password belongs to.
  */
 export function createRegistration(deps: RegistrationDeps) {
-  const { accounts, clock } = deps
+  const { accounts, signUps, clock } = deps
 
-  async function sendCode(userId: string, email: string, name: string): Promise<MailMessage> {
+  async function sendCode(email: string, name: string): Promise<MailMessage> {
     const code = newVerificationCode(randomInt)
     const now = clock()
-    const digest = deps.cipher.digest(CODE_PURPOSE, codeSubject(userId, code))
-    await accounts.savePendingVerification(userId, digest, new Date(now.getTime() + VERIFICATION_CODE_TTL_MS), now)
+    const digest = deps.cipher.digest(CODE_PURPOSE, codeSubject(email, code))
+    await signUps.saveCode(email, digest, new Date(now.getTime() + VERIFICATION_CODE_TTL_MS), now)
     return verificationMail(email, name, code, VERIFICATION_CODE_TTL_MS / 60_000)
   }
 
   async function register(input: SignUp, passwordHash: string): Promise<{ outcome: string; mail: MailMessage }> {
     const existing = await accounts.findByEmail(input.email)
-    if (existing?.emailVerified) {
-      return { outcome: 'already_verified', mail: alreadyRegisteredMail(existing.email, existing.name) }
-    }
-    if (existing) {
-      await accounts.replaceUnverified(existing.id, { name: input.name, role: input.role, passwordHash }, clock())
-      return { outcome: 'repeated', mail: await sendCode(existing.id, input.email, input.name) }
-    }
-    const id = randomUUID()
-    await accounts.create({ id, ...input, passwordHash, verified: false }, clock())
-    return { outcome: 'created', mail: await sendCode(id, input.email, input.name) }
+    if (existing) return { outcome: 'already_verified', mail: alreadyRegisteredMail(existing.email, existing.name) }
+    const earlier = await signUps.pending(input.email)
+    await signUps.add({ id: randomUUID(), ...input, passwordHash, createdAt: clock() })
+    return { outcome: earlier.length > 0 ? 'repeated' : 'created', mail: await sendCode(input.email, input.name) }
   }
 
   return {
@@ -72,14 +85,7 @@ export function createRegistration(deps: RegistrationDeps) {
       }
       // Hashed on every path, so a known address takes as long to answer as a new one.
       const passwordHash = await deps.hasher.hash(input.password)
-      let result: { outcome: string; mail: MailMessage }
-      try {
-        result = await register(input, passwordHash)
-      } catch (error) {
-        // Two sign-ups of one new address at once: the loser continues as the repeated one.
-        if (!(error instanceof EmailTaken)) throw error
-        result = await register(input, passwordHash)
-      }
+      const result = await register(input, passwordHash)
       try {
         await deps.mailer.send(result.mail)
       } catch (error) {
@@ -89,18 +95,25 @@ export function createRegistration(deps: RegistrationDeps) {
       deps.metrics.signUps.inc({ outcome: result.outcome })
     },
 
-    /** Marks the address verified when `code` is its pending code. Every failure looks the same. */
-    async verify(input: { email: string; code: string }): Promise<void> {
-      const outcome = await accounts.attemptVerification(
+    /**
+     * Activates the sign-up whose password is `password` when `code` is the address's pending
+     * code. Every failure looks the same.
+     */
+    async verify(input: { email: string; code: string; password: string }): Promise<void> {
+      const outcome = await signUps.verify(
         input.email,
-        (userId, stored) => deps.cipher.matchesDigest(CODE_PURPOSE, codeSubject(userId, input.code), stored),
+        {
+          codeMatches: (stored) =>
+            deps.cipher.matchesDigest(CODE_PURPOSE, codeSubject(input.email, input.code), stored),
+          signUpWithPassword: (candidates) => signUpWithPassword(deps.hasher, candidates, input.password),
+        },
         clock(),
       )
       if (outcome !== 'verified') {
         throw new Problem(
           400,
           'VERIFICATION_FAILED',
-          'the code is wrong, expired or used up; sign up again with the same address to get a new one',
+          'the code or the password is wrong, or the code expired or is used up; sign up again with the same address to get a new code',
         )
       }
     },

@@ -5,12 +5,15 @@ import type { AccountStore } from '../adapters/account-store.ts'
 import type { PasswordHasher } from '../adapters/password-hasher.ts'
 import type { RateLimiter } from '../adapters/rate-limiter.ts'
 import type { IssuedRefreshToken, SessionStore } from '../adapters/session-store.ts'
+import type { SignUpStore } from '../adapters/sign-up-store.ts'
 import type { Account } from '../domain/accounts.ts'
 import type { UserMetrics } from '../metrics.ts'
 import { accountLimitKey, type LimitSettings, limitRules, rateLimited } from './limits.ts'
+import { signUpWithPassword } from './registration.ts'
 
 export interface SessionDeps {
   readonly accounts: AccountStore
+  readonly signUps: SignUpStore
   readonly sessions: SessionStore
   readonly hasher: PasswordHasher
   readonly tokens: AccessTokenIssuer
@@ -57,11 +60,26 @@ export function createSessions(deps: SessionDeps) {
     return { token, issued: { tokenHash: hashRefreshToken(token), expiresAt } }
   }
 
+  /** No account has the address: only the password of one of its sign-ups is told that it waits for verification. */
+  async function refuseWithoutAccount(input: { email: string; password: string }): Promise<never> {
+    const pending = await deps.signUps.pending(input.email)
+    const signUp =
+      pending.length > 0
+        ? await signUpWithPassword(deps.hasher, pending, input.password)
+        : await deps.hasher.verifyNobody(input.password)
+    if (signUp) {
+      deps.metrics.signIns.inc({ outcome: 'not_verified' })
+      throw new Problem(403, 'EMAIL_NOT_VERIFIED', 'confirm your e-mail address with the code we sent first')
+    }
+    deps.metrics.signIns.inc({ outcome: 'invalid_credentials' })
+    throw invalidCredentials()
+  }
+
   return {
     /**
      * Unknown address and wrong password are one answer, and take the same time (a decoy hash
-     * is checked when no account matches). Only someone who knows the password learns that the
-     * address is not verified yet.
+     * is checked when nothing matches the address). Only someone who knows the password of a
+     * sign-up learns that it is not verified yet.
      */
     async signIn(input: { email: string; password: string }, clientAddress: string): Promise<SignedIn> {
       const verdict = await deps.limiter.hit(limitRules('login', input.email, clientAddress, deps.limits))
@@ -70,16 +88,10 @@ export function createSessions(deps: SessionDeps) {
         throw rateLimited(verdict)
       }
       const account = await deps.accounts.findByEmail(input.email)
-      const passwordMatches = account
-        ? await deps.hasher.verify(account.passwordHash, input.password)
-        : await deps.hasher.verifyNobody(input.password)
-      if (!account || !passwordMatches) {
+      if (!account) return refuseWithoutAccount(input)
+      if (!(await deps.hasher.verify(account.passwordHash, input.password))) {
         deps.metrics.signIns.inc({ outcome: 'invalid_credentials' })
         throw invalidCredentials()
-      }
-      if (!account.emailVerified) {
-        deps.metrics.signIns.inc({ outcome: 'not_verified' })
-        throw new Problem(403, 'EMAIL_NOT_VERIFIED', 'confirm your e-mail address with the code we sent first')
       }
       // The account's owner proved the password: earlier mistakes no longer count against them.
       await deps.limiter.reset(accountLimitKey('login', input.email))
