@@ -60,6 +60,7 @@ export function orderView(order: Order) {
     paymentId: order.paymentId,
     failureReason: order.failureReason,
     placedAt: order.placedAt.toISOString(),
+    payBy: order.payBy.toISOString(),
     paidAt: instant(order.paidAt),
     failedAt: instant(order.failedAt),
     cancelledAt: instant(order.cancelledAt),

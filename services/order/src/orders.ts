@@ -1,41 +1,27 @@
 /**
- * What order-service does with orders: placement (reserve, then write the order and its event
- * in one transaction), reads, and every state change, each applied through the state machine
- * under the order's row lock with its events written to the outbox in the same transaction.
+ * What order-service does with orders: placement (`place-order.ts`), reads, and every state
+ * change, each applied through the state machine under the order's row lock with its events
+ * written to the outbox in the same transaction.
  */
 import { type CloudEvent, createEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import { appendToOutbox, type Logger, notFound, Problem, unprocessable } from '@timedeal/platform'
 import { Counter, type Registry } from 'prom-client'
 import type { Sequelize, Transaction } from 'sequelize'
-import type { CallContext, GoodsClient } from './adapters/goods-client.ts'
-import { DuplicateOrderError, type OrderPage, type OrderStore } from './adapters/order-store.ts'
-import { newOrderId, newReservationId } from './domain/ids.ts'
+import type { GoodsClient } from './adapters/goods-client.ts'
+import type { OrderPage, OrderStore } from './adapters/order-store.ts'
+import type { PlacementStore } from './adapters/placement-store.ts'
 import {
   type Order,
   type OrderCommand,
   type OrderEvent,
   type OrderStateError,
-  placeOrder,
   transition,
 } from './domain/order-state.ts'
+import { createPlaceOrder, type Placement, type PlacementRules, type PlaceOrderRequest } from './place-order.ts'
 
 export const ORDER_EVENT_SOURCE = '/order-service'
 
-export interface PlaceOrderRequest {
-  readonly buyerId: string
-  readonly goodsId: string
-  readonly quantity: number
-  readonly idempotencyKey: string
-  readonly traceparent?: string | undefined
-  /** Headers for the calls to goods-service made on the buyer's behalf. */
-  readonly context?: CallContext
-}
-
-export interface Placement {
-  readonly order: Order
-  /** False when the Idempotency-Key had already placed this order: nothing new happened. */
-  readonly created: boolean
-}
+export type { Placement, PlaceOrderRequest } from './place-order.ts'
 
 export interface ApplyOptions {
   readonly traceparent?: string | undefined
@@ -69,7 +55,9 @@ export interface Orders {
 export interface OrdersDeps {
   readonly sequelize: Sequelize
   readonly store: OrderStore
+  readonly placements: PlacementStore
   readonly goods: GoodsClient
+  readonly placementRules: PlacementRules
   readonly logger: Logger
   readonly metrics: Registry
   /** Runs after each commit that wrote events: wakes the outbox relay. */
@@ -78,14 +66,8 @@ export interface OrdersDeps {
 }
 
 export function createOrders(deps: OrdersDeps): Orders {
-  const { sequelize, store, goods, logger } = deps
+  const { sequelize, store, logger } = deps
   const clock = deps.clock ?? (() => new Date())
-  const placed = new Counter({
-    name: 'orders_placed_total',
-    help: 'Order placements, by outcome (created, replayed, refused, failed).',
-    labelNames: ['outcome'],
-    registers: [deps.metrics],
-  })
   const transitions = new Counter({
     name: 'order_transitions_total',
     help: 'State machine commands applied to orders, by command and outcome.',
@@ -113,91 +95,20 @@ export function createOrders(deps: OrdersDeps): Orders {
     return result.order
   }
 
-  /** The earlier placement under the same key, if it asked for the same thing. */
-  async function replayOf(request: PlaceOrderRequest): Promise<Order | undefined> {
-    const existing = await store.findByIdempotencyKey(request.buyerId, request.idempotencyKey)
-    if (!existing) return undefined
-    if (existing.goodsId !== request.goodsId || existing.quantity !== request.quantity) {
-      throw unprocessable(
-        'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key already placed an order for other goods or another quantity',
-      )
-    }
-    return existing
-  }
-
-  async function releaseQuietly(reservationId: string, reason: string, context?: CallContext) {
-    try {
-      await goods.release(reservationId, reason, context)
-    } catch (error) {
-      // goods-service releases unconfirmed reservations itself when their hold runs out.
-      logger.warn({ err: error, reservationId }, 'could not release a reservation; its hold will expire')
-    }
-  }
+  const place = createPlaceOrder({
+    sequelize,
+    store,
+    placements: deps.placements,
+    goods: deps.goods,
+    rules: deps.placementRules,
+    logger,
+    metrics: deps.metrics,
+    writeEvents,
+    clock,
+  })
 
   return {
-    async place(request) {
-      const earlier = await replayOf(request)
-      if (earlier) {
-        placed.inc({ outcome: 'replayed' })
-        return { order: earlier, created: false }
-      }
-      const item = await goods.goods(request.goodsId, request.context)
-      if (!item) throw notFound('GOODS_NOT_FOUND', `no goods with id ${request.goodsId}`)
-
-      const reservationId = newReservationId()
-      const reservation = {
-        reservationId,
-        goodsId: request.goodsId,
-        userId: request.buyerId,
-        quantity: request.quantity,
-      }
-      try {
-        await goods.reserve(reservation, request.context)
-      } catch (error) {
-        if (error instanceof Problem && error.status === 503) {
-          // It may have been taken before the answer was lost.
-          await releaseQuietly(reservationId, 'order-not-placed', request.context)
-        } else {
-          // A twin request with the same key may hold the units this one was refused.
-          const twin = await replayOf(request)
-          if (twin) return { order: twin, created: false }
-        }
-        placed.inc({ outcome: 'refused' })
-        throw error
-      }
-
-      const now = clock()
-      const { order, events } = placeOrder({
-        id: newOrderId(now.getTime()),
-        buyerId: request.buyerId,
-        sellerId: item.sellerId,
-        goodsId: request.goodsId,
-        reservationId,
-        quantity: request.quantity,
-        unitPrice: item.price,
-        at: now,
-      })
-      try {
-        await sequelize.transaction(async (transaction) => {
-          await store.insert(order, request.idempotencyKey, transaction)
-          await writeEvents(transaction, events, request.traceparent)
-        })
-      } catch (error) {
-        await releaseQuietly(reservationId, 'order-not-placed', request.context)
-        if (error instanceof DuplicateOrderError) {
-          const twin = await replayOf(request)
-          if (twin) {
-            placed.inc({ outcome: 'replayed' })
-            return { order: twin, created: false }
-          }
-        }
-        placed.inc({ outcome: 'failed' })
-        throw error
-      }
-      placed.inc({ outcome: 'created' })
-      return { order, created: true }
-    },
+    place,
 
     find: (id) => store.find(id),
 

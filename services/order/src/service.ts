@@ -15,7 +15,9 @@ import type { Sequelize } from 'sequelize'
 import { createGoodsClient, type GoodsClient } from './adapters/goods-client.ts'
 import { OrderStore } from './adapters/order-store.ts'
 import { subscribePaymentEvents } from './adapters/payment-events.ts'
+import { PlacementStore } from './adapters/placement-store.ts'
 import { orderRoutes } from './app.ts'
+import type { OrderState } from './domain/order-state.ts'
 import { createOrders, type Orders } from './orders.ts'
 import { type ScheduleRule, type Schedules, startSchedules } from './schedules.ts'
 import type { Settings } from './settings.ts'
@@ -26,7 +28,7 @@ export interface OrderServiceDeps {
   readonly bus: EventBus
   readonly logger: Logger
   readonly metrics: Registry
-  /** Defaults to the HTTP client of `GOODS_URL`. */
+  /** Defaults to the HTTP client of `GOODS_URL`, with the policies its settings describe. */
   readonly goods?: GoodsClient
   /** Defaults to user-service's JWKS at `JWT_JWKS_URL`. */
   readonly verifier?: TokenVerifier
@@ -58,10 +60,15 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       internalUrl: settings.GOODS_INTERNAL_URL,
       internalSecret: settings.INTERNAL_API_SECRET,
       timeoutMs: settings.GOODS_TIMEOUT_MS,
+      maxConcurrentCalls: settings.GOODS_MAX_CONCURRENT_CALLS,
+      maxQueuedCalls: settings.GOODS_MAX_QUEUED_CALLS,
       failureThreshold: settings.GOODS_BREAKER_THRESHOLD,
       openMs: settings.GOODS_BREAKER_OPEN_MS,
+      logger: logger.child({ component: 'goods-client' }),
+      metrics,
     })
   const store = new OrderStore(sequelize)
+  const placements = new PlacementStore(sequelize)
 
   const relay = settings.OUTBOX_RELAY
     ? await startOutboxRelay({
@@ -76,7 +83,13 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   const orders = createOrders({
     sequelize,
     store,
+    placements,
     goods,
+    placementRules: {
+      paymentDeadlineMarginMs: settings.PAYMENT_DEADLINE_MARGIN_MS,
+      leaseMs: settings.IDEMPOTENCY_LEASE_MS,
+      refusalTtlMs: settings.IDEMPOTENCY_REFUSAL_TTL_MS,
+    },
     logger,
     metrics,
     ...(relay ? { afterCommit: relay.relay.wake } : {}),
@@ -86,22 +99,23 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   if (settings.ORDER_EXPIRY_ENABLED) {
     rules.push({
       name: 'payment-deadline',
-      from: 'PENDING_PAYMENT',
-      afterMs: settings.PAYMENT_DEADLINE_MS,
+      due: (now, limit) => store.idsPastPaymentDeadline(now, limit),
       command: 'EXPIRE',
     })
   }
   if (settings.FULFILMENT_AUTO) {
+    const inStateFor = (state: OrderState, ms: number) => (now: Date, limit: number) =>
+      store.idsInStateSince(state, new Date(now.getTime() - ms), limit)
     rules.push(
-      { name: 'ship', from: 'PAID', afterMs: settings.FULFILMENT_SHIP_AFTER_MS, command: 'SHIP' },
-      { name: 'deliver', from: 'SHIPPED', afterMs: settings.FULFILMENT_DELIVER_AFTER_MS, command: 'DELIVER' },
+      { name: 'ship', due: inStateFor('PAID', settings.FULFILMENT_SHIP_AFTER_MS), command: 'SHIP' },
+      { name: 'deliver', due: inStateFor('SHIPPED', settings.FULFILMENT_DELIVER_AFTER_MS), command: 'DELIVER' },
     )
   }
   const schedules = startSchedules({
     rules,
+    chores: [{ name: 'forget-placements', run: (now) => placements.prune(now, 500) }],
     intervalMs: settings.SCHEDULER_INTERVAL_MS,
     orders,
-    store,
     logger: logger.child({ component: 'schedules' }),
   })
 

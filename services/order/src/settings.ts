@@ -32,9 +32,21 @@ export const settingsSchema = z.object({
   GOODS_INTERNAL_URL: z
     .url({ error: 'expected the base URL of the goods-service internal listener' })
     .default('http://127.0.0.1:8182'),
+  /** How long one call to goods-service may take, counted from when it leaves the queue. */
   GOODS_TIMEOUT_MS: positiveInt(2_000),
+  /** Calls to goods-service in flight at once; the rest wait in a queue of GOODS_MAX_QUEUED_CALLS. */
+  GOODS_MAX_CONCURRENT_CALLS: positiveInt(32),
+  /** Calls that may wait for goods-service; past this a buyer gets 429 with Retry-After. */
+  GOODS_MAX_QUEUED_CALLS: positiveInt(5_000),
   GOODS_BREAKER_THRESHOLD: positiveInt(5),
   GOODS_BREAKER_OPEN_MS: positiveInt(5_000),
+  /**
+   * How long a placement holds its Idempotency-Key; a request with the same key waits for it,
+   * and takes the key over only after this (its holder died).
+   */
+  IDEMPOTENCY_LEASE_MS: positiveInt(30_000),
+  /** How long a refused Idempotency-Key answers the same refusal again. */
+  IDEMPOTENCY_REFUSAL_TTL_MS: positiveInt(MINUTE),
   /** Publish the outbox from this process; false when the relay runs on its own (`src/relay.ts`). */
   OUTBOX_RELAY: bool(true),
   PAYMENT_EVENTS_ENABLED: bool(true),
@@ -44,8 +56,12 @@ export const settingsSchema = z.object({
   FULFILMENT_SHIP_AFTER_MS: positiveInt(30_000),
   FULFILMENT_DELIVER_AFTER_MS: positiveInt(60_000),
   RETURN_WINDOW_MS: positiveInt(7 * DAY),
-  /** An order not paid this long after placement expires and its stock goes back. */
-  PAYMENT_DEADLINE_MS: positiveInt(10 * MINUTE),
+  /**
+   * An unpaid order expires this long before its reservation's hold runs out (goods-service's
+   * `expiresAt`), so the expiry runs while the units are still held: cover the scheduler's
+   * interval and any clock difference with Redis.
+   */
+  PAYMENT_DEADLINE_MARGIN_MS: positiveInt(30_000),
   ORDER_EXPIRY_ENABLED: bool(true),
   SCHEDULER_INTERVAL_MS: positiveInt(5_000),
 })

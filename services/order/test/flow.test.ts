@@ -260,6 +260,42 @@ describe('orders and payments end to end (real goods-service and payment-service
     await stockBecomes(goodsId, 8)
   })
 
+  test('twin placements under one key for the last unit both answer the same order, never a refusal', async () => {
+    // Several rounds: the twins must race the same way every time, not only when lucky.
+    for (let round = 0; round < 8; round += 1) {
+      const goodsId = await goods.createGoods(sellerToken, { price: 4_100, stock: 1 })
+      const token = await buyer()
+      const key = randomUUID()
+      const twins = await Promise.all([place(token, goodsId, 1, key), place(token, goodsId, 1, key)])
+      assert.deepEqual(
+        twins.map((twin) => twin.response.status).sort(),
+        [200, 201],
+        `round ${round}: ${JSON.stringify(twins.map((twin) => twin.body))}`,
+      )
+      assert.equal(twins[0]?.body.id, twins[1]?.body.id)
+      assert.equal(await goods.stockAvailable(goodsId), 0)
+    }
+  })
+
+  test('a refused key is refused the same way when sent again, even after the stock came back', async () => {
+    const goodsId = await goods.createGoods(sellerToken, { price: 4_200, stock: 1 })
+    const holderToken = await buyer()
+    const holder = await placed(holderToken, goodsId)
+    const token = await buyer()
+    const key = randomUUID()
+    const refused = await place(token, goodsId, 1, key)
+    assert.deepEqual([refused.response.status, refused.body.code], [409, 'SOLD_OUT'])
+
+    await orders.call('POST', `/api/orders/${holder.id}/cancel`, { token: holderToken })
+    await stockBecomes(goodsId, 1)
+    const twins = await Promise.all([place(token, goodsId, 1, key), place(token, goodsId, 1, key)])
+    for (const twin of twins) {
+      assert.deepEqual([twin.response.status, twin.body.code], [409, 'SOLD_OUT'], JSON.stringify(twin.body))
+    }
+    // Only that key remembers the refusal: a new request of the same buyer goes through.
+    assert.equal((await place(token, goodsId, 1)).response.status, 201)
+  })
+
   test('a refused reservation gives the buyer goods-service’s own code', async () => {
     const goodsId = await goods.createGoods(sellerToken, { price: 1_000, stock: 2, purchaseLimit: 2 })
     const token = await buyer()
@@ -350,11 +386,12 @@ describe('time-driven transitions (real goods-service and payment-service)', () 
   before(async () => {
     issuer = await startTestIssuer()
     ;[goods, payment] = await Promise.all([
-      spawnGoodsService(issuer),
-      spawnPaymentService(issuer, { PROVIDER_TIMEOUT_MS: '4000' }),
+      // Reservations hold for 4 s, so unpaid orders expire 1 s before that: 3 s after placement.
+      spawnGoodsService(issuer, { RESERVATION_HOLD_MS: '4000' }),
+      spawnPaymentService(issuer, { PROVIDER_TIMEOUT_MS: '6000' }),
     ])
     orders = await startTestOrderService(goods, issuer, {
-      PAYMENT_DEADLINE_MS: '1000',
+      PAYMENT_DEADLINE_MARGIN_MS: '1000',
       FULFILMENT_AUTO: 'true',
       FULFILMENT_SHIP_AFTER_MS: '300',
       FULFILMENT_DELIVER_AFTER_MS: '300',

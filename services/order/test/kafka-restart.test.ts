@@ -77,6 +77,7 @@ describe('a Kafka broker restarted in the middle of a stream of orders (a privat
         quantity: 1,
         unitPrice: 1_000,
         at: now,
+        payBy: new Date(now.getTime() + 570_000),
       })
       const cloudEvents = toCloudEvents(events)
       await sequelize.transaction(async (transaction) => {

@@ -28,6 +28,7 @@ const fresh = () =>
     quantity: 2,
     unitPrice: 15_000,
     at: placedAt,
+    payBy: later(570_000),
   })
 
 const commandOf = (type: OrderCommandType, at = later(1_000)): OrderCommand => {

@@ -53,6 +53,7 @@ export function testBus(clientId = 'order-test', brokers: readonly string[] = te
 export const ensureTopics = (bus: EventBus): Promise<void> => ensureCatalogTopics(bus, testLogger)
 
 export interface TestGoodsService {
+  /** The running process; `resume` replaces it. */
   readonly process: ServiceProcess
   readonly url: string
   /** The internal listener, where order-service reserves stock. */
@@ -63,33 +64,56 @@ export interface TestGoodsService {
   createGoods(sellerToken: string, terms: { price: number; stock: number; purchaseLimit?: number }): Promise<string>
   stockAvailable(goodsId: string): Promise<number>
   reservation(reservationId: string): Promise<{ state: string } | undefined>
+  /** Stops the process, keeping its database and Redis keys: goods-service is down. */
+  halt(): Promise<void>
+  /** Starts it again on the same port with the same settings. */
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
-/** goods-service as its own process, as `make dev` runs it. */
-export async function spawnGoodsService(issuer: TestIssuer): Promise<TestGoodsService> {
+/** goods-service as its own process, as `make dev` runs it; `env` adds or overrides settings. */
+export async function spawnGoodsService(
+  issuer: TestIssuer,
+  env: Record<string, string> = {},
+): Promise<TestGoodsService> {
   const database = await createTestDatabase('goods')
   const groupId = uniqueName('goods-test')
   const stockPrefix = uniqueName('test-stock')
   await startGroupsAtEnd([groupId], [TOPIC_ORDERS])
-  const child = await spawnService(goodsEntry, {
+  const settings: Record<string, string> = {
     MYSQL_DATABASE: database.name,
     STOCK_KEY_PREFIX: stockPrefix,
     ORDER_EVENTS_GROUP: groupId,
     JWT_JWKS_URL: issuer.jwksUrl,
     INTERNAL_API_SECRET: INTERNAL_SECRET,
     LOG_LEVEL: 'warn',
-  })
+    ...env,
+  }
+  const start = async () => {
+    const started = await spawnService(goodsEntry, settings)
+    try {
+      await waitUntilReady(started, 60_000)
+    } catch (error) {
+      await started.stop('SIGKILL')
+      throw error
+    }
+    return started
+  }
+  let child: ServiceProcess
   try {
-    await waitUntilReady(child, 60_000)
+    child = await start()
   } catch (error) {
-    await child.stop('SIGKILL')
     await database.drop()
     throw error
   }
+  // A restart must come back where order-service was told to call it.
+  settings.HTTP_PORT = new URL(child.url).port
+  settings.INTERNAL_PORT = new URL(child.internalUrl).port
   const internal = { 'x-timedeal-internal': INTERNAL_SECRET }
   return {
-    process: child,
+    get process() {
+      return child
+    },
     url: child.url,
     internalUrl: child.internalUrl,
     database,
@@ -120,6 +144,12 @@ export async function spawnGoodsService(issuer: TestIssuer): Promise<TestGoodsSe
       const response = await fetch(`${child.internalUrl}/internal/reservations/${reservationId}`, { headers: internal })
       if (response.status === 404) return undefined
       return (await response.json()) as { state: string }
+    },
+    async halt() {
+      await child.stop('SIGTERM')
+    },
+    async resume() {
+      child = await start()
     },
     async stop() {
       await child.stop('SIGTERM')

@@ -1,11 +1,37 @@
 /**
  * order-service's view of goods-service: the price of a goods and its stock reservations, over
- * HTTP with a timeout per call. After a run of failures the client stops calling for a while
- * and answers 503 GOODS_UNAVAILABLE at once, so a goods-service outage does not pile up
- * requests (and connections) waiting on timeouts.
+ * HTTP. Every call goes through one set of policies, composed once here (cockatiel):
+ *
+ *   bulkhead → retry → circuit breaker → timeout → fetch
+ *
+ * - The bulkhead lets `maxConcurrentCalls` calls out at once and queues up to `maxQueuedCalls`
+ *   more; past that the caller gets 429 with `Retry-After`. A sale opening is a burst: sending
+ *   it all at once would only make goods-service queue it, and our timeouts count that queue.
+ * - The timeout starts when a call leaves the bulkhead, so time spent waiting in our own queue
+ *   never times a call out, nor counts against goods-service.
+ * - The breaker opens after `failureThreshold` failures in a row (timeouts, refused connections,
+ *   5xx) and then answers 503 GOODS_UNAVAILABLE at once for `openMs`, before one trial call.
+ * - A call that failed to connect, or whose connection broke, is tried once more: every call
+ *   here is safe to repeat (reads, and reservation commands keyed by the reservation id).
  */
-import { INTERNAL_CREDENTIAL_HEADER, PROBLEM_CONTENT_TYPE, Problem } from '@timedeal/platform'
+import { INTERNAL_CREDENTIAL_HEADER, type Logger, PROBLEM_CONTENT_TYPE, Problem } from '@timedeal/platform'
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  bulkhead,
+  CircuitState,
+  ConsecutiveBreaker,
+  ConstantBackoff,
+  circuitBreaker,
+  handleWhen,
+  retry,
+  TaskCancelledError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import { z } from 'zod'
 
 export interface GoodsSummary {
@@ -22,6 +48,19 @@ export interface ReservationRequest {
   readonly quantity: number
 }
 
+/** goods-service's answer to a reservation: its state, and until when it holds the units. */
+export interface Reservation {
+  readonly state: 'RESERVED' | 'CONFIRMED' | 'RELEASED'
+  /** When an unconfirmed reservation gives its units back (goods-service's clock). */
+  readonly expiresAt: Date
+}
+
+/** Which reservation to release: goods-service keeps a reservation's records beside its goods. */
+export interface ReservationRef {
+  readonly reservationId: string
+  readonly goodsId: string
+}
+
 /** What confirming a reservation came to: it is the buyer's now, or it went back to stock first. */
 export type ConfirmOutcome = 'CONFIRMED' | 'EXPIRED' | 'RELEASED' | 'NOT_FOUND'
 
@@ -32,10 +71,10 @@ export interface GoodsClient {
   /** The goods, or undefined when goods-service does not know the id. */
   goods(goodsId: string, context?: CallContext): Promise<GoodsSummary | undefined>
   /** Takes the units; a refusal is thrown as goods-service's own problem (code and status). */
-  reserve(request: ReservationRequest, context?: CallContext): Promise<void>
+  reserve(request: ReservationRequest, context?: CallContext): Promise<Reservation>
   confirm(reservationId: string, context?: CallContext): Promise<ConfirmOutcome>
   /** Gives the units back; releasing twice, or an unknown id, is not an error. */
-  release(reservationId: string, reason: string, context?: CallContext): Promise<void>
+  release(reservation: ReservationRef, reason: string, context?: CallContext): Promise<void>
 }
 
 export interface GoodsClientOptions {
@@ -43,167 +82,228 @@ export interface GoodsClientOptions {
   /** Where goods-service serves `/internal/*`; defaults to `baseUrl`. */
   readonly internalUrl?: string
   readonly internalSecret: string
+  /** How long one call may take once it has left the queue. */
   readonly timeoutMs: number
+  /** Calls in flight to goods-service at most; the rest wait in the queue. */
+  readonly maxConcurrentCalls: number
+  /** Calls that may wait for a free slot; one more is refused with 429. */
+  readonly maxQueuedCalls: number
   /** Consecutive failures (timeouts, refused connections, 5xx) that open the breaker. */
   readonly failureThreshold: number
   /** How long an open breaker refuses calls before it lets one through to try. */
   readonly openMs: number
   readonly fetch?: typeof fetch
-  readonly now?: () => number
+  readonly logger?: Logger
+  readonly metrics?: Registry
 }
 
+/** What the caller of a full queue is asked to wait before trying again. */
+export const QUEUE_FULL_RETRY_AFTER_SECONDS = 1
+
+/** A delay before the one repeat of a call whose connection failed. */
+const RECONNECT_DELAY_MS = 50
+
 const goodsBody = z.object({ id: z.string(), sellerId: z.string(), price: z.number().int().nonnegative() })
+const reservationBody = z.object({
+  state: z.enum(['RESERVED', 'CONFIRMED', 'RELEASED']),
+  expiresAt: z.iso.datetime({ offset: true }),
+})
 const problemFields = z.object({ code: z.string(), detail: z.string().optional() })
 
 export const goodsUnavailable = (detail = 'goods-service cannot be reached; try again shortly') =>
   new Problem(503, 'GOODS_UNAVAILABLE', detail)
 
-/**
- * Closed → open after `failureThreshold` failures in a row; open refuses for `openMs`; then
- * half-open lets one call through, whose outcome closes it or opens it again.
- */
-export class CircuitBreaker {
-  readonly #threshold: number
-  readonly #openMs: number
-  readonly #now: () => number
-  #failures = 0
-  #openedAt: number | undefined
-  #trial = false
+const queueFull = () =>
+  new Problem(
+    429,
+    'TOO_MANY_PENDING_ORDERS',
+    'too many orders are waiting for goods-service; try again in a moment',
+    {},
+    { 'retry-after': String(QUEUE_FULL_RETRY_AFTER_SECONDS) },
+  )
 
-  constructor(threshold: number, openMs: number, now: () => number = Date.now) {
-    this.#threshold = threshold
-    this.#openMs = openMs
-    this.#now = now
-  }
+/** goods-service's answer, read whole inside the timeout so a stalled body times out too. */
+interface Answer {
+  readonly status: number
+  readonly contentType: string
+  readonly text: string
+}
 
-  get state(): 'closed' | 'open' | 'half-open' {
-    if (this.#openedAt === undefined) return 'closed'
-    return this.#now() - this.#openedAt >= this.#openMs ? 'half-open' : 'open'
-  }
+/** fetch's own failure to connect or to keep a connection: nothing was answered. */
+const isConnectionFailure = (error: Error) => error instanceof TypeError && error.message === 'fetch failed'
 
-  /** Whether a call may go out now; in half-open, only one at a time. */
-  allow(): boolean {
-    const state = this.state
-    if (state === 'closed') return true
-    if (state === 'open' || this.#trial) return false
-    this.#trial = true
-    return true
-  }
+/** What tells the breaker goods-service is failing: no answer in time, no connection, or a 5xx. */
+const isFailure = (error: Error) => error instanceof TaskCancelledError || isConnectionFailure(error)
+const isServerError = (answer: unknown) => (answer as Answer).status >= 500
 
-  succeeded(): void {
-    this.#failures = 0
-    this.#openedAt = undefined
-    this.#trial = false
-  }
+/** The policies every call to goods-service goes through, outermost first, and their parts. */
+function goodsPolicies(options: GoodsClientOptions) {
+  const queue = bulkhead(options.maxConcurrentCalls, options.maxQueuedCalls)
+  const breaker = circuitBreaker(handleWhen(isFailure).orWhenResult(isServerError), {
+    halfOpenAfter: options.openMs,
+    breaker: new ConsecutiveBreaker(options.failureThreshold),
+  })
+  breaker.onBreak(() => options.logger?.warn('goods-service failed repeatedly; calls to it stop for a moment'))
+  breaker.onReset(() => options.logger?.info('goods-service answers again'))
+  const policy = wrap(
+    queue,
+    retry(handleWhen(isConnectionFailure), { maxAttempts: 1, backoff: new ConstantBackoff(RECONNECT_DELAY_MS) }),
+    breaker,
+    timeout(options.timeoutMs, TimeoutStrategy.Aggressive),
+  )
+  return { policy, queue, breaker }
+}
 
-  failed(): void {
-    this.#failures += 1
-    if (this.#trial || this.#failures >= this.#threshold) this.#openedAt = this.#now()
-    this.#trial = false
-  }
+/** Gauges of the queue and the breaker, read when scraped; returns the counter of refused calls. */
+function goodsCallMetrics(
+  registry: Registry,
+  options: GoodsClientOptions,
+  { queue, breaker }: ReturnType<typeof goodsPolicies>,
+): Counter<'reason'> {
+  const registers = [registry]
+  new Gauge({
+    name: 'goods_calls_in_flight',
+    help: 'Calls to goods-service in flight now.',
+    registers,
+    collect() {
+      this.set(options.maxConcurrentCalls - queue.executionSlots)
+    },
+  })
+  new Gauge({
+    name: 'goods_calls_queued',
+    help: 'Calls to goods-service waiting for a free slot now.',
+    registers,
+    collect() {
+      this.set(options.maxQueuedCalls - queue.queueSlots)
+    },
+  })
+  new Gauge({
+    name: 'goods_breaker_open',
+    help: '1 while calls to goods-service are refused after repeated failures.',
+    registers,
+    collect() {
+      this.set(breaker.state === CircuitState.Closed ? 0 : 1)
+    },
+  })
+  return new Counter({
+    name: 'goods_calls_refused_total',
+    help: 'Calls to goods-service refused before they went out, by reason (queue_full, breaker_open).',
+    labelNames: ['reason'],
+    registers,
+  })
 }
 
 export function createGoodsClient(options: GoodsClientOptions): GoodsClient {
   const doFetch = options.fetch ?? fetch
-  const breaker = new CircuitBreaker(options.failureThreshold, options.openMs, options.now)
   const base = options.baseUrl.replace(/\/+$/, '')
   const internalBase = (options.internalUrl ?? options.baseUrl).replace(/\/+$/, '')
+  const policies = goodsPolicies(options)
+  const { policy } = policies
+  const refused = options.metrics ? goodsCallMetrics(options.metrics, options, policies) : undefined
 
-  /** One call; answers with goods-service's response, which the callers read. */
-  async function call(method: string, path: string, body: unknown, context: CallContext = {}): Promise<Response> {
-    if (!breaker.allow()) throw goodsUnavailable('goods-service failed repeatedly; not calling it for a moment')
-    let response: Response
+  /** One call through the policies; a refusal before or instead of an answer is a problem. */
+  async function call(
+    method: string,
+    url: string,
+    body: unknown,
+    context: CallContext = {},
+    credential = false,
+  ): Promise<Answer> {
     try {
-      response = await doFetch(`${path.startsWith('/internal/') ? internalBase : base}${path}`, {
-        method,
-        headers: {
-          ...context,
-          [INTERNAL_CREDENTIAL_HEADER]: options.internalSecret,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(options.timeoutMs),
+      return await policy.execute(async ({ signal }) => {
+        const response = await doFetch(url, {
+          method,
+          headers: {
+            ...context,
+            ...(credential ? { [INTERNAL_CREDENTIAL_HEADER]: options.internalSecret } : {}),
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          signal,
+        })
+        return {
+          status: response.status,
+          contentType: response.headers.get('content-type') ?? '',
+          text: await response.text(),
+        }
       })
     } catch (error) {
-      breaker.failed()
-      const timedOut = error instanceof Error && error.name === 'TimeoutError'
-      throw goodsUnavailable(
-        timedOut ? `goods-service did not answer within ${options.timeoutMs} ms` : 'goods-service cannot be reached',
-      )
+      if (error instanceof BulkheadRejectedError) {
+        refused?.inc({ reason: 'queue_full' })
+        throw queueFull()
+      }
+      if (error instanceof BrokenCircuitError) {
+        refused?.inc({ reason: 'breaker_open' })
+        throw goodsUnavailable('goods-service failed repeatedly; not calling it for a moment')
+      }
+      if (error instanceof TaskCancelledError) {
+        throw goodsUnavailable(`goods-service did not answer within ${options.timeoutMs} ms`)
+      }
+      if (error instanceof Error && isConnectionFailure(error)) throw goodsUnavailable()
+      throw error
     }
-    if (response.status >= 500) breaker.failed()
-    else breaker.succeeded()
-    return response
   }
 
+  const internal = (method: string, path: string, body: unknown, context?: CallContext) =>
+    call(method, `${internalBase}/internal/reservations${path}`, body, context, true)
+
   /** goods-service's problem as ours: the buyer sees its code and status; 5xx become 503. */
-  async function problemOf(response: Response): Promise<Problem> {
-    const text = await response.text()
-    if (response.status >= 500) return goodsUnavailable(`goods-service answered ${response.status}`)
+  function problemOf(answer: Answer): Problem {
+    if (answer.status >= 500) return goodsUnavailable(`goods-service answered ${answer.status}`)
     // A refused service credential is this service's misconfiguration, not the buyer's fault.
-    if (response.status === 401 || response.status === 403) {
-      return goodsUnavailable(`goods-service refused order-service's credential (${response.status})`)
+    if (answer.status === 401 || answer.status === 403) {
+      return goodsUnavailable(`goods-service refused order-service's credential (${answer.status})`)
     }
-    const parsed = problemFields.safeParse(parseJson(text))
-    if (!parsed.success || !(response.headers.get('content-type') ?? '').includes(PROBLEM_CONTENT_TYPE)) {
-      return goodsUnavailable(`goods-service answered ${response.status} without a problem description`)
+    const parsed = problemFields.safeParse(parseJson(answer.text))
+    if (!parsed.success || !answer.contentType.includes(PROBLEM_CONTENT_TYPE)) {
+      return goodsUnavailable(`goods-service answered ${answer.status} without a problem description`)
     }
     return new Problem(
-      response.status as ContentfulStatusCode,
+      answer.status as ContentfulStatusCode,
       parsed.data.code,
       parsed.data.detail ?? 'goods-service refused the request',
     )
   }
 
+  const isOk = (answer: Answer) => answer.status >= 200 && answer.status < 300
+
   return {
     async goods(goodsId, context) {
-      const response = await call('GET', `/api/goods/${encodeURIComponent(goodsId)}`, undefined, context)
-      if (response.status === 404) {
-        await response.body?.cancel()
-        return undefined
-      }
-      if (!response.ok) throw await problemOf(response)
-      const parsed = goodsBody.safeParse(await response.json())
+      const answer = await call('GET', `${base}/api/goods/${encodeURIComponent(goodsId)}`, undefined, context)
+      if (answer.status === 404) return undefined
+      if (!isOk(answer)) throw problemOf(answer)
+      const parsed = goodsBody.safeParse(parseJson(answer.text))
       if (!parsed.success) throw goodsUnavailable('goods-service answered with goods this client cannot read')
       return parsed.data
     },
 
     async reserve(request, context) {
-      const response = await call('POST', '/internal/reservations', request, context)
-      if (!response.ok) throw await problemOf(response)
-      await response.body?.cancel()
+      const answer = await internal('POST', '', request, context)
+      if (!isOk(answer)) throw problemOf(answer)
+      const parsed = reservationBody.safeParse(parseJson(answer.text))
+      if (!parsed.success) throw goodsUnavailable('goods-service answered with a reservation this client cannot read')
+      return { state: parsed.data.state, expiresAt: new Date(parsed.data.expiresAt) }
     },
 
     async confirm(reservationId, context) {
-      const response = await call(
-        'POST',
-        `/internal/reservations/${encodeURIComponent(reservationId)}/confirm`,
-        undefined,
-        context,
-      )
-      if (response.ok) {
-        await response.body?.cancel()
-        return 'CONFIRMED'
-      }
-      const problem = await problemOf(response)
+      const answer = await internal('POST', `/${encodeURIComponent(reservationId)}/confirm`, undefined, context)
+      if (isOk(answer)) return 'CONFIRMED'
+      const problem = problemOf(answer)
       if (problem.code === 'RESERVATION_EXPIRED') return 'EXPIRED'
       if (problem.code === 'RESERVATION_RELEASED') return 'RELEASED'
       if (problem.code === 'RESERVATION_NOT_FOUND') return 'NOT_FOUND'
       throw problem
     },
 
-    async release(reservationId, reason, context) {
-      const response = await call(
+    async release({ reservationId, goodsId }, reason, context) {
+      const answer = await internal(
         'POST',
-        `/internal/reservations/${encodeURIComponent(reservationId)}/release`,
-        { reason },
+        `/${encodeURIComponent(reservationId)}/release`,
+        { goodsId, reason },
         context,
       )
-      if (response.ok || response.status === 404) {
-        await response.body?.cancel()
-        return
-      }
-      throw await problemOf(response)
+      if (isOk(answer) || answer.status === 404) return
+      throw problemOf(answer)
     },
   }
 }

@@ -42,6 +42,40 @@ export const migrations: readonly Migration[] = [
   },
   createOutboxTable('0002-create-outbox'),
   createInboxTable('0003-create-inbox'),
+  {
+    name: '0004-orders-pay-by',
+    up: async ({ sequelize }) => {
+      // The payment deadline comes from the reservation's own hold. Orders placed before this
+      // kept the old fixed deadline: ten minutes after placement.
+      await sequelize.query('ALTER TABLE orders ADD COLUMN pay_by DATETIME(3) NULL AFTER placed_at')
+      await sequelize.query('UPDATE orders SET pay_by = placed_at + INTERVAL 10 MINUTE')
+      await sequelize.query(
+        'ALTER TABLE orders MODIFY pay_by DATETIME(3) NOT NULL, ADD KEY orders_by_payment_deadline (state, pay_by)',
+      )
+    },
+  },
+  {
+    name: '0005-create-placements',
+    up: async ({ sequelize }) => {
+      // One row per Idempotency-Key being placed (PLACING, held by `token` until `until`) or
+      // refused (REFUSED, answered the same way until `until`). A placed key has its order
+      // instead: the row goes in the order's transaction.
+      await sequelize.query(`
+        CREATE TABLE placements (
+          buyer_id         VARCHAR(64)     NOT NULL,
+          idempotency_key  VARCHAR(128)    NOT NULL,
+          goods_id         VARCHAR(64)     NOT NULL,
+          quantity         INT UNSIGNED    NOT NULL,
+          state            VARCHAR(10)     NOT NULL,
+          token            CHAR(32)        NOT NULL,
+          reservation_id   VARCHAR(64)     NOT NULL,
+          refusal          TEXT            NULL,
+          until            DATETIME(3)     NOT NULL,
+          PRIMARY KEY (buyer_id, idempotency_key),
+          KEY placements_by_until (until)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+    },
+  },
   // The relay forgets inbox ids past their retention; this index finds them.
   indexInboxByHandledAt('0006-index-inbox-by-handled-at'),
 ]

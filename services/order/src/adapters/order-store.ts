@@ -17,6 +17,7 @@ interface OrderRow {
   payment_id: string | null
   failure_reason: string | null
   placed_at: Date
+  pay_by: Date
   paid_at: Date | null
   failed_at: Date | null
   cancelled_at: Date | null
@@ -55,9 +56,9 @@ export class OrderStore {
     try {
       await this.#db.query(
         `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
-           total_amount, state, version, placed_at, state_since)
+           total_amount, state, version, placed_at, pay_by, state_since)
          VALUES (:id, :buyerId, :sellerId, :goodsId, :reservationId, :idempotencyKey, :quantity, :unitPrice,
-           :totalAmount, :state, :version, :placedAt, :stateSince)`,
+           :totalAmount, :state, :version, :placedAt, :payBy, :stateSince)`,
         { replacements: withSqlTimes({ ...order, idempotencyKey }), transaction },
       )
     } catch (error) {
@@ -112,6 +113,15 @@ export class OrderStore {
     return { orders, lastId: rows.length > page.limit ? (orders.at(-1)?.id ?? null) : null }
   }
 
+  /** Ids of unpaid orders whose payment deadline has passed at `now`, the earliest deadline first. */
+  async idsPastPaymentDeadline(now: Date, limit: number): Promise<string[]> {
+    const rows = await this.#db.query<{ id: string }>(
+      "SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND pay_by <= :now ORDER BY pay_by LIMIT :limit",
+      { replacements: withSqlTimes({ now, limit }), type: QueryTypes.SELECT },
+    )
+    return rows.map((row) => row.id)
+  }
+
   /** Ids of orders that have been in `state` since before `before`, oldest first. */
   async idsInStateSince(state: OrderState, before: Date, limit: number): Promise<string[]> {
     const rows = await this.#db.query<{ id: string }>(
@@ -137,6 +147,7 @@ function toOrder(row: OrderRow): Order {
     paymentId: row.payment_id,
     failureReason: row.failure_reason,
     placedAt: new Date(row.placed_at),
+    payBy: new Date(row.pay_by),
     paidAt: instant(row.paid_at),
     failedAt: instant(row.failed_at),
     cancelledAt: instant(row.cancelled_at),

@@ -1,5 +1,5 @@
 import { isEvent, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import { type EventBus, type EventSubscription, handleOnce, type Logger, Problem } from '@timedeal/platform'
+import { type EventBus, type EventSubscription, handleOnce, type Logger } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import type { Order, OrderCommand } from '../domain/order-state.ts'
 import type { Orders } from '../orders.ts'
@@ -63,22 +63,22 @@ export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<E
   })
 
   /**
-   * Confirms the reservation before the order is marked paid. When the units already went back
-   * (the hold ran out first) the order expires instead, and payment-service refunds on that event.
+   * Confirms the reservation before the order is marked paid: an order is PAID only while its
+   * units are held for it. When the units already went back (the hold ran out first) the order
+   * expires instead, and payment-service refunds on that event. When goods-service cannot
+   * answer, its 503 (or 429) goes up to the consumer, which counts it as an outage and delivers
+   * the event again until goods-service answers; meanwhile the order stays unpaid, and if its
+   * deadline passes first the schedule expires it.
    */
   async function paidOrExpired(order: Order, paymentId: string, at: Date): Promise<OrderCommand> {
     if (order.state !== 'PENDING_PAYMENT') return { type: 'PAY', at, paymentId }
-    const orderId = order.id
-    try {
-      const outcome = await goods.confirm(order.reservationId)
-      if (outcome !== 'CONFIRMED') {
-        logger.warn({ orderId, reservationId: order.reservationId, outcome }, 'paid after the reservation ended')
-        return { type: 'EXPIRE', at }
-      }
-    } catch (error) {
-      // goods-service confirms again when it consumes OrderPaid; a payment must not wait on it.
-      if (!(error instanceof Problem && error.status === 503)) throw error
-      logger.warn({ err: error, orderId }, 'could not confirm the reservation now; goods-service will on OrderPaid')
+    const outcome = await goods.confirm(order.reservationId)
+    if (outcome !== 'CONFIRMED') {
+      logger.warn(
+        { orderId: order.id, reservationId: order.reservationId, outcome },
+        'paid after the reservation ended',
+      )
+      return { type: 'EXPIRE', at }
     }
     return { type: 'PAY', at, paymentId }
   }

@@ -33,6 +33,11 @@ export interface Order {
   readonly paymentId: string | null
   readonly failureReason: string | null
   readonly placedAt: Date
+  /**
+   * The payment deadline: an order still unpaid then expires. It comes from the reservation's
+   * own hold, ending shortly before it, so the order never outlives its units.
+   */
+  readonly payBy: Date
   readonly paidAt: Date | null
   readonly failedAt: Date | null
   readonly cancelledAt: Date | null
@@ -110,6 +115,7 @@ export interface NewOrder {
   readonly quantity: number
   readonly unitPrice: number
   readonly at: Date
+  readonly payBy: Date
 }
 
 /** A new order waiting for its payment, and the OrderPlaced event that asks for the charge. */
@@ -128,6 +134,7 @@ export function placeOrder(input: NewOrder): { order: Order; events: readonly Or
     paymentId: null,
     failureReason: null,
     placedAt: input.at,
+    payBy: input.payBy,
     paidAt: null,
     failedAt: null,
     cancelledAt: null,

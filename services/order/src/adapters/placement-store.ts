@@ -1,0 +1,123 @@
+import { withSqlTimes } from '@timedeal/platform'
+import { DatabaseError, QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
+import type { PlacementClaim, Refusal } from '../domain/placement.ts'
+
+interface PlacementRow {
+  buyer_id: string
+  idempotency_key: string
+  goods_id: string
+  quantity: number
+  state: PlacementClaim['state']
+  token: string
+  reservation_id: string
+  refusal: string | null
+  until: Date
+}
+
+const isDeadlock = (error: unknown) =>
+  error instanceof DatabaseError && (error.parent as { code?: string }).code === 'ER_LOCK_DEADLOCK'
+
+const affectedRows = (result: unknown) => (result as { affectedRows?: number }).affectedRows ?? 0
+
+/**
+ * The `placements` table: who holds each Idempotency-Key being placed, and the refusals
+ * remembered. Every change after the claim names the holder's token, so a holder that lost its
+ * key (its lease ran out and another request took over) changes nothing.
+ */
+export class PlacementStore {
+  readonly #db: Sequelize
+
+  constructor(db: Sequelize) {
+    this.#db = db
+  }
+
+  /**
+   * Claims the key; false when another request holds it (or its refusal is remembered), or won
+   * the race for it: twins inserting the same key as its holder deletes it may deadlock, and
+   * InnoDB then rolls one of them back.
+   */
+  async claim(claim: PlacementClaim): Promise<boolean> {
+    try {
+      await this.#db.query(
+        `INSERT INTO placements (buyer_id, idempotency_key, goods_id, quantity, state, token, reservation_id, until)
+         VALUES (:buyerId, :idempotencyKey, :goodsId, :quantity, :state, :token, :reservationId, :until)`,
+        { replacements: withSqlTimes({ ...claim }) },
+      )
+      return true
+    } catch (error) {
+      if (error instanceof UniqueConstraintError || isDeadlock(error)) return false
+      throw error
+    }
+  }
+
+  async find(buyerId: string, idempotencyKey: string): Promise<PlacementClaim | undefined> {
+    const rows = await this.#db.query<PlacementRow>(
+      'SELECT * FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey',
+      { replacements: { buyerId, idempotencyKey }, type: QueryTypes.SELECT },
+    )
+    return rows[0] ? toClaim(rows[0]) : undefined
+  }
+
+  /** Replaces `previous` with `next` unless someone else did first. */
+  async takeOver(previous: PlacementClaim, next: PlacementClaim): Promise<boolean> {
+    const [result] = await this.#db.query(
+      `UPDATE placements SET state = :state, token = :token, reservation_id = :reservationId, refusal = NULL,
+         until = :until
+       WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :previousToken`,
+      { replacements: withSqlTimes({ ...next, previousToken: previous.token }), raw: true },
+    )
+    return affectedRows(result) === 1
+  }
+
+  /** Remembers the holder's refusal until `until`. */
+  async refuse(claim: PlacementClaim, refusal: Refusal, until: Date): Promise<void> {
+    await this.#db.query(
+      `UPDATE placements SET state = 'REFUSED', refusal = :refusal, until = :until
+       WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token`,
+      { replacements: withSqlTimes({ ...claim, refusal: JSON.stringify(refusal), until }), raw: true },
+    )
+  }
+
+  /** Gives the key up without an outcome (goods-service did not answer): the next request tries. */
+  async abandon(claim: PlacementClaim): Promise<void> {
+    await this.#db.query(
+      'DELETE FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token',
+      { replacements: { ...claim }, raw: true },
+    )
+  }
+
+  /**
+   * Ends the claim in the transaction that writes its order (the order answers for the key from
+   * then on); false when the holder lost the key, and the transaction must not commit.
+   */
+  async settle(claim: PlacementClaim, transaction: Transaction): Promise<boolean> {
+    const [result] = await this.#db.query(
+      'DELETE FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token',
+      { replacements: { ...claim }, transaction, raw: true },
+    )
+    return affectedRows(result) === 1
+  }
+
+  /** Forgets claims and refusals past their time, a batch at a time; returns how many. */
+  async prune(now: Date, limit: number): Promise<number> {
+    const [result] = await this.#db.query('DELETE FROM placements WHERE until < :now ORDER BY until LIMIT :limit', {
+      replacements: withSqlTimes({ now, limit }),
+      raw: true,
+    })
+    return affectedRows(result)
+  }
+}
+
+function toClaim(row: PlacementRow): PlacementClaim {
+  return {
+    buyerId: row.buyer_id,
+    idempotencyKey: row.idempotency_key,
+    goodsId: row.goods_id,
+    quantity: Number(row.quantity),
+    state: row.state,
+    token: row.token,
+    reservationId: row.reservation_id,
+    refusal: row.refusal ? (JSON.parse(row.refusal) as Refusal) : null,
+    until: new Date(row.until),
+  }
+}
