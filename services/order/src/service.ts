@@ -78,6 +78,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
         metrics,
         pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
         batchSize: settings.OUTBOX_BATCH_SIZE,
+        inboxRetentionMs: settings.INBOX_RETENTION_MS,
       })
     : undefined
   const orders = createOrders({
@@ -132,6 +133,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       fromBeginning: settings.CONSUMER_FROM_BEGINNING,
       maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
       retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
+      maxRetryBackoffMs: settings.CONSUMER_RETRY_MAX_BACKOFF_MS,
     })
   }
 

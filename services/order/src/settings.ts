@@ -1,4 +1,12 @@
-import { authSettings, bool, kafkaSettings, mysqlSettings, positiveInt, serviceSettings } from '@timedeal/platform'
+import {
+  authSettings,
+  bool,
+  kafkaSettings,
+  mysqlSettings,
+  consumerSettings as platformConsumerSettings,
+  positiveInt,
+  serviceSettings,
+} from '@timedeal/platform'
 import { z } from 'zod'
 
 const MINUTE = 60_000
@@ -8,12 +16,13 @@ const DAY = 24 * 60 * MINUTE
 export const relaySettings = () => ({
   OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
   OUTBOX_BATCH_SIZE: positiveInt(500),
+  /** The leading relay forgets handled event ids older than this (the consumers' inbox). */
+  INBOX_RETENTION_MS: platformConsumerSettings().INBOX_RETENTION_MS,
 })
 
-/** How event consumers retry before dead-lettering, and where a brand-new group starts. */
+/** How event consumers retry (the platform's settings), and where a brand-new group starts. */
 export const consumerSettings = () => ({
-  CONSUMER_MAX_ATTEMPTS: positiveInt(5),
-  CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
+  ...platformConsumerSettings(),
   CONSUMER_FROM_BEGINNING: bool(true),
   /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
   KAFKA_ENSURE_TOPICS: bool(true),

@@ -67,6 +67,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
     metrics,
     pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
     batchSize: settings.OUTBOX_BATCH_SIZE,
+    inboxRetentionMs: settings.INBOX_RETENTION_MS,
   })
   const payments = createPayments({
     sequelize,
@@ -94,6 +95,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
       fromBeginning: settings.CONSUMER_FROM_BEGINNING,
       maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
       retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
+      maxRetryBackoffMs: settings.CONSUMER_RETRY_MAX_BACKOFF_MS,
     })
   }
 

@@ -1,4 +1,12 @@
-import { authSettings, bool, kafkaSettings, mysqlSettings, positiveInt, serviceSettings } from '@timedeal/platform'
+import {
+  authSettings,
+  bool,
+  consumerSettings,
+  kafkaSettings,
+  mysqlSettings,
+  positiveInt,
+  serviceSettings,
+} from '@timedeal/platform'
 import { z } from 'zod'
 
 const { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE } = authSettings()
@@ -23,15 +31,14 @@ export const settingsSchema = z.object({
   OUTBOX_BATCH_SIZE: positiveInt(500),
   ORDER_EVENTS_ENABLED: bool(true),
   ORDER_EVENTS_GROUP: z.string().min(1).default('payment-service'),
-  CONSUMER_MAX_ATTEMPTS: positiveInt(5),
-  CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
+  ...consumerSettings(),
   CONSUMER_FROM_BEGINNING: bool(true),
   /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
   KAFKA_ENSURE_TOPICS: bool(true),
   PAYMENT_PROVIDER: z.enum(['sandbox'], { error: 'expected sandbox' }).default('sandbox'),
   /**
    * An order placed longer ago than this is not charged (ORDER_TOO_OLD): order-service has
-   * expired it by then (its PAYMENT_DEADLINE_MS), so a charge would only be refunded again.
+   * expired it by then (at its reservation's hold, goods-service's RESERVATION_HOLD_MS), so a charge would only be refunded again.
    */
   CHARGE_DEADLINE_MS: positiveInt(10 * 60_000),
   /** How long one provider call may take; a charge with no answer by then is looked up by its key. */

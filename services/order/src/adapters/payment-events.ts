@@ -20,6 +20,7 @@ export interface PaymentEventsOptions {
   readonly fromBeginning: boolean
   readonly maxAttempts: number
   readonly retryBackoffMs: number
+  readonly maxRetryBackoffMs: number
 }
 
 /**
@@ -40,6 +41,7 @@ export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<E
     fromBeginning: options.fromBeginning,
     maxAttempts: options.maxAttempts,
     retryBackoffMs: options.retryBackoffMs,
+    maxRetryBackoffMs: options.maxRetryBackoffMs,
     handle: async ({ event }) => {
       const at = new Date()
       const paid = isEvent(event, 'paymentCompleted') ? event : undefined

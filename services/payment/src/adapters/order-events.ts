@@ -13,6 +13,7 @@ export interface OrderEventsOptions {
   readonly fromBeginning: boolean
   readonly maxAttempts: number
   readonly retryBackoffMs: number
+  readonly maxRetryBackoffMs: number
 }
 
 /**
@@ -46,6 +47,7 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
     fromBeginning: options.fromBeginning,
     maxAttempts: options.maxAttempts,
     retryBackoffMs: options.retryBackoffMs,
+    maxRetryBackoffMs: options.maxRetryBackoffMs,
     classifyFailure: classifyProviderFailure,
     handle: async ({ event }) => {
       if (isEvent(event, 'orderPlaced')) return payments.chargeOrder(event)
