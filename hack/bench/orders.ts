@@ -322,9 +322,9 @@ async function main(): Promise<void> {
       await ceilingClient.transaction(async (transaction) => {
         await ceilingClient.query(
           `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
-             total_amount, state, version, placed_at, state_since)
-           VALUES (?, 'bench-buyer', 'bench-seller', ?, ?, ?, 1, 1000, 1000, 'PENDING_PAYMENT', 1, ?, ?)`,
-          { replacements: [id, goodsId, `rsv-${id}`, id, now, now], transaction },
+             total_amount, state, version, placed_at, pay_by, state_since)
+           VALUES (?, 'bench-buyer', 'bench-seller', ?, ?, ?, 1, 1000, 1000, 'PENDING_PAYMENT', 1, ?, ?, ?)`,
+          { replacements: [id, goodsId, `rsv-${id}`, id, now, new Date(now.getTime() + 600_000), now], transaction },
         )
         await ceilingClient.query(
           'INSERT INTO outbox (event_id, topic, message_key, event_type, event, created_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -332,6 +332,9 @@ async function main(): Promise<void> {
         )
       })
     })
+    if (mysql.failures.size > 0) {
+      throw new Error(`the MySQL ceiling's transactions failed: ${JSON.stringify(Object.fromEntries(mysql.failures))}`)
+    }
     const mysqlPerSecond = mysql.done / mysql.seconds
 
     // (b) A bare kafkajs producer, configured as the platform's publisher.
