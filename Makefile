@@ -60,7 +60,7 @@ bench-stock: deps ## benchmark stock reservations: HTTP vs the Lua ceiling vs a 
 
 bench-orders: deps ## benchmark orders: HTTP to PAID and outbox lag, with the MySQL and Kafka ceilings (bench-results/)
 	@hack/infra.sh up mariadb redis kafka
-	@$(RUN) node hack/bench/orders.ts
+	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/orders.ts
 
 clean: ## remove build output (the state folder and caches stay)
 	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache

@@ -23,6 +23,7 @@ import {
   TOPIC_ORDERS,
   TOPIC_PAYMENTS,
   toKafkaRecord,
+  topicNamespace,
 } from '@timedeal/contracts'
 import {
   createEventBus,
@@ -133,7 +134,13 @@ async function main(): Promise<void> {
     brokers: [...settings.KAFKA_BROKERS],
     logLevel: logLevel.NOTHING,
   })
-  const bus = createEventBus({ brokers: settings.KAFKA_BROKERS, clientId: 'bench-orders', logger })
+  // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench orders.
+  const bus = createEventBus({
+    brokers: settings.KAFKA_BROKERS,
+    clientId: 'bench-orders',
+    logger,
+    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+  })
   const admin = await bus.admin()
   await admin.ensureTopics(allTopics())
 
@@ -341,6 +348,8 @@ async function main(): Promise<void> {
     say(`ceiling (b): ${settings.BENCH_KAFKA_EVENTS} events through a bare kafkajs producer`)
     await admin.ensureTopics([{ name: benchTopic, partitions: 6, replicationFactor: 1, config: {} }])
     cleanups.push(() => admin.deleteTopics([benchTopic]))
+    // The bare producer below talks to the broker directly, so it names the topic as the broker knows it.
+    const benchTopicOnBroker = topicNamespace(settings.KAFKA_TOPIC_PREFIX).topic(benchTopic)
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -352,13 +361,16 @@ async function main(): Promise<void> {
     const records = Array.from({ length: 500 }, () => toKafkaRecord(sampleEvent(randomUUID())))
     const batches = Math.ceil(settings.BENCH_KAFKA_EVENTS / records.length)
     const batched = await drive(batches, 1, 60, async () => {
-      await producer.send({ topic: benchTopic, acks: -1, messages: records })
+      await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: records })
     })
+    if (batched.failures.size > 0) {
+      throw new Error(`the Kafka ceiling's sends failed: ${JSON.stringify(Object.fromEntries(batched.failures))}`)
+    }
     const kafkaBatchedPerSecond = (batched.done * records.length) / batched.seconds
     const singles = Math.min(settings.BENCH_KAFKA_EVENTS, 5_000)
     const single = await drive(singles, clients, 60, async (index) => {
       const record = records[index % records.length]
-      if (record) await producer.send({ topic: benchTopic, acks: -1, messages: [record] })
+      if (record) await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: [record] })
     })
     const kafkaSinglePerSecond = single.done / single.seconds
 
@@ -472,6 +484,9 @@ async function main(): Promise<void> {
     await deleteRedisKeys(redis, stockPrefix).catch(() => undefined)
     await redis.quit()
     for (const database of databases) await database.drop().catch(() => undefined)
+    if (settings.KAFKA_TOPIC_PREFIX !== '') {
+      await admin.deleteTopics(allTopics().map((topic) => topic.name)).catch(() => undefined)
+    }
     await admin.close()
     await issuer.close()
   }
