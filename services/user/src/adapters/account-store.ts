@@ -1,8 +1,8 @@
 import type { Role } from '@timedeal/platform'
+import { changeRows, selectRows } from '@timedeal/platform'
 import { type Sequelize, UniqueConstraintError } from 'sequelize'
 import type { Account } from '../domain/accounts.ts'
 import type { DataCipher } from './data-cipher.ts'
-import { changeRows, selectRows } from './sql.ts'
 
 interface UserRow {
   id: string

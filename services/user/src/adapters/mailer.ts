@@ -1,8 +1,8 @@
 import type { Logger } from '@timedeal/platform'
+import { changeRows, selectRows } from '@timedeal/platform'
 import { createTransport } from 'nodemailer'
 import type { Sequelize } from 'sequelize'
 import type { MailMessage } from '../domain/messages.ts'
-import { changeRows, selectRows } from './sql.ts'
 
 export interface Mailer {
   send(message: MailMessage): Promise<void>

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { changeRows, selectRows } from '@timedeal/platform'
 import type { Sequelize, Transaction } from 'sequelize'
 import { judgeRefresh, type RefreshDecision, type RevocationReason } from '../domain/sessions.ts'
-import { changeRows, selectRows } from './sql.ts'
 
 export interface IssuedRefreshToken {
   readonly tokenHash: string

@@ -1,7 +1,7 @@
 import type { Role } from '@timedeal/platform'
+import { changeRows, selectRows } from '@timedeal/platform'
 import { type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import { judgeVerification, MAX_PENDING_SIGN_UPS, type SignUpVerificationOutcome } from '../domain/verification.ts'
-import { changeRows, selectRows } from './sql.ts'
 
 /** A sign-up waiting for its address to be verified. */
 export interface PendingSignUp {

@@ -7,6 +7,7 @@ import {
   randomBytes,
 } from 'node:crypto'
 import type { Logger } from '@timedeal/platform'
+import { changeRows, selectRows } from '@timedeal/platform'
 import { type JWK, type JWTVerifyGetKey, errors as joseErrors } from 'jose'
 import type { Sequelize, Transaction } from 'sequelize'
 import {
@@ -19,7 +20,6 @@ import {
   type SigningKeyTimes,
 } from '../domain/signing-keys.ts'
 import type { DataCipher } from './data-cipher.ts'
-import { changeRows, selectRows } from './sql.ts'
 
 export const SIGNING_ALGORITHM = 'EdDSA'
 

@@ -1,0 +1,48 @@
+/**
+ * The one idiom for raw SQL in every service: named `:replacements`, instants written with their
+ * milliseconds, and an optional transaction. Adapters call these instead of `sequelize.query`.
+ */
+import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { withSqlTimes } from './mysql.ts'
+
+export type SqlReplacements = Record<string, unknown>
+
+/** Rows of a SELECT. */
+export function selectRows<Row extends object>(
+  sequelize: Sequelize,
+  sql: string,
+  replacements: SqlReplacements = {},
+  transaction?: Transaction,
+): Promise<Row[]> {
+  return sequelize.query<Row>(sql, {
+    replacements: withSqlTimes(replacements),
+    type: QueryTypes.SELECT,
+    transaction: transaction ?? null,
+  })
+}
+
+/** The first row of a SELECT, or undefined. */
+export async function selectRow<Row extends object>(
+  sequelize: Sequelize,
+  sql: string,
+  replacements: SqlReplacements = {},
+  transaction?: Transaction,
+): Promise<Row | undefined> {
+  const [row] = await selectRows<Row>(sequelize, sql, replacements, transaction)
+  return row
+}
+
+/** Runs an INSERT, UPDATE or DELETE (or DDL) and returns how many rows it changed. */
+export async function changeRows(
+  sequelize: Sequelize,
+  sql: string,
+  replacements: SqlReplacements = {},
+  transaction?: Transaction,
+): Promise<number> {
+  const [result] = await sequelize.query(sql, {
+    replacements: withSqlTimes(replacements),
+    transaction: transaction ?? null,
+    raw: true,
+  })
+  return (result as { affectedRows?: number } | undefined)?.affectedRows ?? 0
+}
