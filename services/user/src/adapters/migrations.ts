@@ -1,164 +1,161 @@
-import type { Migration } from '@timedeal/platform'
-import { DataTypes } from 'sequelize'
+import { changeRows, type Migration } from '@timedeal/platform'
 
-const utf8 = { charset: 'utf8mb4', collate: 'utf8mb4_bin' }
-const instant = (allowNull = false) => ({ type: DataTypes.DATE(3), allowNull })
-const userId = { type: DataTypes.CHAR(36), allowNull: false }
+const TABLE_OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin'
 
 /** Versioned schema changes of `timedeal_user`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
   {
     name: '0001-create-users',
-    up: async ({ queryInterface }) => {
-      await queryInterface.createTable(
-        'users',
-        {
-          id: { type: DataTypes.CHAR(36), primaryKey: true },
-          // Stored lower-cased, so the unique index is the "one account per address" rule.
-          email: { type: DataTypes.STRING(254), allowNull: false, unique: true },
-          name: { type: DataTypes.STRING(100), allowNull: false },
-          role: { type: DataTypes.STRING(16), allowNull: false },
-          password_hash: { type: DataTypes.STRING(255), allowNull: false },
-          email_verified_at: instant(true),
-          // Personal data, sealed with AES-256-GCM as `keyId:iv:ciphertext:tag`.
-          phone_encrypted: { type: DataTypes.TEXT, allowNull: true },
-          address_encrypted: { type: DataTypes.TEXT, allowNull: true },
-          password_changed_at: instant(),
-          created_at: instant(),
-          updated_at: instant(),
-        },
-        utf8,
+    up: async ({ sequelize }) => {
+      // The e-mail address is stored lower-cased, so its unique key is the "one account per
+      // address" rule. Phone and address are sealed with AES-256-GCM as `keyId:iv:ciphertext:tag`.
+      await changeRows(
+        sequelize,
+        `CREATE TABLE users (
+          id                   CHAR(36)     NOT NULL,
+          email                VARCHAR(254) NOT NULL,
+          name                 VARCHAR(100) NOT NULL,
+          role                 VARCHAR(16)  NOT NULL,
+          password_hash        VARCHAR(255) NOT NULL,
+          email_verified_at    DATETIME(3)  NULL,
+          phone_encrypted      TEXT         NULL,
+          address_encrypted    TEXT         NULL,
+          password_changed_at  DATETIME(3)  NOT NULL,
+          created_at           DATETIME(3)  NOT NULL,
+          updated_at           DATETIME(3)  NOT NULL,
+          PRIMARY KEY (id),
+          UNIQUE KEY email (email)
+        ) ${TABLE_OPTIONS}`,
       )
     },
   },
   {
     name: '0002-create-email-verifications',
-    up: async ({ queryInterface }) => {
-      await queryInterface.createTable(
-        'email_verifications',
-        {
-          // One pending code per account: a new sign-up replaces it.
-          user_id: { ...userId, primaryKey: true, references: { model: 'users', key: 'id' }, onDelete: 'CASCADE' },
-          code_digest: { type: DataTypes.STRING(128), allowNull: false },
-          attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-          expires_at: instant(),
-          created_at: instant(),
-        },
-        utf8,
+    up: async ({ sequelize }) => {
+      // One pending code per account: a new sign-up replaces it.
+      await changeRows(
+        sequelize,
+        `CREATE TABLE email_verifications (
+          user_id      CHAR(36)     NOT NULL,
+          code_digest  VARCHAR(128) NOT NULL,
+          attempts     INT          NOT NULL DEFAULT 0,
+          expires_at   DATETIME(3)  NOT NULL,
+          created_at   DATETIME(3)  NOT NULL,
+          PRIMARY KEY (user_id),
+          FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+        ) ${TABLE_OPTIONS}`,
       )
     },
   },
   {
     name: '0003-create-sessions',
-    up: async ({ queryInterface }) => {
-      await queryInterface.createTable(
-        'session_families',
-        {
-          id: { type: DataTypes.CHAR(36), primaryKey: true },
-          user_id: { ...userId, references: { model: 'users', key: 'id' }, onDelete: 'CASCADE' },
-          created_at: instant(),
-          revoked_at: instant(true),
-          revoked_reason: { type: DataTypes.STRING(32), allowNull: true },
-        },
-        utf8,
+    up: async ({ sequelize }) => {
+      await changeRows(
+        sequelize,
+        `CREATE TABLE session_families (
+          id              CHAR(36)    NOT NULL,
+          user_id         CHAR(36)    NOT NULL,
+          created_at      DATETIME(3) NOT NULL,
+          revoked_at      DATETIME(3) NULL,
+          revoked_reason  VARCHAR(32) NULL,
+          PRIMARY KEY (id),
+          KEY session_families_user_id (user_id),
+          FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
+        ) ${TABLE_OPTIONS}`,
       )
-      await queryInterface.addIndex('session_families', ['user_id'])
-      await queryInterface.createTable(
-        'refresh_tokens',
-        {
-          // SHA-256 of the opaque token: a leaked table holds nothing a client could present.
-          token_hash: { type: DataTypes.CHAR(64), primaryKey: true },
-          family_id: {
-            type: DataTypes.CHAR(36),
-            allowNull: false,
-            references: { model: 'session_families', key: 'id' },
-            onDelete: 'CASCADE',
-          },
-          created_at: instant(),
-          expires_at: instant(),
-          used_at: instant(true),
-        },
-        utf8,
+      // The SHA-256 of each opaque token: a leaked table holds nothing a client could present.
+      await changeRows(
+        sequelize,
+        `CREATE TABLE refresh_tokens (
+          token_hash  CHAR(64)    NOT NULL,
+          family_id   CHAR(36)    NOT NULL,
+          created_at  DATETIME(3) NOT NULL,
+          expires_at  DATETIME(3) NOT NULL,
+          used_at     DATETIME(3) NULL,
+          PRIMARY KEY (token_hash),
+          KEY refresh_tokens_family_id (family_id),
+          KEY refresh_tokens_expires_at (expires_at),
+          FOREIGN KEY (family_id) REFERENCES session_families (id) ON DELETE CASCADE
+        ) ${TABLE_OPTIONS}`,
       )
-      await queryInterface.addIndex('refresh_tokens', ['family_id'])
-      await queryInterface.addIndex('refresh_tokens', ['expires_at'])
     },
   },
   {
     name: '0004-create-signing-keys',
-    up: async ({ queryInterface }) => {
-      await queryInterface.createTable(
-        'signing_keys',
-        {
-          kid: { type: DataTypes.STRING(64), primaryKey: true },
-          algorithm: { type: DataTypes.STRING(16), allowNull: false },
-          public_jwk: { type: DataTypes.TEXT, allowNull: false },
-          // Sealed with the data-encryption key, like personal data.
-          private_key_encrypted: { type: DataTypes.TEXT, allowNull: false },
-          created_at: instant(),
-          activates_at: instant(),
-          retires_at: instant(true),
-        },
-        utf8,
+    up: async ({ sequelize }) => {
+      // The private key is sealed with the data-encryption key, like personal data.
+      await changeRows(
+        sequelize,
+        `CREATE TABLE signing_keys (
+          kid                    VARCHAR(64) NOT NULL,
+          algorithm              VARCHAR(16) NOT NULL,
+          public_jwk             TEXT        NOT NULL,
+          private_key_encrypted  TEXT        NOT NULL,
+          created_at             DATETIME(3) NOT NULL,
+          activates_at           DATETIME(3) NOT NULL,
+          retires_at             DATETIME(3) NULL,
+          PRIMARY KEY (kid)
+        ) ${TABLE_OPTIONS}`,
       )
     },
   },
   {
     name: '0005-create-dev-mail',
-    up: async ({ queryInterface }) => {
+    up: async ({ sequelize }) => {
       // Written only by the development mail sink (MAILER=sink).
-      await queryInterface.createTable(
-        'dev_mail',
-        {
-          id: { type: DataTypes.BIGINT, primaryKey: true, autoIncrement: true },
-          to_address: { type: DataTypes.STRING(254), allowNull: false },
-          subject: { type: DataTypes.STRING(255), allowNull: false },
-          body: { type: DataTypes.TEXT, allowNull: false },
-          created_at: instant(),
-        },
-        utf8,
+      await changeRows(
+        sequelize,
+        `CREATE TABLE dev_mail (
+          id          BIGINT       NOT NULL AUTO_INCREMENT,
+          to_address  VARCHAR(254) NOT NULL,
+          subject     VARCHAR(255) NOT NULL,
+          body        TEXT         NOT NULL,
+          created_at  DATETIME(3)  NOT NULL,
+          PRIMARY KEY (id),
+          KEY dev_mail_to_address_id (to_address, id)
+        ) ${TABLE_OPTIONS}`,
       )
-      await queryInterface.addIndex('dev_mail', ['to_address', 'id'])
     },
   },
   {
     name: '0006-sign-ups-apart-from-accounts',
-    up: async ({ queryInterface, sequelize }) => {
+    up: async ({ sequelize }) => {
       // Sign-ups wait here until their address is verified; each keeps the password and role
       // it was made with, so a second sign-up of an address never changes the first one.
-      await queryInterface.createTable(
-        'sign_ups',
-        {
-          id: { type: DataTypes.CHAR(36), primaryKey: true },
-          email: { type: DataTypes.STRING(254), allowNull: false },
-          name: { type: DataTypes.STRING(100), allowNull: false },
-          role: { type: DataTypes.STRING(16), allowNull: false },
-          password_hash: { type: DataTypes.STRING(255), allowNull: false },
-          created_at: instant(),
-        },
-        utf8,
+      await changeRows(
+        sequelize,
+        `CREATE TABLE sign_ups (
+          id             CHAR(36)     NOT NULL,
+          email          VARCHAR(254) NOT NULL,
+          name           VARCHAR(100) NOT NULL,
+          role           VARCHAR(16)  NOT NULL,
+          password_hash  VARCHAR(255) NOT NULL,
+          created_at     DATETIME(3)  NOT NULL,
+          PRIMARY KEY (id),
+          KEY sign_ups_email_created_at (email, created_at),
+          KEY sign_ups_created_at (created_at)
+        ) ${TABLE_OPTIONS}`,
       )
-      await queryInterface.addIndex('sign_ups', ['email', 'created_at'])
-      await queryInterface.addIndex('sign_ups', ['created_at'])
       // Unverified accounts become sign-ups; `users` holds verified accounts only from now on.
-      await sequelize.query(
+      await changeRows(
+        sequelize,
         `INSERT INTO sign_ups (id, email, name, role, password_hash, created_at)
          SELECT id, email, name, role, password_hash, created_at FROM users WHERE email_verified_at IS NULL`,
       )
       // The code proves the mailbox, so it belongs to the address, not to one sign-up. Codes
       // pending now are dropped (they last 15 minutes); signing up again mails a new one.
-      await queryInterface.dropTable('email_verifications')
-      await sequelize.query('DELETE FROM users WHERE email_verified_at IS NULL')
-      await queryInterface.createTable(
-        'email_verifications',
-        {
-          email: { type: DataTypes.STRING(254), primaryKey: true },
-          code_digest: { type: DataTypes.STRING(128), allowNull: false },
-          attempts: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
-          expires_at: instant(),
-          created_at: instant(),
-        },
-        utf8,
+      await changeRows(sequelize, 'DROP TABLE email_verifications')
+      await changeRows(sequelize, 'DELETE FROM users WHERE email_verified_at IS NULL')
+      await changeRows(
+        sequelize,
+        `CREATE TABLE email_verifications (
+          email        VARCHAR(254) NOT NULL,
+          code_digest  VARCHAR(128) NOT NULL,
+          attempts     INT          NOT NULL DEFAULT 0,
+          expires_at   DATETIME(3)  NOT NULL,
+          created_at   DATETIME(3)  NOT NULL,
+          PRIMARY KEY (email)
+        ) ${TABLE_OPTIONS}`,
       )
     },
   },
