@@ -82,14 +82,20 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         throw tokenProblem(error)
       }
       const claims = accessClaims.safeParse(payload)
-      if (!claims.success) throw new Problem(401, 'TOKEN_INVALID', 'the access token lacks a subject or a known role')
+      if (!claims.success)
+        throw new Problem({
+          status: 401,
+          code: 'TOKEN_INVALID',
+          detail: 'the access token lacks a subject or a known role',
+        })
       return { id: claims.data.sub, role: claims.data.role, token }
     },
   }
 }
 
 function tokenProblem(error: unknown): Problem {
-  if (error instanceof joseErrors.JWTExpired) return new Problem(401, 'TOKEN_EXPIRED', 'the access token has expired')
+  if (error instanceof joseErrors.JWTExpired)
+    return new Problem({ status: 401, code: 'TOKEN_EXPIRED', detail: 'the access token has expired' })
   // A JWKS answer other than 200 comes as the generic JOSE error: the keys are unavailable, the
   // token is not at fault.
   const unreachable =
@@ -97,12 +103,20 @@ function tokenProblem(error: unknown): Problem {
     (error instanceof TypeError && /fetch/i.test(error.message)) ||
     (error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC')
   if (unreachable) {
-    return new Problem(503, 'AUTH_UNAVAILABLE', 'the signing keys could not be fetched; try again shortly')
+    return new Problem({
+      status: 503,
+      code: 'AUTH_UNAVAILABLE',
+      detail: 'the signing keys could not be fetched; try again shortly',
+    })
   }
   if (error instanceof joseErrors.JOSEError) {
-    return new Problem(401, 'TOKEN_INVALID', 'the access token is not valid')
+    return new Problem({ status: 401, code: 'TOKEN_INVALID', detail: 'the access token is not valid' })
   }
-  return new Problem(503, 'AUTH_UNAVAILABLE', 'the access token could not be checked; try again shortly')
+  return new Problem({
+    status: 503,
+    code: 'AUTH_UNAVAILABLE',
+    detail: 'the access token could not be checked; try again shortly',
+  })
 }
 
 /** The token of an `Authorization: Bearer …` header, or undefined. */
@@ -112,7 +126,11 @@ export function bearerToken(header: string | undefined | null): string | undefin
 }
 
 const unauthenticated = () =>
-  new Problem(401, 'UNAUTHENTICATED', 'send an access token as "Authorization: Bearer <token>"')
+  new Problem({
+    status: 401,
+    code: 'UNAUTHENTICATED',
+    detail: 'send an access token as "Authorization: Bearer <token>"',
+  })
 
 /**
  * Rejects requests without a valid access token and puts the caller on `c.var.caller`. A 401
@@ -135,7 +153,13 @@ export function authenticate(verifier: TokenVerifier): MiddlewareHandler<AuthedE
 }
 
 const withHeaders = (problem: Problem, headers: Record<string, string>) =>
-  new Problem(problem.status, problem.code, problem.message, problem.extensions, { ...problem.headers, ...headers })
+  new Problem({
+    status: problem.status,
+    code: problem.code,
+    detail: problem.message,
+    extensions: problem.extensions,
+    headers: { ...problem.headers, ...headers },
+  })
 
 /** Lets only callers with one of `roles` through; use after {@link authenticate}. */
 export function requireRole(...roles: Role[]): MiddlewareHandler<AuthedEnv> {
@@ -143,7 +167,7 @@ export function requireRole(...roles: Role[]): MiddlewareHandler<AuthedEnv> {
     const caller = c.get('caller')
     if (!caller) throw unauthenticated()
     if (!roles.includes(caller.role)) {
-      throw new Problem(403, 'FORBIDDEN_ROLE', `this needs the ${roles.join(' or ')} role`)
+      throw new Problem({ status: 403, code: 'FORBIDDEN_ROLE', detail: `this needs the ${roles.join(' or ')} role` })
     }
     await next()
   }
@@ -160,9 +184,17 @@ export function requireServiceCredential(secret: string): MiddlewareHandler<AppE
   return async (c, next) => {
     const given = Buffer.from(c.req.header(INTERNAL_CREDENTIAL_HEADER) ?? '')
     if (given.length === 0)
-      throw new Problem(401, 'SERVICE_CREDENTIAL_REQUIRED', 'internal routes need a service credential')
+      throw new Problem({
+        status: 401,
+        code: 'SERVICE_CREDENTIAL_REQUIRED',
+        detail: 'internal routes need a service credential',
+      })
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      throw new Problem(403, 'SERVICE_CREDENTIAL_INVALID', 'the service credential is not valid')
+      throw new Problem({
+        status: 403,
+        code: 'SERVICE_CREDENTIAL_INVALID',
+        detail: 'the service credential is not valid',
+      })
     }
     await next()
   }

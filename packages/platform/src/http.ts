@@ -115,7 +115,7 @@ export function createInternalApp(options: ServiceAppOptions): Hono<AppEnv> {
 }
 
 const notFound = (method: string, path: string) =>
-  problemResponse(new Problem(404, 'NOT_FOUND', `no route for ${method} ${path}`), path)
+  problemResponse(new Problem({ status: 404, code: 'NOT_FOUND', detail: `no route for ${method} ${path}` }), path)
 
 /** Request ids, trace context, request metrics, the body cap, and problem+json for every error. */
 function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
@@ -140,7 +140,11 @@ function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
     bodyLimit({
       maxSize: limit,
       onError: () => {
-        throw new Problem(413, 'PAYLOAD_TOO_LARGE', `the request body is larger than ${limit} bytes`)
+        throw new Problem({
+          status: 413,
+          code: 'PAYLOAD_TOO_LARGE',
+          detail: `the request body is larger than ${limit} bytes`,
+        })
       },
     }),
   )
@@ -151,10 +155,16 @@ function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
     if (error instanceof Problem) return problemResponse(error, c.req.path)
     if (error instanceof HTTPException) {
       const status = error.status as ContentfulStatusCode
-      return problemResponse(new Problem(status, httpCode(status), error.message || 'request rejected'), c.req.path)
+      return problemResponse(
+        new Problem({ status, code: httpCode(status), detail: error.message || 'request rejected' }),
+        c.req.path,
+      )
     }
     ;(c.get('logger') ?? logger).error({ err: error, path: c.req.path }, 'unhandled error')
-    return problemResponse(new Problem(500, 'INTERNAL', 'the server failed to handle this request'), c.req.path)
+    return problemResponse(
+      new Problem({ status: 500, code: 'INTERNAL', detail: 'the server failed to handle this request' }),
+      c.req.path,
+    )
   })
 
   return app
@@ -185,11 +195,11 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Pr
 export async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get('content-type') ?? ''
   if (!type.includes('json')) {
-    throw new Problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    throw new Problem({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send the body as application/json' })
   }
   try {
     return await request.json()
   } catch {
-    throw new Problem(400, 'MALFORMED_JSON', 'the request body is not valid JSON')
+    throw new Problem({ status: 400, code: 'MALFORMED_JSON', detail: 'the request body is not valid JSON' })
   }
 }

@@ -13,19 +13,24 @@ export class Problem extends Error {
   /** Response headers the answer needs, such as `Retry-After` or `WWW-Authenticate`. */
   readonly headers: Readonly<Record<string, string>>
 
-  constructor(
-    status: ContentfulStatusCode,
-    code: string,
-    detail: string,
-    extensions: Record<string, unknown> = {},
-    headers: Record<string, string> = {},
-  ) {
-    super(detail)
-    this.status = status
-    this.code = code
-    this.extensions = extensions
-    this.headers = headers
+  constructor(init: ProblemInit) {
+    super(init.detail, init.cause === undefined ? undefined : { cause: init.cause })
+    this.status = init.status
+    this.code = init.code
+    this.extensions = init.extensions ?? {}
+    this.headers = init.headers ?? {}
   }
+}
+
+/** What a `Problem` is built from, named like Hono's `HTTPException` options so call sites read alike. */
+export interface ProblemInit {
+  status: ContentfulStatusCode
+  code: string
+  detail: string
+  extensions?: Record<string, unknown>
+  headers?: Record<string, string>
+  /** The underlying failure, kept for logs; never rendered to the caller. */
+  cause?: unknown
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
@@ -75,10 +80,10 @@ export function problemResponse(problem: Problem, instance?: string, headers: Re
 }
 
 export const badRequest = (detail: string, extensions?: Record<string, unknown>) =>
-  new Problem(400, 'BAD_REQUEST', detail, extensions)
-export const notFound = (code: string, detail: string) => new Problem(404, code, detail)
-export const conflict = (code: string, detail: string) => new Problem(409, code, detail)
-export const unprocessable = (code: string, detail: string) => new Problem(422, code, detail)
+  new Problem({ status: 400, code: 'BAD_REQUEST', detail, extensions })
+export const notFound = (code: string, detail: string) => new Problem({ status: 404, code, detail })
+export const conflict = (code: string, detail: string) => new Problem({ status: 409, code, detail })
+export const unprocessable = (code: string, detail: string) => new Problem({ status: 422, code, detail })
 
 /** Validates input at the edge; failures are one 400 listing every bad field. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.infer<S> {
@@ -89,7 +94,14 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 
     message: issue.message,
   }))
   const summary = errors.map((error) => `${error.field}: ${error.message}`).join('; ')
-  return fail(new Problem(400, 'VALIDATION_FAILED', `invalid ${what}: ${summary}`, { errors }))
+  return fail(
+    new Problem({
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      detail: `invalid ${what}: ${summary}`,
+      extensions: { errors },
+    }),
+  )
 }
 
 function fail(problem: Problem): never {

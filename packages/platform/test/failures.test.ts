@@ -55,10 +55,19 @@ describe('what a consumer makes of a failure', () => {
   })
 
   test('a dependency answering "not now" is an infrastructure failure; a refusal is permanent', () => {
-    assert.equal(classifyFailure(new Problem(503, 'GOODS_UNAVAILABLE', 'down')), 'infrastructure')
-    assert.equal(classifyFailure(new Problem(429, 'TOO_MANY_REQUESTS', 'later')), 'infrastructure')
-    assert.equal(classifyFailure(new Problem(422, 'SALE_CLOSED', 'closed')), 'permanent')
-    assert.equal(classifyFailure(new Problem(404, 'RESERVATION_NOT_FOUND', 'none')), 'permanent')
+    assert.equal(
+      classifyFailure(new Problem({ status: 503, code: 'GOODS_UNAVAILABLE', detail: 'down' })),
+      'infrastructure',
+    )
+    assert.equal(
+      classifyFailure(new Problem({ status: 429, code: 'TOO_MANY_REQUESTS', detail: 'later' })),
+      'infrastructure',
+    )
+    assert.equal(classifyFailure(new Problem({ status: 422, code: 'SALE_CLOSED', detail: 'closed' })), 'permanent')
+    assert.equal(
+      classifyFailure(new Problem({ status: 404, code: 'RESERVATION_NOT_FOUND', detail: 'none' })),
+      'permanent',
+    )
   })
 
   test('invalid data and a handler that says so are permanent', () => {
@@ -75,7 +84,10 @@ describe('what a consumer makes of a failure', () => {
   test('anything else is unclassified, and so retried rather than dead-lettered', () => {
     assert.equal(classifyFailure(new TypeError('cannot read properties of undefined')), 'unclassified')
     assert.equal(classifyFailure(new Error('something odd')), 'unclassified')
-    assert.equal(classifyFailure(new Problem(500, 'INTERNAL', 'a bug somewhere')), 'unclassified')
+    assert.equal(
+      classifyFailure(new Problem({ status: 500, code: 'INTERNAL', detail: 'a bug somewhere' })),
+      'unclassified',
+    )
     assert.equal(classifyFailure('a string'), 'unclassified')
   })
 })

@@ -197,7 +197,12 @@ export function userInternalRoutes(deps: UserInternalRoutesDeps): Hono<AppEnv> {
   const mail = deps.developmentMail
   if (!mail) return internal
   return internal.get('/dev/mail', async (c) => {
-    if (!mail.sink) throw new Problem(404, 'MAIL_SINK_DISABLED', 'the development mail sink is off (MAILER=smtp)')
+    if (!mail.sink)
+      throw new Problem({
+        status: 404,
+        code: 'MAIL_SINK_DISABLED',
+        detail: 'the development mail sink is off (MAILER=smtp)',
+      })
     const { to } = validate(mailQuery, c.req.query(), 'query')
     return c.json({ messages: await mail.sink.messagesTo(to) })
   })
@@ -213,7 +218,11 @@ async function presentedRefreshToken(c: Context): Promise<{ token: string; trans
   if (refreshToken) return { token: refreshToken, transport: 'body' }
   const cookie = getCookie(c, REFRESH_COOKIE, 'secure')
   if (cookie) return { token: cookie, transport: 'cookie' }
-  throw new Problem(400, 'REFRESH_TOKEN_MISSING', `send {"refreshToken": "..."} or the ${REFRESH_COOKIE} cookie`)
+  throw new Problem({
+    status: 400,
+    code: 'REFRESH_TOKEN_MISSING',
+    detail: `send {"refreshToken": "..."} or the ${REFRESH_COOKIE} cookie`,
+  })
 }
 
 function clearRefreshCookie(c: Context): void {

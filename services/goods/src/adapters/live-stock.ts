@@ -50,7 +50,11 @@ export function createLiveStock({ store, catalog, metrics, logger, ledgerApplied
       await ledgerApplied?.()
     } catch (error) {
       logger.warn({ err: error, goodsId }, 'cannot load stock yet: the write-behind is behind')
-      throw new Problem(503, 'STOCK_UNAVAILABLE', 'the stock of these goods is being restored; try again shortly')
+      throw new Problem({
+        status: 503,
+        code: 'STOCK_UNAVAILABLE',
+        detail: 'the stock of these goods is being restored; try again shortly',
+      })
     }
     const goods = await catalog.find(goodsId)
     if (!goods) return false

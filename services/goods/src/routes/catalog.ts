@@ -50,7 +50,7 @@ function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined
   const id = Buffer.from(cursor, 'base64url').toString()
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(id))
-    throw new Problem(400, 'INVALID_CURSOR', 'the cursor is not one this API gave')
+    throw new Problem({ status: 400, code: 'INVALID_CURSOR', detail: 'the cursor is not one this API gave' })
   return id
 }
 
@@ -145,11 +145,19 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
         id,
         async (current) => {
           if (current.sellerId !== sellerId) {
-            throw new Problem(403, 'NOT_GOODS_OWNER', 'only the seller who owns these goods may edit them')
+            throw new Problem({
+              status: 403,
+              code: 'NOT_GOODS_OWNER',
+              detail: 'only the seller who owns these goods may edit them',
+            })
           }
           const next = applyPatch(current, patch, await store.now())
           if (next === 'WINDOW_OUT_OF_ORDER') {
-            throw new Problem(400, 'VALIDATION_FAILED', 'invalid goods edit: saleEndsAt must be after saleStartsAt')
+            throw new Problem({
+              status: 400,
+              code: 'VALIDATION_FAILED',
+              detail: 'invalid goods edit: saleEndsAt must be after saleStartsAt',
+            })
           }
           if (next === 'SALE_IN_PROGRESS') throw saleInProgress()
           return { ...next, updatedAt: new Date() }
@@ -162,7 +170,8 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
     })
 }
 
-const saleInProgress = () => new Problem(422, 'SALE_IN_PROGRESS', 'the stock cannot be changed while the sale is open')
+const saleInProgress = () =>
+  new Problem({ status: 422, code: 'SALE_IN_PROGRESS', detail: 'the stock cannot be changed while the sale is open' })
 
 /** Carries an edit to the live stock, inside the catalog row's lock, after the row is written. */
 async function configureLiveStock(store: StockStore, next: Goods): Promise<void> {
@@ -179,17 +188,25 @@ async function configureLiveStock(store: StockStore, next: Goods): Promise<void>
     case 'SALE_IN_PROGRESS':
       throw saleInProgress()
     case 'STOCK_BELOW_RESERVED':
-      throw new Problem(
-        422,
-        'STOCK_BELOW_RESERVED',
-        `the stock cannot drop below what buyers already hold; at most ${outcome.available} fewer units`,
-        { available: outcome.available },
-      )
+      throw new Problem({
+        status: 422,
+        code: 'STOCK_BELOW_RESERVED',
+        detail: `the stock cannot drop below what buyers already hold; at most ${outcome.available} fewer units`,
+        extensions: { available: outcome.available },
+      })
     case 'STALE':
       // Live stock holds this version or a newer one already, with other terms: an edit whose
       // transaction failed after live stock took it, on its way to MySQL through the ledger.
-      throw new Problem(409, 'EDIT_CONFLICT', 'a newer edit of these goods was applied first; reload and retry')
+      throw new Problem({
+        status: 409,
+        code: 'EDIT_CONFLICT',
+        detail: 'a newer edit of these goods was applied first; reload and retry',
+      })
     case 'NOT_LOADED':
-      throw new Problem(503, 'STOCK_UNAVAILABLE', 'the live stock went missing during the edit; try again')
+      throw new Problem({
+        status: 503,
+        code: 'STOCK_UNAVAILABLE',
+        detail: 'the live stock went missing during the edit; try again',
+      })
   }
 }

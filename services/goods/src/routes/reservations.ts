@@ -57,20 +57,28 @@ async function optionalJson(request: Request): Promise<unknown> {
   const text = await request.text()
   if (text.trim() === '') return {}
   if (!(request.headers.get('content-type') ?? '').includes('json')) {
-    throw new Problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    throw new Problem({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send the body as application/json' })
   }
   try {
     return JSON.parse(text)
   } catch {
-    throw new Problem(400, 'MALFORMED_JSON', 'the request body is not valid JSON')
+    throw new Problem({ status: 400, code: 'MALFORMED_JSON', detail: 'the request body is not valid JSON' })
   }
 }
 
 const belongsToOtherGoods = (id: string) =>
-  new Problem(409, 'RESERVATION_CONFLICT', `reservation ${id} was made for other goods than the ones named`)
+  new Problem({
+    status: 409,
+    code: 'RESERVATION_CONFLICT',
+    detail: `reservation ${id} was made for other goods than the ones named`,
+  })
 
 const stockUnavailable = () =>
-  new Problem(503, 'STOCK_UNAVAILABLE', 'the live stock could not be reached; try again shortly')
+  new Problem({
+    status: 503,
+    code: 'STOCK_UNAVAILABLE',
+    detail: 'the live stock could not be reached; try again shortly',
+  })
 
 function recordView(record: ReservationRecord) {
   const instant = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
@@ -109,12 +117,12 @@ export function reservationRoutes({ live, metrics, internalSecret, logger }: Res
           metrics.reservations.inc({ outcome: outcome.refusal })
           const refusal = refusals[outcome.refusal]
           const available = 'available' in outcome ? outcome.available : null
-          throw new Problem(
-            refusal.status,
-            outcome.refusal === 'NOT_LOADED' ? 'STOCK_UNAVAILABLE' : outcome.refusal,
-            refusal.detail,
-            available === null ? {} : { stockAvailable: Math.max(0, available) },
-          )
+          throw new Problem({
+            status: refusal.status,
+            code: outcome.refusal === 'NOT_LOADED' ? 'STOCK_UNAVAILABLE' : outcome.refusal,
+            detail: refusal.detail,
+            extensions: available === null ? {} : { stockAvailable: Math.max(0, available) },
+          })
         }
         metrics.reservations.inc({ outcome: outcome.replayed ? 'REPLAYED' : 'RESERVED' })
         return c.json(
@@ -144,9 +152,17 @@ export function reservationRoutes({ live, metrics, internalSecret, logger }: Res
             return c.json({ reservationId: id, state: 'CONFIRMED' })
           case 'RELEASED':
             if (outcome.reason === 'expired') {
-              throw new Problem(409, 'RESERVATION_EXPIRED', 'the reservation expired before it was confirmed')
+              throw new Problem({
+                status: 409,
+                code: 'RESERVATION_EXPIRED',
+                detail: 'the reservation expired before it was confirmed',
+              })
             }
-            throw new Problem(409, 'RESERVATION_RELEASED', 'the reservation was released; it cannot be confirmed')
+            throw new Problem({
+              status: 409,
+              code: 'RESERVATION_RELEASED',
+              detail: 'the reservation was released; it cannot be confirmed',
+            })
           case 'RESERVATION_NOT_FOUND':
             throw reservationNotFound(id)
           case 'RESERVATION_CONFLICT':
@@ -183,4 +199,5 @@ export function reservationRoutes({ live, metrics, internalSecret, logger }: Res
   )
 }
 
-const reservationNotFound = (id: string) => new Problem(404, 'RESERVATION_NOT_FOUND', `no reservation with id ${id}`)
+const reservationNotFound = (id: string) =>
+  new Problem({ status: 404, code: 'RESERVATION_NOT_FOUND', detail: `no reservation with id ${id}` })

@@ -47,7 +47,11 @@ export function wishlistRoutes({ wishlist, catalog, live, verifier }: WishlistRo
       const userId = c.var.caller.id
       if (!(await catalog.find(goodsId))) throw goodsNotFound(goodsId)
       if ((await wishlist.count(userId)) >= WISHLIST_CAPACITY) {
-        throw new Problem(422, 'WISHLIST_FULL', `a wishlist holds at most ${WISHLIST_CAPACITY} goods`)
+        throw new Problem({
+          status: 422,
+          code: 'WISHLIST_FULL',
+          detail: `a wishlist holds at most ${WISHLIST_CAPACITY} goods`,
+        })
       }
       const addedAt = new Date()
       const added = await wishlist.add(userId, goodsId, addedAt)

@@ -111,16 +111,15 @@ const reservationBody = z.object({
 const problemFields = z.object({ code: z.string(), detail: z.string().optional() })
 
 export const goodsUnavailable = (detail = 'goods-service cannot be reached; try again shortly') =>
-  new Problem(503, 'GOODS_UNAVAILABLE', detail)
+  new Problem({ status: 503, code: 'GOODS_UNAVAILABLE', detail })
 
 const queueFull = () =>
-  new Problem(
-    429,
-    'TOO_MANY_PENDING_ORDERS',
-    'too many orders are waiting for goods-service; try again in a moment',
-    {},
-    { 'retry-after': String(QUEUE_FULL_RETRY_AFTER_SECONDS) },
-  )
+  new Problem({
+    status: 429,
+    code: 'TOO_MANY_PENDING_ORDERS',
+    detail: 'too many orders are waiting for goods-service; try again in a moment',
+    headers: { 'retry-after': String(QUEUE_FULL_RETRY_AFTER_SECONDS) },
+  })
 
 /** goods-service's answer, read whole inside the timeout so a stalled body times out too. */
 interface Answer {
@@ -258,11 +257,11 @@ export function createGoodsClient(options: GoodsClientOptions): GoodsClient {
     if (!parsed.success || !answer.contentType.includes(PROBLEM_CONTENT_TYPE)) {
       return goodsUnavailable(`goods-service answered ${answer.status} without a problem description`)
     }
-    return new Problem(
-      answer.status as ContentfulStatusCode,
-      parsed.data.code,
-      parsed.data.detail ?? 'goods-service refused the request',
-    )
+    return new Problem({
+      status: answer.status as ContentfulStatusCode,
+      code: parsed.data.code,
+      detail: parsed.data.detail ?? 'goods-service refused the request',
+    })
   }
 
   const isOk = (answer: Answer) => answer.status >= 200 && answer.status < 300

@@ -23,11 +23,11 @@ export function limitRules(action: string, email: string, clientAddress: string,
 
 /** 429 with the wait, in the body and as the `Retry-After` header clients and proxies honour. */
 export function rateLimited(verdict: LimitVerdict): Problem {
-  return new Problem(
-    429,
-    'RATE_LIMITED',
-    `too many attempts; try again in ${verdict.retryAfterSeconds} s`,
-    { retryAfterSeconds: verdict.retryAfterSeconds },
-    { 'retry-after': String(verdict.retryAfterSeconds) },
-  )
+  return new Problem({
+    status: 429,
+    code: 'RATE_LIMITED',
+    detail: `too many attempts; try again in ${verdict.retryAfterSeconds} s`,
+    extensions: { retryAfterSeconds: verdict.retryAfterSeconds },
+    headers: { 'retry-after': String(verdict.retryAfterSeconds) },
+  })
 }

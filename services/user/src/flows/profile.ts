@@ -16,7 +16,8 @@ export interface ProfileDeps {
   readonly clock: () => Date
 }
 
-const gone = () => new Problem(404, 'ACCOUNT_NOT_FOUND', 'the account of this token no longer exists')
+const gone = () =>
+  new Problem({ status: 404, code: 'ACCOUNT_NOT_FOUND', detail: 'the account of this token no longer exists' })
 
 /** The caller's own account: view, edit, change password. */
 export function createProfiles(deps: ProfileDeps) {
@@ -51,7 +52,7 @@ export function createProfiles(deps: ProfileDeps) {
       const verdict = await deps.limiter.hit(limitRules('login', account.email, clientAddress, deps.limits))
       if (!verdict.allowed) throw rateLimited(verdict)
       if (!(await deps.hasher.verify(account.passwordHash, input.currentPassword))) {
-        throw new Problem(403, 'CURRENT_PASSWORD_WRONG', 'the current password is wrong')
+        throw new Problem({ status: 403, code: 'CURRENT_PASSWORD_WRONG', detail: 'the current password is wrong' })
       }
       await accounts.changePassword(account.id, await deps.hasher.hash(input.newPassword), clock())
       // The token was verified before this point; its session id only decides which session stays.

@@ -90,7 +90,11 @@ export function createRegistration(deps: RegistrationDeps) {
         await deps.mailer.send(result.mail)
       } catch (error) {
         deps.logger.error({ err: error }, 'the sign-up mail could not be sent')
-        throw new Problem(503, 'MAIL_UNAVAILABLE', 'the verification mail could not be sent; try again shortly')
+        throw new Problem({
+          status: 503,
+          code: 'MAIL_UNAVAILABLE',
+          detail: 'the verification mail could not be sent; try again shortly',
+        })
       }
       deps.metrics.signUps.inc({ outcome: result.outcome })
     },
@@ -110,11 +114,12 @@ export function createRegistration(deps: RegistrationDeps) {
         clock(),
       )
       if (outcome !== 'verified') {
-        throw new Problem(
-          400,
-          'VERIFICATION_FAILED',
-          'the code or the password is wrong, or the code expired or is used up; sign up again with the same address to get a new code',
-        )
+        throw new Problem({
+          status: 400,
+          code: 'VERIFICATION_FAILED',
+          detail:
+            'the code or the password is wrong, or the code expired or is used up; sign up again with the same address to get a new code',
+        })
       }
     },
   }

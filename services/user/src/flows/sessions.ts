@@ -35,19 +35,31 @@ export interface SignedIn {
 
 export const hashRefreshToken = (token: string): string => createHash('sha256').update(token).digest('hex')
 
-const invalidCredentials = () => new Problem(401, 'INVALID_CREDENTIALS', 'the e-mail address or the password is wrong')
+const invalidCredentials = () =>
+  new Problem({ status: 401, code: 'INVALID_CREDENTIALS', detail: 'the e-mail address or the password is wrong' })
 
 const refreshProblems = {
-  unknown: () => new Problem(401, 'REFRESH_TOKEN_INVALID', 'the refresh token is not known; sign in again'),
-  expired: () => new Problem(401, 'REFRESH_TOKEN_EXPIRED', 'the refresh token has expired; sign in again'),
+  unknown: () =>
+    new Problem({
+      status: 401,
+      code: 'REFRESH_TOKEN_INVALID',
+      detail: 'the refresh token is not known; sign in again',
+    }),
+  expired: () =>
+    new Problem({ status: 401, code: 'REFRESH_TOKEN_EXPIRED', detail: 'the refresh token has expired; sign in again' }),
   'family-revoked': () =>
-    new Problem(401, 'REFRESH_TOKEN_REVOKED', 'this session was signed out or revoked; sign in again'),
+    new Problem({
+      status: 401,
+      code: 'REFRESH_TOKEN_REVOKED',
+      detail: 'this session was signed out or revoked; sign in again',
+    }),
   'reuse-detected': () =>
-    new Problem(
-      401,
-      'REFRESH_TOKEN_REUSED',
-      'this refresh token was already used, so it may have been stolen; the whole session is revoked, sign in again',
-    ),
+    new Problem({
+      status: 401,
+      code: 'REFRESH_TOKEN_REUSED',
+      detail:
+        'this refresh token was already used, so it may have been stolen; the whole session is revoked, sign in again',
+    }),
 }
 
 /** Sign-in, refresh-token rotation and sign-out. */
@@ -69,7 +81,11 @@ export function createSessions(deps: SessionDeps) {
         : await deps.hasher.verifyNobody(input.password)
     if (signUp) {
       deps.metrics.signIns.inc({ outcome: 'not_verified' })
-      throw new Problem(403, 'EMAIL_NOT_VERIFIED', 'confirm your e-mail address with the code we sent first')
+      throw new Problem({
+        status: 403,
+        code: 'EMAIL_NOT_VERIFIED',
+        detail: 'confirm your e-mail address with the code we sent first',
+      })
     }
     deps.metrics.signIns.inc({ outcome: 'invalid_credentials' })
     throw invalidCredentials()
