@@ -4,7 +4,7 @@ import { DataCipher } from './adapters/data-cipher.ts'
 import { migrations } from './adapters/migrations.ts'
 import { createArgon2Hasher } from './adapters/password-hasher.ts'
 import { seedDemoAccounts } from './seed.ts'
-import { createUserService } from './service.ts'
+import { startUserService } from './service.ts'
 import { settingsSchema } from './settings.ts'
 
 await runService({
@@ -14,9 +14,9 @@ await runService({
   start: async ({ settings, logger, lifecycle, metrics, connect }) => {
     // Connected at start so a missing server fails fast and /readyz watches each one.
     const [sequelize, redis] = await Promise.all([connect.mysql(), connect.redis()])
-    const service = await createUserService({ settings, sequelize, redis, logger, metrics })
-    lifecycle.add('user-service', service, (s) => s.close())
-    return { publicRoutes: service.routes, internalRoutes: service.internalRoutes }
+    const service = await startUserService({ settings, sequelize, redis, logger, metrics })
+    lifecycle.add('user-service', service, (s) => s.stop())
+    return { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, logger, connect }) => {
     const accounts = new AccountStore(await connect.mysql(), new DataCipher(settings.DATA_KEYS))

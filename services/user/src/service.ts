@@ -11,11 +11,11 @@ import { createRedisRateLimiter } from './adapters/rate-limiter.ts'
 import { SessionStore } from './adapters/session-store.ts'
 import { SignUpStore } from './adapters/sign-up-store.ts'
 import { SigningKeyStore } from './adapters/signing-keys.ts'
-import { userInternalRoutes, userRoutes } from './app.ts'
 import { PENDING_SIGN_UP_RETENTION_MS } from './domain/verification.ts'
 import { createProfiles } from './flows/profile.ts'
 import { createRegistration } from './flows/registration.ts'
 import { createSessions } from './flows/sessions.ts'
+import { internalRoutes, publicRoutes } from './http/index.ts'
 import { createUserMetrics } from './metrics.ts'
 import type { Settings } from './settings.ts'
 
@@ -31,7 +31,7 @@ export interface UserServiceDeps {
 
 export interface UserService {
   /** For the public listener. */
-  readonly routes: Hono<AppEnv>
+  readonly publicRoutes: Hono<AppEnv>
   /** For the internal listener, mounted under `/internal`. */
   readonly internalRoutes: Hono<AppEnv>
   readonly accounts: AccountStore
@@ -42,7 +42,7 @@ export interface UserService {
   /** One pass of the key schedule and housekeeping (the timer runs it every minute). */
   maintain(): Promise<void>
   /** Stops the schedule and closes the mailer. */
-  close(): Promise<void>
+  stop(): Promise<void>
 }
 
 const MAINTENANCE_INTERVAL_MS = 60_000
@@ -50,10 +50,11 @@ const MAINTENANCE_INTERVAL_MS = 60_000
 const EXPIRED_TOKEN_GRACE_MS = 24 * 60 * 60_000
 
 /**
- * Builds user-service from connected clients: the stores, the flows and the routes. `main.ts`
- * and the tests both build it this way, so the tests run exactly what production runs.
+ * The composition root: builds user-service from connected clients (the stores, the flows and
+ * the routes) and starts its key schedule. `main.ts` and the tests both build it this way, so
+ * the tests run exactly what production runs.
  */
-export async function createUserService(deps: UserServiceDeps): Promise<UserService> {
+export async function startUserService(deps: UserServiceDeps): Promise<UserService> {
   const { settings, sequelize, logger } = deps
   const clock = deps.clock ?? (() => new Date())
   const metrics = createUserMetrics(deps.metrics)
@@ -133,7 +134,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
   }, MAINTENANCE_INTERVAL_MS)
   timer.unref()
 
-  const routes = userRoutes({
+  const routes = publicRoutes({
     registration,
     sessions,
     profiles,
@@ -146,7 +147,7 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
     trustProxy: settings.TRUST_PROXY,
     refreshTtlSeconds: settings.REFRESH_TOKEN_TTL_SECONDS,
   })
-  const internalRoutes = userInternalRoutes({
+  const internal = internalRoutes({
     rotateSigningKey: async () => {
       const rotated = await signingKeys.rotate()
       metrics.keyRotations.inc({ trigger: 'on_demand' })
@@ -157,15 +158,15 @@ export async function createUserService(deps: UserServiceDeps): Promise<UserServ
   })
 
   return {
-    routes,
-    internalRoutes,
+    publicRoutes: routes,
+    internalRoutes: internal,
     accounts,
     signingKeys,
     cipher,
     hasher,
     mailSink,
     maintain,
-    async close() {
+    async stop() {
       clearInterval(timer)
       await mailer.close()
     },

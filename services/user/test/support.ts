@@ -18,7 +18,7 @@ import {
 import type { Hono } from 'hono'
 import type { Sequelize } from 'sequelize'
 import { migrations } from '../src/adapters/migrations.ts'
-import { createUserService, type UserService } from '../src/service.ts'
+import { startUserService as startService, type UserService } from '../src/service.ts'
 import { type Settings, settingsSchema } from '../src/settings.ts'
 
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789'
@@ -73,7 +73,7 @@ export async function startUserService(
   })
   const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
   const metrics = createMetricsRegistry('user-service')
-  const service = await createUserService({
+  const service = await startService({
     settings,
     sequelize: database.sequelize,
     redis,
@@ -82,7 +82,7 @@ export async function startUserService(
   })
   const { publicApp: app, internalApp } = createServiceApps(
     { service: 'user-service', logger: testLogger, metrics },
-    { publicRoutes: service.routes, internalRoutes: service.internalRoutes },
+    { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes },
   )
   if (!internalApp) throw new Error('user-service has internal routes')
 
@@ -119,7 +119,7 @@ export async function startUserService(
         return messages[0]
       },
       async close() {
-        await service.close()
+        await service.stop()
         await redis.quit()
       },
     }
