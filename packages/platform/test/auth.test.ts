@@ -16,7 +16,7 @@ import {
 import { type AppEnv, createServiceApps } from '../src/http.ts'
 import { createMetricsRegistry } from '../src/metrics.ts'
 import { Problem } from '../src/problem.ts'
-import { freePort, startTestIssuer, type TestIssuer, testLogger } from './support.ts'
+import { freePort, listenOnFreePort, startTestIssuer, type TestIssuer, testLogger } from './support.ts'
 
 const SECRET = 'an-internal-secret-for-tests'
 
@@ -216,10 +216,8 @@ describe('when the keys cannot be fetched', () => {
     const failing = createServer((_request, response) => {
       response.writeHead(502).end('bad gateway')
     })
-    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve))
+    const port = await listenOnFreePort(failing)
     try {
-      const address = failing.address()
-      const port = typeof address === 'object' && address ? address.port : 0
       const verifier = createTokenVerifier({
         jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
         issuer: issuer.issuer,

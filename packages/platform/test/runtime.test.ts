@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { eventually, freePort, type ServiceProcess, spawnService, waitUntilReady } from './support.ts'
+import { eventually, type ServiceProcess, spawnService, takenPort, waitUntilReady } from './support.ts'
 
 const entry = fileURLToPath(new URL('./fixtures/slow-service.ts', import.meta.url))
 const workerEntry = fileURLToPath(new URL('./fixtures/stuck-worker.ts', import.meta.url))
@@ -27,9 +26,7 @@ describe('a service process', () => {
   })
 
   test('a port already taken is one clear line and exit code 1', async () => {
-    const port = await freePort()
-    const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
+    const { port, release } = await takenPort()
     try {
       const service = await spawnService(entry, { HTTP_PORT: String(port) })
       assert.equal(await service.exited, 1)
@@ -38,7 +35,7 @@ describe('a service process', () => {
         `port 127.0.0.1:${port} is already in use; stop that process or set HTTP_PORT to another port`,
       )
     } finally {
-      blocker.close()
+      await release()
     }
   })
 
@@ -82,9 +79,7 @@ describe('a service process', () => {
   })
 
   test('an internal port already taken is one clear line naming INTERNAL_PORT and exit code 1', async () => {
-    const port = await freePort()
-    const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
+    const { port, release } = await takenPort()
     try {
       const service = await spawnService(entry, { INTERNAL_PORT: String(port) })
       assert.equal(await service.exited, 1)
@@ -93,7 +88,7 @@ describe('a service process', () => {
         `port 127.0.0.1:${port} is already in use; stop that process or set INTERNAL_PORT to another port`,
       )
     } finally {
-      blocker.close()
+      await release()
     }
   })
 

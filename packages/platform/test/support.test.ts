@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { uniqueName } from './support.ts'
+import { spawnCaptured, uniqueName } from './support.ts'
 
 const fixture = fileURLToPath(new URL('./fixtures/tests-with-a-service.ts', import.meta.url))
 
@@ -14,18 +12,12 @@ async function runTestFile(
 ): Promise<{ code: number | null; output: string }> {
   // A runner of its own: a test process that calls `node --test` inherits the variable marking it.
   const { NODE_TEST_CONTEXT: _inner, ...parentEnv } = process.env
-  const child = spawn(process.execPath, ['--test', '--test-reporter=spec', file], {
+  const run = spawnCaptured(process.execPath, ['--test', '--test-reporter=spec', file], {
     env: { ...parentEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString()
-  })
-  const [code] = (await once(child, 'exit')) as [number | null]
+  const code = await run.exited
+  const { stdout, stderr } = run.output()
+  const output = stdout + stderr
   return { code, output }
 }
 

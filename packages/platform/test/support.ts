@@ -4,7 +4,11 @@
  * process joins the test run (`test-run.ts`): its Kafka names carry the run's prefix and its logs,
  * and those of the services it spawns, go to the run's folder, shown only for a failing test.
  */
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { basename, relative, resolve } from 'node:path'
 import { after } from 'node:test'
 import { topicNamespace } from '@timedeal/contracts'
@@ -14,9 +18,21 @@ import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
 import { createEventBus, type EventBus } from '../src/kafka.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
+import { createRedis } from '../src/redis.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
+import { freePort, listenOnFreePort, spawnCaptured } from './processes.ts'
 import { type LogFile, logNameOf, openLogFile, reportLogsOfFailingTests, tailOf } from './test-logs.ts'
 import { createRunTopics, deleteRunTopics, joinOrStartTestRun, type TestRun } from './test-run.ts'
+
+export {
+  type CapturedProcess,
+  type CommandResult,
+  freePort,
+  listenOnFreePort,
+  runCommand,
+  spawnCaptured,
+  takenPort,
+} from './processes.ts'
 
 // Benchmarks use these helpers too; only a process of the test runner joins a test run.
 const underTestRunner = process.env.NODE_TEST_CONTEXT !== undefined || process.execArgv.includes('--test')
@@ -128,21 +144,6 @@ export async function eventually<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError })
 }
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net')
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
-
 export interface ServiceProcess {
   /** The public listener (`HTTP_PORT`). */
   readonly url: string
@@ -165,11 +166,13 @@ export async function spawnService(
   env: Record<string, string> = {},
   args: string[] = [],
 ): Promise<ServiceProcess> {
-  const { spawn } = await import('node:child_process')
   const port = env.HTTP_PORT ? Number(env.HTTP_PORT) : await freePort()
   let internalPort = env.INTERNAL_PORT ? Number(env.INTERNAL_PORT) : await freePort()
   while (internalPort === port) internalPort = await freePort()
-  const child = spawn(process.execPath, [entry, ...args], {
+  // Its output goes to the run's folder, not to the test output: shown when a test fails.
+  const log = testRun ? openLogFile(testRun.logDir, logNameOf(entry)) : undefined
+  runUsedKafka = true
+  const started = spawnCaptured(process.execPath, [entry, ...args], {
     env: {
       ...process.env,
       LOG_LEVEL: 'info',
@@ -178,33 +181,20 @@ export async function spawnService(
       HTTP_PORT: String(port),
       INTERNAL_PORT: String(internalPort),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    onOutput: (chunk) => log?.write(chunk),
   })
-  // Its output goes to the run's folder, not to the test output: shown when a test fails.
-  const log = testRun ? openLogFile(testRun.logDir, logNameOf(entry)) : undefined
-  runUsedKafka = true
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    log?.write(chunk)
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-    log?.write(chunk)
-  })
+  const { child, exited } = started
   let exitedAt: number | undefined
   child.once('exit', () => {
     exitedAt = Date.now()
   })
   // Output can still arrive after the exit; the file closes once both streams have ended.
   child.once('close', () => log?.close(exitedAt))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return {
     logFile: log?.path,
     url: `http://127.0.0.1:${port}`,
     internalUrl: `http://127.0.0.1:${internalPort}`,
-    output: () => ({ stdout, stderr }),
+    output: started.output,
     exited,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal)
@@ -237,6 +227,22 @@ export async function waitUntilReady(service: ServiceProcess, timeoutMs = 30_000
   })
   if (ready === 'exited') throw new Error(`service exited with ${exitCode}: ${service.output().stderr}${logEnd()}`)
   return ready
+}
+
+/** {@link spawnService}, then {@link waitUntilReady}; a process that never gets ready is killed. */
+export async function spawnReadyService(
+  entry: string,
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<ServiceProcess> {
+  const service = await spawnService(entry, env)
+  try {
+    await waitUntilReady(service, timeoutMs)
+  } catch (error) {
+    await service.stop('SIGKILL')
+    throw error
+  }
+  return service
 }
 
 export interface TestIssuer {
@@ -275,9 +281,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     response.writeHead(200, { 'content-type': 'application/json' })
     response.end(JSON.stringify({ keys: [current.jwk] }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  const port = typeof address === 'object' && address ? address.port : 0
+  const port = await listenOnFreePort(server)
   const jwksUrl = `http://127.0.0.1:${port}/.well-known/jwks.json`
   return {
     jwksUrl,
@@ -343,6 +347,62 @@ export async function createTestDatabase(prefix: string, migrations: readonly Mi
   }
 }
 
+export interface ServiceUnderTest {
+  /** A database of its own, migrated with the given migrations (a spawned service migrates its own). */
+  readonly database: TestDatabase
+  /** A consumer group of its own, starting at the current end of the topics it consumes. */
+  readonly groupId: string
+  /** A Redis key prefix of its own. */
+  readonly redisPrefix: string
+  /** The settings that point the service at all of the above and at the test's token issuer. */
+  readonly env: Record<string, string>
+  /** Drops its database and deletes its Redis keys. */
+  release(): Promise<void>
+}
+
+/**
+ * What one service under test owns, so tests never see each other's rows, keys or events:
+ * `consumes` names the setting of its consumer group and the topics the group reads;
+ * `redisPrefixSetting` the setting of its key prefix, where it uses Redis.
+ */
+export async function prepareServiceUnderTest(options: {
+  name: string
+  migrations?: readonly Migration[]
+  issuer?: TestIssuer
+  consumes?: { groupSetting: string; topics: readonly string[] }
+  redisPrefixSetting?: string
+}): Promise<ServiceUnderTest> {
+  const groupId = uniqueName(`${options.name}-test`)
+  const redisPrefix = uniqueName(`test-${options.name}`)
+  const database = await createTestDatabase(options.name, options.migrations)
+  try {
+    if (options.consumes) await startGroupsAtEnd([groupId], options.consumes.topics)
+  } catch (error) {
+    await database.drop()
+    throw error
+  }
+  const env: Record<string, string> = { MYSQL_DATABASE: database.name }
+  if (options.issuer) env.JWT_JWKS_URL = options.issuer.jwksUrl
+  if (options.consumes) env[options.consumes.groupSetting] = groupId
+  if (options.redisPrefixSetting) env[options.redisPrefixSetting] = redisPrefix
+  return {
+    database,
+    groupId,
+    redisPrefix,
+    env,
+    async release() {
+      await database.drop()
+      if (!options.redisPrefixSetting) return
+      const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+      try {
+        await deleteRedisKeys(redis, redisPrefix)
+      } finally {
+        await redis.quit()
+      }
+    },
+  }
+}
+
 /** Deletes every Redis key under `prefix:` (SCAN, so it never blocks the server). */
 export async function deleteRedisKeys(redis: import('ioredis').Redis, prefix: string): Promise<void> {
   let cursor = '0'
@@ -400,5 +460,96 @@ export async function startGroupsAtEnd(
     )
   } finally {
     await admin.disconnect()
+  }
+}
+
+/**
+ * Waits until every group has committed an offset past `record`: each has handled it (and
+ * everything before it in its partition). Groups and topic are catalog names.
+ */
+export async function waitForGroupsPast(
+  groups: readonly string[],
+  record: { topic: string; partition: number; offset: string },
+  timeoutMs = 30_000,
+): Promise<void> {
+  const { Kafka, logLevel } = await import('kafkajs')
+  const kafka = new Kafka({
+    clientId: 'test-progress',
+    brokers: [...testSettings.KAFKA_BROKERS],
+    logLevel: logLevel.NOTHING,
+  })
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    for (const groupId of groups) {
+      await eventually(
+        async () => {
+          const [topic] = await admin.fetchOffsets({
+            groupId: testKafkaNames.group(groupId),
+            topics: [testKafkaNames.topic(record.topic)],
+          })
+          const committed = topic?.partitions.find((partition) => partition.partition === record.partition)?.offset
+          return committed !== undefined && BigInt(committed) > BigInt(record.offset) ? true : undefined
+        },
+        timeoutMs,
+        `group ${groupId} past ${record.topic}/${record.partition}@${record.offset}`,
+      )
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+export interface PrivateRedis {
+  readonly url: string
+  /** Kills it with SIGKILL, as a crash would; its folder keeps what it had written. */
+  kill(): Promise<void>
+  /** Starts it again (after {@link kill}) on the same port and folder. */
+  restart(): Promise<void>
+  /** Kills it and deletes its folder. */
+  stop(): Promise<void>
+}
+
+/**
+ * A Redis of the test's own on a free port and in a folder of its own (the shared one serves
+ * everyone else), append-only with the given fsync policy, for tests that crash it.
+ */
+export async function startPrivateRedis(appendfsync: 'always' | 'everysec'): Promise<PrivateRedis> {
+  const dir = await mkdtemp(resolve(tmpdir(), 'timedeal-redis-'))
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}`
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir]
+  args.push('--appendonly', 'yes', '--appendfsync', appendfsync, '--save', '', '--daemonize', 'no')
+  const start = async () => {
+    const started = spawn('redis-server', args, { stdio: 'ignore' })
+    // Its connection errors while it starts are expected.
+    const probe = createRedis({ url, logger: createLogger('private-redis-probe', 'silent') })
+    try {
+      await eventually(async () => ((await probe.ping()) === 'PONG' ? true : undefined), 15_000, 'the private Redis')
+    } catch (error) {
+      started.kill('SIGKILL')
+      throw error
+    } finally {
+      probe.disconnect()
+    }
+    return started
+  }
+  let server = await start()
+  const kill = async () => {
+    if (server.exitCode !== null || server.signalCode !== null) return
+    server.kill('SIGKILL')
+    await once(server, 'exit')
+  }
+  return {
+    url,
+    kill,
+    restart: async () => {
+      await kill()
+      server = await start()
+    },
+    stop: async () => {
+      await kill()
+      await rm(dir, { recursive: true, force: true })
+    },
   }
 }
