@@ -1,13 +1,14 @@
-import { randomUUID } from 'node:crypto'
-import { type Context, Hono } from 'hono'
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
+import { requestId } from 'hono/request-id'
 import { routePath } from 'hono/route'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { Registry } from 'prom-client'
 import type { Logger } from './logger.ts'
 import { httpDurationHistogram } from './metrics.ts'
-import { Problem, problemResponse } from './problem.ts'
+import { answerInvalidInput, Problem, problemResponse } from './problem.ts'
 import { continueTrace } from './trace.ts'
 
 /** Variables every request carries. */
@@ -27,6 +28,8 @@ export interface ReadinessCheck {
 
 export interface ServiceAppOptions {
   readonly service: string
+  /** The version `/openapi.json` states (default 0.1.0). */
+  readonly version?: string
   readonly logger: Logger
   readonly metrics: Registry
   readonly readiness?: readonly ReadinessCheck[]
@@ -54,7 +57,7 @@ export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024
 export function createServiceApps(
   options: ServiceAppOptions,
   routes: ServiceRoutes,
-): { publicApp: Hono<AppEnv>; internalApp: Hono<AppEnv> | undefined } {
+): { publicApp: OpenAPIHono<AppEnv>; internalApp: OpenAPIHono<AppEnv> | undefined } {
   const publicApp = createServiceApp(options)
   publicApp.route('/', routes.publicRoutes)
   if (!routes.internalRoutes) return { publicApp, internalApp: undefined }
@@ -65,11 +68,12 @@ export function createServiceApps(
 
 /**
  * The Hono app every service starts from: request ids and trace context, request metrics, a
- * cap on request bodies, `/healthz`, `/readyz`, `/metrics`, and problem+json for every error
- * and unknown route. Services mount their public routes on it; `/internal/*` is never served
- * here, whatever is mounted (it belongs to {@link createInternalApp}).
+ * cap on request bodies, `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (the OpenAPI 3.1
+ * document of every route mounted with `createRoute`), and problem+json for every error and
+ * unknown route. Services mount their public routes on it; `/internal/*` is never served here,
+ * whatever is mounted (it belongs to {@link createInternalApp}).
  */
-export function createServiceApp(options: ServiceAppOptions): Hono<AppEnv> {
+export function createServiceApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
   const timeoutMs = options.readinessTimeoutMs ?? 2000
   const app = baseApp(options)
   const notHere = (c: Context) => notFound(c.req.method, c.req.path)
@@ -77,6 +81,7 @@ export function createServiceApp(options: ServiceAppOptions): Hono<AppEnv> {
   app.all('/internal/*', notHere)
 
   app.get('/healthz', (c) => c.json({ status: 'ok', service: options.service }))
+  app.doc31(OPENAPI_PATH, documentInfo(options))
 
   app.get('/readyz', async (c) => {
     if (options.draining?.()) {
@@ -110,28 +115,41 @@ export function createServiceApp(options: ServiceAppOptions): Hono<AppEnv> {
  * The app of the internal listener: the same request handling and errors as the public app,
  * without probes or metrics (those are on the public listener).
  */
-export function createInternalApp(options: ServiceAppOptions): Hono<AppEnv> {
-  return baseApp(options)
+export function createInternalApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
+  const app = baseApp(options)
+  app.doc31(INTERNAL_OPENAPI_PATH, documentInfo(options, 'internal routes'))
+  return app
 }
+
+/** Where each listener serves the OpenAPI document of its routes. */
+export const OPENAPI_PATH = '/openapi.json'
+export const INTERNAL_OPENAPI_PATH = '/internal/openapi.json'
+
+const documentInfo = (options: ServiceAppOptions, what?: string) => ({
+  openapi: '3.1.0',
+  info: { title: what ? `${options.service} ${what}` : options.service, version: options.version ?? '0.1.0' },
+})
 
 const notFound = (method: string, path: string) =>
   problemResponse(new Problem({ status: 404, code: 'NOT_FOUND', detail: `no route for ${method} ${path}` }), path)
 
 /** Request ids, trace context, request metrics, the body cap, and problem+json for every error. */
-function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
+function baseApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
   const { logger } = options
   const duration = httpDurationHistogram(options.metrics)
-  const app = new Hono<AppEnv>()
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: answerInvalidInput })
 
+  // A caller's id is kept only when it is short and plain; anything else is replaced, so logs
+  // and headers never carry what a caller smuggled in.
+  app.use(requestId())
   app.use(async (c, next) => {
-    const requestId = c.req.header('x-request-id') ?? randomUUID()
     const { traceparent, traceId } = continueTrace(c.req.header('traceparent'))
-    c.set('requestId', requestId)
     c.set('traceparent', traceparent)
-    c.set('logger', logger.child({ requestId, traceId }))
+    c.set('logger', logger.child({ requestId: c.var.requestId, traceId }))
     const stop = duration.startTimer()
     await next()
-    c.header('x-request-id', requestId)
+    // Problem answers are new Responses; the id goes on every answer, whoever built it.
+    c.header('x-request-id', c.var.requestId)
     stop({ method: c.req.method, route: routePath(c), status: String(c.res.status) })
   })
 
@@ -150,24 +168,35 @@ function baseApp(options: ServiceAppOptions): Hono<AppEnv> {
   )
 
   app.notFound((c) => notFound(c.req.method, c.req.path))
-
-  app.onError((error, c) => {
-    if (error instanceof Problem) return problemResponse(error, c.req.path)
-    if (error instanceof HTTPException) {
-      const status = error.status as ContentfulStatusCode
-      return problemResponse(
-        new Problem({ status, code: httpCode(status), detail: error.message || 'request rejected' }),
-        c.req.path,
-      )
-    }
-    ;(c.get('logger') ?? logger).error({ err: error, path: c.req.path }, 'unhandled error')
-    return problemResponse(
-      new Problem({ status: 500, code: 'INTERNAL', detail: 'the server failed to handle this request' }),
-      c.req.path,
-    )
-  })
-
+  app.onError((error, c) => renderError(error, c))
   return app
+}
+
+/**
+ * The one error renderer: a `Problem` as itself, Hono's own rejections (a body that is not
+ * JSON, a wrong content type) as their problem, anything else as `unexpected()` (default a
+ * 500 INTERNAL that reveals nothing), logged.
+ */
+export function renderError(error: Error, c: Context<AppEnv>, unexpected = internalFailure): Response {
+  if (error instanceof Problem) return problemResponse(error, c.req.path)
+  if (error instanceof HTTPException) return problemResponse(rejection(error), c.req.path)
+  c.var.logger?.error({ err: error, path: c.req.path }, 'unhandled error')
+  return problemResponse(unexpected(), c.req.path)
+}
+
+const internalFailure = () =>
+  new Problem({ status: 500, code: 'INTERNAL', detail: 'the server failed to handle this request' })
+
+/** Hono's validators reject with HTTPExceptions; they get the codes `readJson` always gave. */
+function rejection(error: HTTPException): Problem {
+  const status = error.status as ContentfulStatusCode
+  if (status === 415) {
+    return new Problem({ status, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send the body as application/json' })
+  }
+  if (status === 400 && error.message.startsWith('Malformed JSON')) {
+    return new Problem({ status, code: 'MALFORMED_JSON', detail: 'the request body is not valid JSON' })
+  }
+  return new Problem({ status, code: httpCode(status), detail: error.message || 'request rejected' })
 }
 
 function httpCode(status: number): string {

@@ -85,25 +85,46 @@ export const notFound = (code: string, detail: string) => new Problem({ status: 
 export const conflict = (code: string, detail: string) => new Problem({ status: 409, code, detail })
 export const unprocessable = (code: string, detail: string) => new Problem({ status: 422, code, detail })
 
-/** Validates input at the edge; failures are one 400 listing every bad field. */
+/**
+ * Validates input inside a handler; failures are one 400 listing every bad field.
+ * @deprecated declare the input in the route (`createRoute` with `jsonBody`, `query`, `params`),
+ * which validates it before the handler through {@link answerInvalidInput}.
+ */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.infer<S> {
   const result = schema.safeParse(value)
   if (result.success) return result.data
-  const errors = result.error.issues.map((issue) => ({
+  throw validationProblem(result.error, what)
+}
+
+/** 400 VALIDATION_FAILED naming every bad field, in `errors` and in the detail. */
+export function validationProblem(error: z.ZodError, what: string): Problem {
+  const errors = error.issues.map((issue) => ({
     field: issue.path.join('.') || '(root)',
     message: issue.message,
   }))
   const summary = errors.map((error) => `${error.field}: ${error.message}`).join('; ')
-  return fail(
-    new Problem({
-      status: 400,
-      code: 'VALIDATION_FAILED',
-      detail: `invalid ${what}: ${summary}`,
-      extensions: { errors },
-    }),
-  )
+  return new Problem({
+    status: 400,
+    code: 'VALIDATION_FAILED',
+    detail: `invalid ${what}: ${summary}`,
+    extensions: { errors },
+  })
 }
 
-function fail(problem: Problem): never {
-  throw problem
+const validationTargets: Record<string, string> = {
+  json: 'request body',
+  query: 'query',
+  param: 'path',
+  header: 'headers',
+  cookie: 'cookies',
+}
+
+type ValidationResult = { target: string } & ({ success: true } | { success: false; error: z.ZodError })
+
+/**
+ * The validation hook of every route declared with `createRoute`: input that fails its schema
+ * is the same 400 VALIDATION_FAILED as {@link validate} gave.
+ */
+export function answerInvalidInput(result: ValidationResult): void {
+  if (!result.success) throw validationProblem(result.error, validationTargets[result.target] ?? result.target)
 }

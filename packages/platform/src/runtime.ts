@@ -44,6 +44,8 @@ export interface ServiceContext<S> {
 
 export interface ServiceDefinition<Schema extends z.ZodObject> {
   readonly service: string
+  /** The version the service's `/openapi.json` states. */
+  readonly version?: string
   readonly settings: Schema
   readonly migrations?: readonly Migration[]
   /**
@@ -95,6 +97,7 @@ export async function runService<Schema extends z.ZodObject>(
     const { publicApp, internalApp } = createServiceApps(
       {
         service: settings.SERVICE_NAME,
+        ...(definition.version ? { version: definition.version } : {}),
         logger,
         metrics,
         readiness,
