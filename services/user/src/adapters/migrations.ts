@@ -1,6 +1,12 @@
 import { changeRows, type Migration } from '@timedeal/platform'
+import type { Sequelize } from 'sequelize'
 
-const TABLE_OPTIONS = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin'
+/** Every table of the service: InnoDB, and text compared byte for byte. */
+const createTable = (sequelize: Sequelize, name: string, definition: string) =>
+  changeRows(
+    sequelize,
+    `CREATE TABLE ${name} (${definition}) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+  )
 
 /** Versioned schema changes of `timedeal_user`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -9,9 +15,10 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // The e-mail address is stored lower-cased, so its unique key is the "one account per
       // address" rule. Phone and address are sealed with AES-256-GCM as `keyId:iv:ciphertext:tag`.
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE users (
+        'users',
+        `
           id                   CHAR(36)     NOT NULL,
           email                VARCHAR(254) NOT NULL,
           name                 VARCHAR(100) NOT NULL,
@@ -25,7 +32,7 @@ export const migrations: readonly Migration[] = [
           updated_at           DATETIME(3)  NOT NULL,
           PRIMARY KEY (id),
           UNIQUE KEY email (email)
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
@@ -33,9 +40,10 @@ export const migrations: readonly Migration[] = [
     name: '0002-create-email-verifications',
     up: async ({ sequelize }) => {
       // One pending code per account: a new sign-up replaces it.
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE email_verifications (
+        'email_verifications',
+        `
           user_id      CHAR(36)     NOT NULL,
           code_digest  VARCHAR(128) NOT NULL,
           attempts     INT          NOT NULL DEFAULT 0,
@@ -43,16 +51,17 @@ export const migrations: readonly Migration[] = [
           created_at   DATETIME(3)  NOT NULL,
           PRIMARY KEY (user_id),
           FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
   {
     name: '0003-create-sessions',
     up: async ({ sequelize }) => {
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE session_families (
+        'session_families',
+        `
           id              CHAR(36)    NOT NULL,
           user_id         CHAR(36)    NOT NULL,
           created_at      DATETIME(3) NOT NULL,
@@ -61,12 +70,13 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (id),
           KEY session_families_user_id (user_id),
           FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
       // The SHA-256 of each opaque token: a leaked table holds nothing a client could present.
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE refresh_tokens (
+        'refresh_tokens',
+        `
           token_hash  CHAR(64)    NOT NULL,
           family_id   CHAR(36)    NOT NULL,
           created_at  DATETIME(3) NOT NULL,
@@ -76,7 +86,7 @@ export const migrations: readonly Migration[] = [
           KEY refresh_tokens_family_id (family_id),
           KEY refresh_tokens_expires_at (expires_at),
           FOREIGN KEY (family_id) REFERENCES session_families (id) ON DELETE CASCADE
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
@@ -84,9 +94,10 @@ export const migrations: readonly Migration[] = [
     name: '0004-create-signing-keys',
     up: async ({ sequelize }) => {
       // The private key is sealed with the data-encryption key, like personal data.
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE signing_keys (
+        'signing_keys',
+        `
           kid                    VARCHAR(64) NOT NULL,
           algorithm              VARCHAR(16) NOT NULL,
           public_jwk             TEXT        NOT NULL,
@@ -95,7 +106,7 @@ export const migrations: readonly Migration[] = [
           activates_at           DATETIME(3) NOT NULL,
           retires_at             DATETIME(3) NULL,
           PRIMARY KEY (kid)
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
@@ -103,9 +114,10 @@ export const migrations: readonly Migration[] = [
     name: '0005-create-dev-mail',
     up: async ({ sequelize }) => {
       // Written only by the development mail sink (MAILER=sink).
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE dev_mail (
+        'dev_mail',
+        `
           id          BIGINT       NOT NULL AUTO_INCREMENT,
           to_address  VARCHAR(254) NOT NULL,
           subject     VARCHAR(255) NOT NULL,
@@ -113,7 +125,7 @@ export const migrations: readonly Migration[] = [
           created_at  DATETIME(3)  NOT NULL,
           PRIMARY KEY (id),
           KEY dev_mail_to_address_id (to_address, id)
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
@@ -122,9 +134,10 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // Sign-ups wait here until their address is verified; each keeps the password and role
       // it was made with, so a second sign-up of an address never changes the first one.
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE sign_ups (
+        'sign_ups',
+        `
           id             CHAR(36)     NOT NULL,
           email          VARCHAR(254) NOT NULL,
           name           VARCHAR(100) NOT NULL,
@@ -134,7 +147,7 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (id),
           KEY sign_ups_email_created_at (email, created_at),
           KEY sign_ups_created_at (created_at)
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
       // Unverified accounts become sign-ups; `users` holds verified accounts only from now on.
       await changeRows(
@@ -146,16 +159,17 @@ export const migrations: readonly Migration[] = [
       // pending now are dropped (they last 15 minutes); signing up again mails a new one.
       await changeRows(sequelize, 'DROP TABLE email_verifications')
       await changeRows(sequelize, 'DELETE FROM users WHERE email_verified_at IS NULL')
-      await changeRows(
+      await createTable(
         sequelize,
-        `CREATE TABLE email_verifications (
+        'email_verifications',
+        `
           email        VARCHAR(254) NOT NULL,
           code_digest  VARCHAR(128) NOT NULL,
           attempts     INT          NOT NULL DEFAULT 0,
           expires_at   DATETIME(3)  NOT NULL,
           created_at   DATETIME(3)  NOT NULL,
           PRIMARY KEY (email)
-        ) ${TABLE_OPTIONS}`,
+        `,
       )
     },
   },
