@@ -6,7 +6,7 @@ import { type AppEnv, INTERNAL_OPENAPI_PATH, OPENAPI_PATH, renderError } from '.
 import { answerInvalidInput, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts'
 
 /** Routes of a service: a Hono app whose routes are declared with `createRoute` and documented. */
-export type Routes = OpenAPIHono<AppEnv>
+export type Routes<E extends AppEnv = AppEnv> = OpenAPIHono<E>
 
 export interface RoutesOptions {
   /**
@@ -17,11 +17,16 @@ export interface RoutesOptions {
   readonly unexpectedFailure?: () => Problem
 }
 
-/** An empty routes app; mount it with `.route(path, routes)` on the service's routes or app. */
-export function createRoutes(options: RoutesOptions = {}): Routes {
-  const routes = new OpenAPIHono<AppEnv>({ defaultHook: answerInvalidInput })
+/**
+ * An empty routes app; mount it with `.route(path, routes)` on the service's routes or app.
+ * `createRoutes<AuthedEnv>()` for routes behind `authenticate`, so `c.var.caller` is typed.
+ */
+export function createRoutes<E extends AppEnv = AppEnv>(options: RoutesOptions = {}): Routes<E> {
+  const routes = new OpenAPIHono<E>({ defaultHook: answerInvalidInput })
   const { unexpectedFailure } = options
-  if (unexpectedFailure) routes.onError((error, c: Context<AppEnv>) => renderError(error, c, unexpectedFailure))
+  if (unexpectedFailure) {
+    routes.onError((error, c) => renderError(error, c as unknown as Context<AppEnv>, unexpectedFailure))
+  }
   return routes
 }
 
