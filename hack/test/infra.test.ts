@@ -1,13 +1,11 @@
 // hack/infra.sh on a private state folder and free ports, so the shared servers are untouched.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { freePort } from '@timedeal/platform/testing'
+import { freePort, runCommand, takenPort } from '@timedeal/platform/testing'
 
 const infra = fileURLToPath(new URL('../infra.sh', import.meta.url))
 const stateDirs: string[] = []
@@ -18,26 +16,8 @@ function privateState(): string {
   return dir
 }
 
-function runInfra(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', [infra, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const runInfra = (args: string[], env: Record<string, string>) =>
+  runCommand('bash', [infra, ...args], { env: { ...process.env, ...env } })
 
 describe('hack/infra.sh', () => {
   after(async () => {
@@ -65,9 +45,7 @@ describe('hack/infra.sh', () => {
   })
 
   test('a port already taken is one clear message and a non-zero exit', async () => {
-    const port = await freePort()
-    const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
+    const { port, release } = await takenPort()
     try {
       const result = await runInfra(['up', 'redis'], {
         TIMEDEAL_STATE_DIR: privateState(),
@@ -79,7 +57,7 @@ describe('hack/infra.sh', () => {
         new RegExp(`redis: port ${port} is already in use.*set TIMEDEAL_REDIS_PORT to another port`),
       )
     } finally {
-      blocker.close()
+      await release()
     }
   })
 

@@ -2,10 +2,8 @@
 // it validates custom resources against their schema, serves lists, watches and the status
 // subresource, and enforces RBAC. The operator's own tests rely on all of that.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -21,6 +19,7 @@ import {
   setHeaderOptions,
   Watch,
 } from '@kubernetes/client-node'
+import { freePort, runCommand } from '@timedeal/platform/testing'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const stateDir = process.env.TIMEDEAL_STATE_DIR ?? join(repoRoot, '.state')
@@ -59,27 +58,8 @@ after(async () => {
 
 // ---------------------------------------------------------------------------------------------
 
-type Run = { code: number | null; stdout: string; stderr: string }
-
-function run(command: string, args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-    child.stdin.end(options.input ?? '')
-  })
-}
-
 const kubectl = (args: string[], input?: string) =>
-  run(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input })
+  runCommand(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], input === undefined ? {} : { input })
 
 async function kubectlOk(args: string[], input?: string): Promise<string> {
   const result = await kubectl(args, input)
@@ -442,19 +422,6 @@ test('a service account gets what its Role grants and a 403 for everything else'
 
 // ---------------------------------------------------------------------------------------------
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
-
 test('infra down stops the API server and etcd; a second up reuses the built binaries', {
   timeout: 240_000,
 }, async () => {
@@ -469,12 +436,12 @@ test('infra down stops the API server and etcd; a second up reuses the built bin
     TIMEDEAL_ETCD_PEER_PORT: String(etcdPeerPort),
     TIMEDEAL_KUBE_PORT: String(kubePort),
   }
-  const infra = (...args: string[]) => run(join(repoRoot, 'hack', 'infra.sh'), args, { env })
-  const version = (await run(join(repoRoot, 'hack', 'kube', 'build.sh'), ['version', 'kube'])).stdout.trim()
+  const infra = (...args: string[]) => runCommand(join(repoRoot, 'hack', 'infra.sh'), args, { env })
+  const version = (await runCommand(join(repoRoot, 'hack', 'kube', 'build.sh'), ['version', 'kube'])).stdout.trim()
   const binary = join(cacheDir, `kube-${version}`, 'kube-apiserver')
   const privateKubeconfig = join(privateState, 'kubeconfig')
   const answers = async () =>
-    (await run(kubectlPath, ['--kubeconfig', privateKubeconfig, 'get', '--raw', '/readyz'])).stdout === 'ok'
+    (await runCommand(kubectlPath, ['--kubeconfig', privateKubeconfig, 'get', '--raw', '/readyz'])).stdout === 'ok'
 
   try {
     assert.ok(existsSync(binary), `${binary} is missing: hack/infra.sh up kube builds it`)
