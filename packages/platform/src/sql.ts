@@ -39,10 +39,13 @@ export async function changeRows(
   replacements: SqlReplacements = {},
   transaction?: Transaction,
 ): Promise<number> {
-  const [result] = await sequelize.query(sql, {
+  const [result, metadata] = await sequelize.query(sql, {
     replacements: withSqlTimes(replacements),
     transaction: transaction ?? null,
     raw: true,
   })
+  // Sequelize answers an INSERT or UPDATE with [insertId, affectedRows], anything else with the
+  // driver's result header twice.
+  if (typeof metadata === 'number') return metadata
   return (result as { affectedRows?: number } | undefined)?.affectedRows ?? 0
 }
