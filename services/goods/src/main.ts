@@ -1,11 +1,8 @@
 import { runService } from '@timedeal/platform'
-import { createStockStore } from '@timedeal/stock'
-import { createCatalog } from './adapters/catalog.ts'
-import { createLiveStock } from './adapters/live-stock.ts'
-import { stockMetrics } from './adapters/metrics.ts'
 import { migrations } from './adapters/migrations.ts'
-import { startGoodsService } from './goods-service.ts'
+import { createGoodsMetrics } from './metrics.ts'
 import { seedDemoGoods } from './seed.ts'
+import { createGoodsStock, startGoodsService } from './service.ts'
 import { settingsSchema } from './settings.ts'
 
 await runService({
@@ -23,13 +20,8 @@ await runService({
     return { publicRoutes: service.routes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, connect, logger, metrics }) => {
-    const catalog = createCatalog(await connect.mysql())
-    const store = createStockStore(await connect.redis(), {
-      prefix: settings.STOCK_KEY_PREFIX,
-      holdMs: settings.RESERVATION_HOLD_MS,
-      retentionMs: settings.RESERVATION_RETENTION_MS,
-    })
-    const live = createLiveStock({ store, catalog, metrics: stockMetrics(metrics), logger })
+    const clients = { sequelize: await connect.mysql(), redis: await connect.redis() }
+    const { catalog, live } = createGoodsStock(settings, clients, logger, createGoodsMetrics(metrics))
     const seeded = await seedDemoGoods(catalog, live, settings.DEMO_SELLER_ID, logger)
     logger.info({ sellerId: settings.DEMO_SELLER_ID, goods: seeded.map((goods) => goods.id) }, 'demo goods seeded')
   },

@@ -1,7 +1,7 @@
 import type { Logger } from '@timedeal/platform'
 import type { Catalog } from './adapters/catalog.ts'
-import type { LiveStock } from './adapters/live-stock.ts'
 import { type Goods, stockSourceOf } from './domain/goods.ts'
+import type { LiveStock } from './flows/live-stock.ts'
 
 const MINUTE = 60_000
 

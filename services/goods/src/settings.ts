@@ -5,7 +5,6 @@ import {
   kafkaSettings,
   mysqlSettings,
   positiveInt,
-  processSettings,
   redisSettings,
   serviceSettings,
 } from '@timedeal/platform'
@@ -46,13 +45,20 @@ export const settingsSchema = z.object({
 
 export type Settings = z.infer<typeof settingsSchema>
 
-/** The settings of the standalone ledger worker (`src/worker.ts`). */
+/** What the live stock and the write-behind read, in the service and in its worker alike. */
+export type StockSettings = z.infer<z.ZodObject<ReturnType<typeof stockSettings>>>
+
+/**
+ * The settings of the standalone ledger worker (`src/worker.ts`). It serves `/healthz`, `/readyz`
+ * and `/metrics` on HTTP_PORT like every process started through runService.
+ */
 export const workerSettingsSchema = z.object({
-  ...processSettings('goods-ledger-worker'),
+  ...serviceSettings('goods-ledger-worker', 8092),
   ...mysqlSettings('timedeal_goods'),
   ...redisSettings(),
   ...stockSettings(),
-  MIGRATE_ON_START: bool(true),
+  // Its own pool is small: one batch transaction at a time.
+  MYSQL_POOL_MAX: positiveInt(2),
 })
 
 export type WorkerSettings = z.infer<typeof workerSettingsSchema>

@@ -22,7 +22,7 @@ import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { migrations } from '../src/adapters/migrations.ts'
-import { type GoodsService, startGoodsService } from '../src/goods-service.ts'
+import { type GoodsService, startGoodsService } from '../src/service.ts'
 import { type Settings, settingsSchema } from '../src/settings.ts'
 
 export const INTERNAL_SECRET = 'goods-test-internal-secret'

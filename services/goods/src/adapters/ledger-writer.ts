@@ -21,7 +21,7 @@ import {
   splitEntryId,
 } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
-import type { LedgerLag } from './metrics.ts'
+import type { LedgerLag } from '../metrics.ts'
 
 type RawEntry = [id: string, fields: string[] | null]
 

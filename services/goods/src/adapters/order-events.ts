@@ -1,7 +1,7 @@
 import { type CloudEvent, type EventName, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import type { EventBus, EventSubscription, Logger } from '@timedeal/platform'
-import type { LiveStock } from './live-stock.ts'
-import type { StockMetrics } from './metrics.ts'
+import type { LiveStock } from '../flows/live-stock.ts'
+import type { GoodsMetrics } from '../metrics.ts'
 
 /** Order events that end an order without a sale: each gives its reservation's units back. */
 const releasingEvents = {
@@ -24,7 +24,7 @@ export interface OrderEventsOptions {
   readonly bus: EventBus
   readonly groupId: string
   readonly live: LiveStock
-  readonly metrics: StockMetrics
+  readonly metrics: GoodsMetrics
   readonly logger: Logger
 }
 

@@ -8,9 +8,9 @@ import type {
   StockSnapshot,
   StockStore,
 } from '@timedeal/stock'
+import type { Catalog } from '../adapters/catalog.ts'
 import { type Goods, stockSourceOf } from '../domain/goods.ts'
-import type { Catalog } from './catalog.ts'
-import type { StockMetrics } from './metrics.ts'
+import type { GoodsMetrics } from '../metrics.ts'
 
 /**
  * Live stock that works without a warm-up: whatever finds a goods' stock missing from Redis
@@ -32,7 +32,7 @@ export interface LiveStock {
 export interface LiveStockOptions {
   readonly store: StockStore
   readonly catalog: Catalog
-  readonly metrics: StockMetrics
+  readonly metrics: GoodsMetrics
   readonly logger: Logger
   /**
    * Resolves once the ledger entries written so far are applied to MySQL; a load waits for it,

@@ -1,14 +1,19 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 
-/** The stock metrics of goods-service, registered once on the service's registry. */
-export interface StockMetrics {
+/** Every metric of goods-service (and of its ledger worker), registered once on the process's registry. */
+export interface GoodsMetrics {
   readonly reservations: Counter<'outcome'>
   readonly releases: Counter<'reason'>
   readonly coldLoads: Counter
   readonly ledgerApplied: Counter
 }
 
-export function stockMetrics(registry: Registry): StockMetrics {
+/**
+ * Creates the metrics on the registry. Given `ledgerLag`, it also registers gauges of how far the
+ * write-behind is behind, read at scrape time so the lag shown is the lag right now.
+ */
+export function createGoodsMetrics(registry: Registry, ledgerLag?: () => Promise<LedgerLag>): GoodsMetrics {
+  if (ledgerLag) registerLedgerLag(registry, ledgerLag)
   return {
     reservations: new Counter({
       name: 'stock_reservations_total',
@@ -43,8 +48,7 @@ export interface LedgerLag {
   readonly oldestAgeMs: number
 }
 
-/** Gauges read at scrape time, so the lag shown is the lag right now. */
-export function registerLedgerLag(registry: Registry, lag: () => Promise<LedgerLag>): void {
+function registerLedgerLag(registry: Registry, lag: () => Promise<LedgerLag>): void {
   new Gauge({
     name: 'stock_ledger_lag_entries',
     help: 'Ledger entries in Redis not yet applied to MySQL by the write-behind.',

@@ -11,12 +11,12 @@ import type { ReservationRecord, ReserveRefusal } from '@timedeal/stock'
 import { Hono } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { z } from 'zod'
-import type { LiveStock } from '../adapters/live-stock.ts'
-import type { StockMetrics } from '../adapters/metrics.ts'
+import type { LiveStock } from '../flows/live-stock.ts'
+import type { GoodsMetrics } from '../metrics.ts'
 
 export interface ReservationRoutesDeps {
   readonly live: LiveStock
-  readonly metrics: StockMetrics
+  readonly metrics: GoodsMetrics
   readonly internalSecret: string
   readonly logger: Logger
 }

@@ -10,9 +10,9 @@ import {
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { Catalog } from '../adapters/catalog.ts'
-import type { LiveStock } from '../adapters/live-stock.ts'
 import type { Wishlist } from '../adapters/wishlist.ts'
 import { goodsView } from '../domain/goods.ts'
+import type { LiveStock } from '../flows/live-stock.ts'
 import { goodsNotFound } from './catalog.ts'
 
 export interface WishlistRoutesDeps {

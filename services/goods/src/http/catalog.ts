@@ -12,7 +12,6 @@ import type { SaleState, StockStore } from '@timedeal/stock'
 import { Hono } from 'hono'
 import { z } from 'zod'
 import type { Catalog, WindowPosition } from '../adapters/catalog.ts'
-import type { LiveStock } from '../adapters/live-stock.ts'
 import {
   applyPatch,
   draftToGoods,
@@ -24,6 +23,7 @@ import {
   saleStateSchema,
   stockSourceOf,
 } from '../domain/goods.ts'
+import type { LiveStock } from '../flows/live-stock.ts'
 
 export interface CatalogRoutesDeps {
   readonly catalog: Catalog

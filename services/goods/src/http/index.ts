@@ -1,19 +1,19 @@
 import type { AppEnv, Logger, TokenVerifier } from '@timedeal/platform'
 import { Hono } from 'hono'
-import type { Catalog } from './adapters/catalog.ts'
-import type { LiveStock } from './adapters/live-stock.ts'
-import type { StockMetrics } from './adapters/metrics.ts'
-import type { Wishlist } from './adapters/wishlist.ts'
-import { catalogRoutes } from './routes/catalog.ts'
-import { reservationRoutes } from './routes/reservations.ts'
-import { wishlistRoutes } from './routes/wishlist.ts'
+import type { Catalog } from '../adapters/catalog.ts'
+import type { Wishlist } from '../adapters/wishlist.ts'
+import type { LiveStock } from '../flows/live-stock.ts'
+import type { GoodsMetrics } from '../metrics.ts'
+import { catalogRoutes } from './catalog.ts'
+import { reservationRoutes } from './reservations.ts'
+import { wishlistRoutes } from './wishlist.ts'
 
 export interface GoodsRoutesDeps {
   readonly catalog: Catalog
   readonly wishlist: Wishlist
   readonly live: LiveStock
   readonly verifier: TokenVerifier
-  readonly metrics: StockMetrics
+  readonly metrics: GoodsMetrics
   readonly internalSecret: string
   readonly logger: Logger
 }
