@@ -1,5 +1,5 @@
-import { sqlTime } from '@timedeal/platform'
-import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { changeRows, type SqlReplacements, selectRows } from '@timedeal/platform'
+import type { Sequelize, Transaction } from 'sequelize'
 import type { Goods } from '../domain/goods.ts'
 
 interface GoodsRow {
@@ -75,108 +75,83 @@ export interface Catalog {
 }
 
 export function createCatalog(sequelize: Sequelize): Catalog {
-  const select = async (sql: string, replacements: unknown[], transaction?: Transaction) =>
-    (await sequelize.query<GoodsRow>(sql, { replacements, type: QueryTypes.SELECT, transaction })).map(toGoods)
-  const values = (goods: Goods) => [
-    goods.id,
-    goods.sellerId,
-    goods.name,
-    goods.description,
-    goods.price,
-    goods.initialStock,
-    goods.stockOnHand,
-    sqlTime(goods.saleStartsAt),
-    sqlTime(goods.saleEndsAt),
-    goods.purchaseLimit,
-    goods.version,
-    sqlTime(goods.createdAt),
-    sqlTime(goods.updatedAt),
-  ]
+  const select = async (sql: string, replacements: SqlReplacements, transaction?: Transaction) =>
+    (await selectRows<GoodsRow>(sequelize, sql, replacements, transaction)).map(toGoods)
+  const values = (goods: Goods) => ({
+    id: goods.id,
+    sellerId: goods.sellerId,
+    name: goods.name,
+    description: goods.description,
+    price: goods.price,
+    initialStock: goods.initialStock,
+    stockOnHand: goods.stockOnHand,
+    saleStartsAt: goods.saleStartsAt,
+    saleEndsAt: goods.saleEndsAt,
+    purchaseLimit: goods.purchaseLimit,
+    version: goods.version,
+    createdAt: goods.createdAt,
+    updatedAt: goods.updatedAt,
+  })
+  const insertGoods = `INSERT INTO goods (${COLUMNS}) VALUES (:id, :sellerId, :name, :description, :price,
+    :initialStock, :stockOnHand, :saleStartsAt, :saleEndsAt, :purchaseLimit, :version, :createdAt, :updatedAt)`
 
   return {
     async insert(goods) {
-      await sequelize.query(`INSERT INTO goods (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, {
-        replacements: values(goods),
-      })
+      await changeRows(sequelize, insertGoods, values(goods))
     },
 
     async upsert(goods) {
       // Stock is left alone on a second run: live stock may have moved since.
-      await sequelize.query(
-        `INSERT INTO goods (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      await changeRows(
+        sequelize,
+        `${insertGoods}
          ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description), price = VALUES(price),
            sale_starts_at = VALUES(sale_starts_at), sale_ends_at = VALUES(sale_ends_at),
            purchase_limit = VALUES(purchase_limit), version = version + 1, updated_at = VALUES(updated_at)`,
-        { replacements: values(goods) },
+        values(goods),
       )
-      const [stored] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ?`, [goods.id])
+      const [stored] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = :id`, { id: goods.id })
       if (!stored) throw new Error(`goods ${goods.id} vanished right after it was written`)
       return stored
     },
 
     async find(id) {
-      const [goods] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ?`, [id])
+      const [goods] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = :id`, { id })
       return goods
     },
 
     async findMany(ids) {
       if (ids.length === 0) return []
-      return select(`SELECT ${COLUMNS} FROM goods WHERE id IN (?)`, [ids])
+      return select(`SELECT ${COLUMNS} FROM goods WHERE id IN (:ids)`, { ids })
     },
 
     async page(query) {
       const where: string[] = []
-      const replacements: unknown[] = []
-      if (query.sellerId !== undefined) {
-        where.push('seller_id = ?')
-        replacements.push(query.sellerId)
-      }
-      if (query.window === 'UPCOMING') {
-        where.push('sale_starts_at > ?')
-        replacements.push(sqlTime(query.now))
-      } else if (query.window === 'CLOSED') {
-        where.push('sale_ends_at <= ?')
-        replacements.push(sqlTime(query.now))
-      } else if (query.window === 'IN_WINDOW') {
-        where.push('sale_starts_at <= ? AND sale_ends_at > ?')
-        replacements.push(sqlTime(query.now), sqlTime(query.now))
-      }
-      if (query.before !== undefined) {
-        where.push('id < ?')
-        replacements.push(query.before)
-      }
-      replacements.push(query.limit)
+      if (query.sellerId !== undefined) where.push('seller_id = :sellerId')
+      if (query.window === 'UPCOMING') where.push('sale_starts_at > :now')
+      else if (query.window === 'CLOSED') where.push('sale_ends_at <= :now')
+      else if (query.window === 'IN_WINDOW') where.push('sale_starts_at <= :now AND sale_ends_at > :now')
+      if (query.before !== undefined) where.push('id < :before')
       return select(
         `SELECT ${COLUMNS} FROM goods ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-         ORDER BY id DESC LIMIT ?`,
-        replacements,
+         ORDER BY id DESC LIMIT :limit`,
+        { sellerId: query.sellerId, now: query.now, before: query.before, limit: query.limit },
       )
     },
 
     async edit(id, change, beforeCommit) {
       return sequelize.transaction(async (transaction) => {
-        const [current] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = ? FOR UPDATE`, [id], transaction)
+        const [current] = await select(`SELECT ${COLUMNS} FROM goods WHERE id = :id FOR UPDATE`, { id }, transaction)
         if (!current) return undefined
         const next = await change(current)
         // stock_on_hand is not written here: only the ledger moves it.
-        await sequelize.query(
-          `UPDATE goods SET name = ?, description = ?, price = ?, initial_stock = ?, sale_starts_at = ?,
-             sale_ends_at = ?, purchase_limit = ?, version = ?, updated_at = ? WHERE id = ?`,
-          {
-            replacements: [
-              next.name,
-              next.description,
-              next.price,
-              next.initialStock,
-              sqlTime(next.saleStartsAt),
-              sqlTime(next.saleEndsAt),
-              next.purchaseLimit,
-              next.version,
-              sqlTime(next.updatedAt),
-              id,
-            ],
-            transaction,
-          },
+        await changeRows(
+          sequelize,
+          `UPDATE goods SET name = :name, description = :description, price = :price, initial_stock = :initialStock,
+             sale_starts_at = :saleStartsAt, sale_ends_at = :saleEndsAt, purchase_limit = :purchaseLimit,
+             version = :version, updated_at = :updatedAt WHERE id = :id`,
+          { ...values(next), id },
+          transaction,
         )
         await beforeCommit?.(next)
         return next

@@ -9,7 +9,15 @@
  * enough.
  */
 import { randomUUID } from 'node:crypto'
-import { defineScripts, type Logger, type LuaScript, type Redis, runScript, sqlTime } from '@timedeal/platform'
+import {
+  changeRows,
+  defineScripts,
+  type Logger,
+  type LuaScript,
+  type Redis,
+  runScript,
+  sqlTime,
+} from '@timedeal/platform'
 import {
   compareEntryIds,
   LEDGER_GROUP,
@@ -20,7 +28,7 @@ import {
   type StockKeys,
   splitEntryId,
 } from '@timedeal/stock'
-import { QueryTypes, type Sequelize } from 'sequelize'
+import type { Sequelize } from 'sequelize'
 import type { LedgerLag } from '../metrics.ts'
 
 type RawEntry = [id: string, fields: string[] | null]
@@ -35,7 +43,7 @@ type RawEntry = [id: string, fields: string[] | null]
 export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly LedgerEntry[]): Promise<number> {
   if (entries.length === 0) return 0
   const batchId = randomUUID()
-  const appliedAt = sqlTime(new Date())
+  const appliedAt = new Date()
   // One order for every writer, so two writers replaying the same entries cannot deadlock.
   const rows = [...entries].sort(compareEntries).map((entry) => {
     const { ms, seq } = splitEntryId(entry.id)
@@ -50,42 +58,47 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
       sqlTime(new Date(entry.at)),
     ]
   })
+  // One statement for the whole batch: each `:entryN` expands to that entry's column values.
+  const entryValues = Object.fromEntries(rows.map((row, index) => [`entry${index}`, row]))
   return sequelize.transaction(async (transaction) => {
-    const [, inserted] = await sequelize.query(
+    const inserted = await changeRows(
+      sequelize,
       `INSERT INTO stock_ledger
          (entry_ms, entry_seq, goods_id, kind, delta, reservation_id, user_id, occurred_at, batch_id, applied_at)
-       VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
+       VALUES ${rows.map((_, index) => `(:entry${index}, :batchId, :appliedAt)`).join(', ')}
        ON DUPLICATE KEY UPDATE entry_ms = entry_ms`,
-      { replacements: rows.flatMap((row) => [row, batchId, appliedAt]), transaction, type: QueryTypes.INSERT },
+      { ...entryValues, batchId, appliedAt },
+      transaction,
     )
-    if (Number(inserted) > 0) {
-      await sequelize.query(
+    if (inserted > 0) {
+      await changeRows(
+        sequelize,
         `UPDATE goods JOIN (
-           SELECT goods_id, SUM(delta) AS delta FROM stock_ledger WHERE batch_id = ? GROUP BY goods_id
+           SELECT goods_id, SUM(delta) AS delta FROM stock_ledger WHERE batch_id = :batchId GROUP BY goods_id
          ) fresh ON fresh.goods_id = goods.id
          SET goods.stock_on_hand = goods.stock_on_hand + fresh.delta`,
-        { replacements: [batchId], transaction },
+        { batchId },
+        transaction,
       )
     }
     for (const { goodsId, terms } of newestTerms(entries)) {
-      await sequelize.query(
-        `UPDATE goods SET initial_stock = ?, sale_starts_at = ?, sale_ends_at = ?, purchase_limit = ?, version = ?
-         WHERE id = ? AND version < ?`,
+      await changeRows(
+        sequelize,
+        `UPDATE goods SET initial_stock = :initialStock, sale_starts_at = :startsAt, sale_ends_at = :endsAt,
+           purchase_limit = :purchaseLimit, version = :version
+         WHERE id = :goodsId AND version < :version`,
         {
-          replacements: [
-            terms.initialStock,
-            sqlTime(new Date(terms.startsAt)),
-            sqlTime(new Date(terms.endsAt)),
-            terms.purchaseLimit,
-            terms.version,
-            goodsId,
-            terms.version,
-          ],
-          transaction,
+          initialStock: terms.initialStock,
+          startsAt: new Date(terms.startsAt),
+          endsAt: new Date(terms.endsAt),
+          purchaseLimit: terms.purchaseLimit,
+          version: terms.version,
+          goodsId,
         },
+        transaction,
       )
     }
-    return Number(inserted)
+    return inserted
   })
 }
 

@@ -1,4 +1,4 @@
-import type { Migration } from '@timedeal/platform'
+import { changeRows, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_goods`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -7,7 +7,9 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // stock_on_hand is the durable count: initial stock plus every applied ledger entry. After the
       // write-behind drains it equals the available count in Redis.
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE goods (
           id              VARCHAR(64)     NOT NULL,
           seller_id       VARCHAR(64)     NOT NULL,
@@ -26,13 +28,16 @@ export const migrations: readonly Migration[] = [
           KEY goods_by_seller (seller_id, id),
           KEY goods_by_start (sale_starts_at),
           KEY goods_by_end (sale_ends_at)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   {
     name: '0002-create-wishlist',
     up: async ({ sequelize }) => {
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE wishlist (
           user_id     VARCHAR(64) NOT NULL,
           goods_id    VARCHAR(64) NOT NULL,
@@ -40,7 +45,8 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (user_id, goods_id),
           KEY wishlist_by_goods (goods_id),
           CONSTRAINT wishlist_goods FOREIGN KEY (goods_id) REFERENCES goods (id) ON DELETE CASCADE
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   {
@@ -48,7 +54,9 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // Keyed by the Redis stream entry id (<ms>-<seq>), so applying an entry twice is impossible;
       // batch_id tells a batch which rows it inserted itself (and so which deltas to apply).
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE stock_ledger (
           entry_ms        BIGINT UNSIGNED NOT NULL,
           entry_seq       BIGINT UNSIGNED NOT NULL,
@@ -63,7 +71,8 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (entry_ms, entry_seq),
           KEY ledger_by_goods (goods_id, entry_ms),
           KEY ledger_by_batch (batch_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
 ]

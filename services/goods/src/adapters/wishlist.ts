@@ -1,5 +1,5 @@
-import { sqlTime } from '@timedeal/platform'
-import { QueryTypes, type Sequelize } from 'sequelize'
+import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import type { Sequelize } from 'sequelize'
 
 export interface WishlistEntry {
   readonly goodsId: string
@@ -19,32 +19,40 @@ export interface Wishlist {
 export function createWishlist(sequelize: Sequelize): Wishlist {
   return {
     async add(userId, goodsId, now) {
-      const [, affected] = await sequelize.query(
-        'INSERT INTO wishlist (user_id, goods_id, created_at) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE user_id = user_id',
-        { replacements: [userId, goodsId, sqlTime(now)], type: QueryTypes.INSERT },
+      const affected = await changeRows(
+        sequelize,
+        `INSERT INTO wishlist (user_id, goods_id, created_at) VALUES (:userId, :goodsId, :now)
+         ON DUPLICATE KEY UPDATE user_id = user_id`,
+        { userId, goodsId, now },
       )
-      return Number(affected) === 1
+      return affected === 1
     },
 
     async remove(userId, goodsId) {
-      await sequelize.query('DELETE FROM wishlist WHERE user_id = ? AND goods_id = ?', {
-        replacements: [userId, goodsId],
+      await changeRows(sequelize, 'DELETE FROM wishlist WHERE user_id = :userId AND goods_id = :goodsId', {
+        userId,
+        goodsId,
       })
     },
 
     async list(userId, limit) {
-      const rows = await sequelize.query<{ goods_id: string; created_at: Date }>(
-        'SELECT goods_id, created_at FROM wishlist WHERE user_id = ? ORDER BY created_at DESC, goods_id LIMIT ?',
-        { replacements: [userId, limit], type: QueryTypes.SELECT },
+      const rows = await selectRows<{ goods_id: string; created_at: Date }>(
+        sequelize,
+        `SELECT goods_id, created_at FROM wishlist WHERE user_id = :userId
+         ORDER BY created_at DESC, goods_id LIMIT :limit`,
+        { userId, limit },
       )
       return rows.map((row) => ({ goodsId: row.goods_id, addedAt: new Date(row.created_at) }))
     },
 
     async count(userId) {
-      const [row] = await sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM wishlist WHERE user_id = ?', {
-        replacements: [userId],
-        type: QueryTypes.SELECT,
-      })
+      const row = await selectRow<{ n: number }>(
+        sequelize,
+        'SELECT COUNT(*) AS n FROM wishlist WHERE user_id = :userId',
+        {
+          userId,
+        },
+      )
       return Number(row?.n ?? 0)
     },
   }
