@@ -89,6 +89,21 @@ export const JSON_BODY_PROBLEMS = {
 /** What any route with path, query or header parameters may answer before its handler runs. */
 export const PARAMETER_PROBLEMS = { 400: ['VALIDATION_FAILED'] } as const satisfies ProblemCodes
 
+/** What a route behind `authenticate` may answer before its handler runs. */
+export const AUTH_PROBLEMS = {
+  401: ['UNAUTHENTICATED', 'TOKEN_INVALID', 'TOKEN_EXPIRED'],
+  503: ['AUTH_UNAVAILABLE'],
+} as const satisfies ProblemCodes
+
+/** What `requireRole` answers. */
+export const ROLE_PROBLEMS = { 403: ['FORBIDDEN_ROLE'] } as const satisfies ProblemCodes
+
+/** What an internal route behind `requireServiceCredential` may answer before its handler runs. */
+export const SERVICE_CREDENTIAL_PROBLEMS = {
+  401: ['SERVICE_CREDENTIAL_REQUIRED'],
+  403: ['SERVICE_CREDENTIAL_INVALID'],
+} as const satisfies ProblemCodes
+
 const problemSchema = (status: number, codes: readonly [string, ...string[]]) =>
   z.looseObject({
     type: z.string(),
