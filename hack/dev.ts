@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       `  ${`${service.name}-service`.padEnd(16)} http://127.0.0.1:${service.port}  ${ready[index] ? 'ready' : 'NOT READY'}  (${service.portSetting})`,
   )
   say(
-    `Timedeal is running:\n${rows.join('\n')}\n  health: /healthz   readiness: /readyz   metrics: /metrics   Ctrl-C stops the services`,
+    `Timedeal is running:\n${rows.join('\n')}\n  health: /healthz   readiness: /readyz   metrics: /metrics   API: /openapi.json   Ctrl-C stops the services`,
   )
 }
 
