@@ -39,7 +39,8 @@ const encodeCursor = (id: string) => Buffer.from(id).toString('base64url')
 function decodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined
   const id = Buffer.from(cursor, 'base64url').toString()
-  if (!/^[0-9a-f-]{36}$/.test(id)) throw new Problem(400, 'INVALID_CURSOR', 'the cursor is not one this API gave')
+  if (!/^[0-9a-f-]{36}$/.test(id))
+    throw new Problem({ status: 400, code: 'INVALID_CURSOR', detail: 'the cursor is not one this API gave' })
   return id
 }
 

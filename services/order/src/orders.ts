@@ -160,5 +160,10 @@ export const orderNotFound = (id: string) => notFound('ORDER_NOT_FOUND', `no ord
 
 function problemOf(error: OrderStateError): Problem {
   if (error.code === 'RETURN_WINDOW_CLOSED') return unprocessable(error.code, error.detail)
-  return new Problem(409, error.code, error.detail, { state: error.state, command: error.command })
+  return new Problem({
+    status: 409,
+    code: error.code,
+    detail: error.detail,
+    extensions: { state: error.state, command: error.command },
+  })
 }

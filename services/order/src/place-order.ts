@@ -73,7 +73,12 @@ const refusalOf = (problem: Problem): Refusal => ({
 })
 
 const problemOfRefusal = (refusal: Refusal) =>
-  new Problem(refusal.status as Problem['status'], refusal.code, refusal.detail, { ...refusal.extensions })
+  new Problem({
+    status: refusal.status as Problem['status'],
+    code: refusal.code,
+    detail: refusal.detail,
+    extensions: { ...refusal.extensions },
+  })
 
 /** The holder lost its key before it could write the order; the request looks at the key again. */
 class LostClaimError extends Error {
@@ -150,7 +155,8 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
         request.context,
       )
       // A fresh id is never answered with an ended reservation; if it were, nothing is held for the order.
-      if (held.state !== 'RESERVED') throw new Problem(503, 'GOODS_UNAVAILABLE', 'goods-service ended the reservation')
+      if (held.state !== 'RESERVED')
+        throw new Problem({ status: 503, code: 'GOODS_UNAVAILABLE', detail: 'goods-service ended the reservation' })
       return { item, held }
     } catch (error) {
       if (isRefusal(error)) {
@@ -241,11 +247,11 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
         if (placement) return placement
       }
       if (clock().getTime() > giveUpAt) {
-        throw new Problem(
-          503,
-          'PLACEMENT_IN_PROGRESS',
-          'another request with this Idempotency-Key is still being placed; try again shortly',
-        )
+        throw new Problem({
+          status: 503,
+          code: 'PLACEMENT_IN_PROGRESS',
+          detail: 'another request with this Idempotency-Key is still being placed; try again shortly',
+        })
       }
       await sleep(TWIN_POLL_MS)
     }
