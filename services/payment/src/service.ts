@@ -17,8 +17,9 @@ import { PaymentStore } from './adapters/payment-store.ts'
 import type { PaymentProvider } from './adapters/provider.ts'
 import { providerCalls } from './adapters/provider-calls.ts'
 import { SandboxProvider } from './adapters/sandbox-provider.ts'
-import { paymentRoutes } from './app.ts'
-import { createPayments, type Payments } from './payments.ts'
+import { createPayments, type Payments } from './flows/payments.ts'
+import { publicRoutes } from './http/index.ts'
+import { createPaymentMetrics } from './metrics.ts'
 import type { Settings } from './settings.ts'
 
 export interface PaymentServiceDeps {
@@ -47,7 +48,8 @@ export interface PaymentService {
  * the order-event consumer. `main.ts` and the tests build it the same way.
  */
 export async function startPaymentService(deps: PaymentServiceDeps): Promise<PaymentService> {
-  const { settings, sequelize, bus, logger, metrics } = deps
+  const { settings, sequelize, bus, logger } = deps
+  const metrics = createPaymentMetrics(deps.metrics)
   if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const provider =
@@ -64,7 +66,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
     sequelize,
     bus,
     logger,
-    metrics,
+    metrics: deps.metrics,
     pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
     batchSize: settings.OUTBOX_BATCH_SIZE,
     inboxRetentionMs: settings.INBOX_RETENTION_MS,
@@ -77,7 +79,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
       lookupRetries: settings.PROVIDER_LOOKUP_RETRIES,
       lookupBackoffMs: settings.PROVIDER_LOOKUP_BACKOFF_MS,
       logger: logger.child({ component: 'provider' }),
-      metrics,
+      lookups: metrics.providerLookups,
     }),
     chargeDeadlineMs: settings.CHARGE_DEADLINE_MS,
     consumer: settings.ORDER_EVENTS_GROUP,
@@ -100,7 +102,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
   }
 
   return {
-    routes: paymentRoutes({ payments, verifier }),
+    routes: publicRoutes({ payments, verifier }),
     payments,
     store,
     relay,

@@ -9,7 +9,7 @@ import { type CloudEvent, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contrac
 import type { EventPublisher, EventSubscription } from '@timedeal/platform'
 import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import { SandboxProvider } from '../src/adapters/sandbox-provider.ts'
-import type { EndedOrder } from '../src/payments.ts'
+import type { EndedOrder } from '../src/flows/payments.ts'
 import { orderEnded, orderPlaced } from './order-events.ts'
 import {
   startGroupsAtEnd,

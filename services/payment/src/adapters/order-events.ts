@@ -1,6 +1,6 @@
 import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import type { EventBus, EventSubscription, FailureKind } from '@timedeal/platform'
-import type { EndedOrder, Payments } from '../payments.ts'
+import type { EndedOrder, Payments } from '../flows/payments.ts'
 import { ProviderUnavailableError } from './provider.ts'
 
 /** Every partition of the catalog's topics at once (they have six). */

@@ -1,6 +1,6 @@
 import type { Logger } from '@timedeal/platform'
 import { ExponentialBackoff, handleType, retry, TaskCancelledError, TimeoutStrategy, timeout } from 'cockatiel'
-import { Counter, type Registry } from 'prom-client'
+import type { Counter } from 'prom-client'
 import {
   type ChargeLookup,
   type ChargeRequest,
@@ -24,7 +24,8 @@ export interface ProviderCallsOptions {
   /** The first wait between lookups; it grows exponentially (with jitter) up to {@link MAX_LOOKUP_BACKOFF_MS}. */
   readonly lookupBackoffMs: number
   readonly logger: Logger
-  readonly metrics: Registry
+  /** Counts every lookup by the provider's answer. */
+  readonly lookups: Counter<'answer'>
 }
 
 const MAX_LOOKUP_BACKOFF_MS = 5_000
@@ -46,13 +47,7 @@ export interface ProviderCalls {
 
 /** Wraps `provider` in payment-service's policies (cockatiel), composed once here. */
 export function providerCalls(provider: PaymentProvider, options: ProviderCallsOptions): ProviderCalls {
-  const { logger } = options
-  const lookups = new Counter({
-    name: 'payment_provider_lookups_total',
-    help: 'Charge lookups at the provider, by answer (absent, pending, captured, declined, failed).',
-    labelNames: ['answer'],
-    registers: [options.metrics],
-  })
+  const { logger, lookups } = options
   const withinTime = timeout(options.timeoutMs, TimeoutStrategy.Aggressive)
   const untilSettled = retry(
     handleType(ProviderUnavailableError)

@@ -1,8 +1,8 @@
 import { type AppEnv, authenticate, type TokenVerifier, validate } from '@timedeal/platform'
 import { Hono } from 'hono'
 import { z } from 'zod'
-import type { Payment } from './domain/payment.ts'
-import type { Payments } from './payments.ts'
+import type { Payment } from '../domain/payment.ts'
+import type { Payments } from '../flows/payments.ts'
 
 export interface PaymentRoutesDeps {
   readonly payments: Payments
@@ -33,12 +33,9 @@ export function paymentView(payment: Payment) {
   }
 }
 
-/**
- * The routes of payment-service. Health, readiness and metrics come from the platform app this
- * is mounted on.
- */
+/** `/api/payments`: a buyer's own payments. */
 export const paymentRoutes = ({ payments, verifier }: PaymentRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().get('/api/payments', authenticate(verifier), async (c) => {
+  new Hono<AppEnv>().get('/', authenticate(verifier), async (c) => {
     const query = validate(listQuery, c.req.query(), 'query')
     // A buyer sees the payments of their own orders only; anyone else's simply are not listed.
     const items = await payments.listForBuyer(c.var.caller.id, query)

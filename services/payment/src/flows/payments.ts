@@ -8,10 +8,9 @@
 import { randomUUID } from 'node:crypto'
 import { type CloudEvent, createEvent, type EventData, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import { appendToOutbox, handleOnce, type Logger } from '@timedeal/platform'
-import { Counter, type Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
-import type { PaymentStore } from './adapters/payment-store.ts'
-import { NO_ANSWER, type ProviderCalls, type SettledCharge } from './adapters/provider-calls.ts'
+import type { PaymentStore } from '../adapters/payment-store.ts'
+import { NO_ANSWER, type ProviderCalls, type SettledCharge } from '../adapters/provider-calls.ts'
 import {
   type ChargeOutcome,
   type Payment,
@@ -19,7 +18,8 @@ import {
   refunded,
   settlementFor,
   voidedPayment,
-} from './domain/payment.ts'
+} from '../domain/payment.ts'
+import type { PaymentMetrics } from '../metrics.ts'
 
 export const PAYMENT_EVENT_SOURCE = '/payment-service'
 
@@ -37,7 +37,7 @@ export interface PaymentsDeps {
   /** The inbox's consumer name: the consumer group. */
   readonly consumer: string
   readonly logger: Logger
-  readonly metrics: Registry
+  readonly metrics: PaymentMetrics
   readonly afterCommit?: () => void
   readonly clock?: () => Date
 }
@@ -70,12 +70,7 @@ function outcomeOfLookup(found: SettledCharge, ifAbsent: string): ChargeOutcome 
 export function createPayments(deps: PaymentsDeps): Payments {
   const { sequelize, store, provider, logger, consumer } = deps
   const clock = deps.clock ?? (() => new Date())
-  const outcomes = new Counter({
-    name: 'payments_total',
-    help: 'Payment operations, by kind (charge, refund, void) and outcome.',
-    labelNames: ['kind', 'outcome'],
-    registers: [deps.metrics],
-  })
+  const outcomes = deps.metrics.payments
 
   const publish = (transaction: Parameters<typeof appendToOutbox>[1], events: CloudEvent[]) =>
     appendToOutbox(sequelize, transaction, TOPIC_PAYMENTS, events, deps.afterCommit)

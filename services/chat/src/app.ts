@@ -1,8 +1,0 @@
-import type { AppEnv } from '@timedeal/platform'
-import { Hono } from 'hono'
-
-/**
- * The routes of chat-service. Health, readiness and metrics come from the platform app this
- * is mounted on.
- */
-export const chatRoutes = (): Hono<AppEnv> => new Hono<AppEnv>()

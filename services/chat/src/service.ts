@@ -1,0 +1,26 @@
+import type { AppEnv, Connectors } from '@timedeal/platform'
+import type { Hono } from 'hono'
+import { publicRoutes } from './http/index.ts'
+
+export interface ChatServiceDeps {
+  /** Opens the service's servers; each one opened is watched by /readyz and closed on shutdown. */
+  readonly connect: Connectors
+}
+
+export interface ChatService {
+  readonly routes: Hono<AppEnv>
+  /** Nothing runs in the background yet, so there is nothing to wait for. */
+  stop(): Promise<void>
+}
+
+/**
+ * Builds chat-service: the composition root. Every server is connected at start, so a missing
+ * one fails fast and /readyz reports it even before the domain uses it.
+ */
+export async function startChatService({ connect }: ChatServiceDeps): Promise<ChatService> {
+  await Promise.all([connect.mysql(), connect.mongo(), connect.redis(), connect.kafka()])
+  return {
+    routes: publicRoutes(),
+    async stop() {},
+  }
+}
