@@ -16,10 +16,11 @@ import { createGoodsClient, type GoodsClient } from './adapters/goods-client.ts'
 import { OrderStore } from './adapters/order-store.ts'
 import { subscribePaymentEvents } from './adapters/payment-events.ts'
 import { PlacementStore } from './adapters/placement-store.ts'
-import { orderRoutes } from './app.ts'
 import type { OrderState } from './domain/order-state.ts'
-import { createOrders, type Orders } from './orders.ts'
-import { type ScheduleRule, type Schedules, startSchedules } from './schedules.ts'
+import { createOrders, type Orders } from './flows/orders.ts'
+import { type ScheduleRule, type Schedules, startSchedules } from './flows/schedules.ts'
+import { publicRoutes } from './http/index.ts'
+import { createOrderMetrics } from './metrics.ts'
 import type { Settings } from './settings.ts'
 
 export interface OrderServiceDeps {
@@ -35,7 +36,7 @@ export interface OrderServiceDeps {
 }
 
 export interface OrderService {
-  readonly routes: Hono<AppEnv>
+  readonly publicRoutes: Hono<AppEnv>
   readonly orders: Orders
   readonly store: OrderStore
   readonly schedules: Schedules
@@ -53,6 +54,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   const { settings, sequelize, bus, logger, metrics } = deps
   if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
+  const orderMetrics = createOrderMetrics(metrics)
   const goods =
     deps.goods ??
     createGoodsClient({
@@ -65,7 +67,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       failureThreshold: settings.GOODS_BREAKER_THRESHOLD,
       openMs: settings.GOODS_BREAKER_OPEN_MS,
       logger: logger.child({ component: 'goods-client' }),
-      metrics,
+      metrics: orderMetrics.goodsCalls,
     })
   const store = new OrderStore(sequelize)
   const placements = new PlacementStore(sequelize)
@@ -92,7 +94,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       refusalTtlMs: settings.IDEMPOTENCY_REFUSAL_TTL_MS,
     },
     logger,
-    metrics,
+    metrics: orderMetrics,
     ...(relay ? { afterCommit: relay.relay.wake } : {}),
   })
 
@@ -138,7 +140,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   }
 
   return {
-    routes: orderRoutes({ orders, verifier, returnWindowMs: settings.RETURN_WINDOW_MS }),
+    publicRoutes: publicRoutes({ orders, verifier, returnWindowMs: settings.RETURN_WINDOW_MS }),
     orders,
     store,
     schedules,

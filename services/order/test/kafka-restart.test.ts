@@ -17,7 +17,7 @@ import { migrations } from '../src/adapters/migrations.ts'
 import { OrderStore } from '../src/adapters/order-store.ts'
 import { newOrderId, newReservationId } from '../src/domain/ids.ts'
 import { placeOrder } from '../src/domain/order-state.ts'
-import { toCloudEvents } from '../src/orders.ts'
+import { toCloudEvents } from '../src/flows/orders.ts'
 import { createPrivateKafka, type PrivateKafka, privateKafkaAvailable } from './private-kafka.ts'
 import { ensureTopics, rows, testBus, watchEvents } from './support.ts'
 

@@ -12,7 +12,7 @@ import {
   placeOrder,
   transition,
 } from '../src/domain/order-state.ts'
-import { toCloudEvents } from '../src/orders.ts'
+import { toCloudEvents } from '../src/flows/orders.ts'
 
 const placedAt = new Date('2030-01-01T10:00:00.000Z')
 const later = (ms: number) => new Date(placedAt.getTime() + ms)

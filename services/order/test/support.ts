@@ -210,7 +210,7 @@ export async function startTestOrderService(
     verifier: issuer.verifier(),
   })
   const app = createServiceApp({ service: 'order-service', logger: testLogger, metrics })
-  app.route('/', service.routes)
+  app.route('/', service.publicRoutes)
   return {
     app: app as unknown as Hono,
     service,

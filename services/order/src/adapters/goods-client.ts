@@ -31,8 +31,8 @@ import {
   wrap,
 } from 'cockatiel'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { Counter, Gauge, type Registry } from 'prom-client'
 import { z } from 'zod'
+import type { GoodsCallMetrics } from '../metrics.ts'
 
 export interface GoodsSummary {
   readonly id: string
@@ -94,7 +94,7 @@ export interface GoodsClientOptions {
   readonly openMs: number
   readonly fetch?: typeof fetch
   readonly logger?: Logger
-  readonly metrics?: Registry
+  readonly metrics?: GoodsCallMetrics
 }
 
 /** What the caller of a full queue is asked to wait before trying again. */
@@ -153,52 +153,18 @@ function goodsPolicies(options: GoodsClientOptions) {
   return { policy, queue, breaker }
 }
 
-/** Gauges of the queue and the breaker, read when scraped; returns the counter of refused calls. */
-function goodsCallMetrics(
-  registry: Registry,
-  options: GoodsClientOptions,
-  { queue, breaker }: ReturnType<typeof goodsPolicies>,
-): Counter<'reason'> {
-  const registers = [registry]
-  new Gauge({
-    name: 'goods_calls_in_flight',
-    help: 'Calls to goods-service in flight now.',
-    registers,
-    collect() {
-      this.set(options.maxConcurrentCalls - queue.executionSlots)
-    },
-  })
-  new Gauge({
-    name: 'goods_calls_queued',
-    help: 'Calls to goods-service waiting for a free slot now.',
-    registers,
-    collect() {
-      this.set(options.maxQueuedCalls - queue.queueSlots)
-    },
-  })
-  new Gauge({
-    name: 'goods_breaker_open',
-    help: '1 while calls to goods-service are refused after repeated failures.',
-    registers,
-    collect() {
-      this.set(breaker.state === CircuitState.Closed ? 0 : 1)
-    },
-  })
-  return new Counter({
-    name: 'goods_calls_refused_total',
-    help: 'Calls to goods-service refused before they went out, by reason (queue_full, breaker_open).',
-    labelNames: ['reason'],
-    registers,
-  })
-}
-
 export function createGoodsClient(options: GoodsClientOptions): GoodsClient {
   const doFetch = options.fetch ?? fetch
   const base = options.baseUrl.replace(/\/+$/, '')
   const internalBase = (options.internalUrl ?? options.baseUrl).replace(/\/+$/, '')
   const policies = goodsPolicies(options)
   const { policy } = policies
-  const refused = options.metrics ? goodsCallMetrics(options.metrics, options, policies) : undefined
+  const refused = options.metrics?.refused
+  options.metrics?.watch({
+    inFlight: () => options.maxConcurrentCalls - policies.queue.executionSlots,
+    queued: () => options.maxQueuedCalls - policies.queue.queueSlots,
+    breakerOpen: () => policies.breaker.state !== CircuitState.Closed,
+  })
 
   /** One call through the policies; a refusal before or instead of an answer is a problem. */
   async function call(

@@ -2,7 +2,7 @@ import { isEvent, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import { type EventBus, type EventSubscription, handleOnce, type Logger } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import type { Order, OrderCommand } from '../domain/order-state.ts'
-import type { Orders } from '../orders.ts'
+import type { Orders } from '../flows/orders.ts'
 import type { GoodsClient } from './goods-client.ts'
 import type { OrderStore } from './order-store.ts'
 

@@ -5,18 +5,18 @@
  */
 import { type CloudEvent, createEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import { appendToOutbox, type Logger, notFound, Problem, unprocessable } from '@timedeal/platform'
-import { Counter, type Registry } from 'prom-client'
 import type { Sequelize, Transaction } from 'sequelize'
-import type { GoodsClient } from './adapters/goods-client.ts'
-import type { OrderPage, OrderStore } from './adapters/order-store.ts'
-import type { PlacementStore } from './adapters/placement-store.ts'
+import type { GoodsClient } from '../adapters/goods-client.ts'
+import type { OrderPage, OrderStore } from '../adapters/order-store.ts'
+import type { PlacementStore } from '../adapters/placement-store.ts'
 import {
   type Order,
   type OrderCommand,
   type OrderEvent,
   type OrderStateError,
   transition,
-} from './domain/order-state.ts'
+} from '../domain/order-state.ts'
+import type { OrderMetrics } from '../metrics.ts'
 import { createPlaceOrder, type Placement, type PlacementRules, type PlaceOrderRequest } from './place-order.ts'
 
 export const ORDER_EVENT_SOURCE = '/order-service'
@@ -59,7 +59,7 @@ export interface OrdersDeps {
   readonly goods: GoodsClient
   readonly placementRules: PlacementRules
   readonly logger: Logger
-  readonly metrics: Registry
+  readonly metrics: OrderMetrics
   /** Runs after each commit that wrote events: wakes the outbox relay. */
   readonly afterCommit?: () => void
   readonly clock?: () => Date
@@ -68,12 +68,7 @@ export interface OrdersDeps {
 export function createOrders(deps: OrdersDeps): Orders {
   const { sequelize, store, logger } = deps
   const clock = deps.clock ?? (() => new Date())
-  const transitions = new Counter({
-    name: 'order_transitions_total',
-    help: 'State machine commands applied to orders, by command and outcome.',
-    labelNames: ['command', 'outcome'],
-    registers: [deps.metrics],
-  })
+  const { transitions } = deps.metrics
 
   const writeEvents = (transaction: Transaction, events: readonly OrderEvent[], traceparent?: string) =>
     appendToOutbox(sequelize, transaction, TOPIC_ORDERS, toCloudEvents(events, traceparent), deps.afterCommit)
@@ -102,7 +97,7 @@ export function createOrders(deps: OrdersDeps): Orders {
     goods: deps.goods,
     rules: deps.placementRules,
     logger,
-    metrics: deps.metrics,
+    placed: deps.metrics.placements,
     writeEvents,
     clock,
   })

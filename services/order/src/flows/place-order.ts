@@ -4,14 +4,14 @@
  * same key waits for its outcome and answers the same: the same order, or the same refusal.
  */
 import { type Logger, notFound, Problem, unprocessable } from '@timedeal/platform'
-import { Counter, type Registry } from 'prom-client'
+import type { Counter } from 'prom-client'
 import type { Sequelize, Transaction } from 'sequelize'
-import type { CallContext, GoodsClient, Reservation, ReservationRef } from './adapters/goods-client.ts'
-import { DuplicateOrderError, type OrderStore } from './adapters/order-store.ts'
-import type { PlacementStore } from './adapters/placement-store.ts'
-import { newOrderId } from './domain/ids.ts'
-import { type Order, type OrderEvent, placeOrder } from './domain/order-state.ts'
-import { judgeClaim, newClaim, type PlacementClaim, type Refusal } from './domain/placement.ts'
+import type { CallContext, GoodsClient, Reservation, ReservationRef } from '../adapters/goods-client.ts'
+import { DuplicateOrderError, type OrderStore } from '../adapters/order-store.ts'
+import type { PlacementStore } from '../adapters/placement-store.ts'
+import { newOrderId } from '../domain/ids.ts'
+import { type Order, type OrderEvent, placeOrder } from '../domain/order-state.ts'
+import { judgeClaim, newClaim, type PlacementClaim, type Refusal } from '../domain/placement.ts'
 
 export interface PlaceOrderRequest {
   readonly buyerId: string
@@ -45,7 +45,8 @@ export interface PlaceOrderDeps {
   readonly goods: GoodsClient
   readonly rules: PlacementRules
   readonly logger: Logger
-  readonly metrics: Registry
+  /** Counts placements by outcome (created, replayed, refused, failed). */
+  readonly placed: Counter<'outcome'>
   readonly writeEvents: (transaction: Transaction, events: readonly OrderEvent[], traceparent?: string) => Promise<void>
   readonly clock: () => Date
 }
@@ -88,13 +89,7 @@ class LostClaimError extends Error {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequest) => Promise<Placement> {
-  const { sequelize, store, placements, goods, rules, logger, clock } = deps
-  const placed = new Counter({
-    name: 'orders_placed_total',
-    help: 'Order placements, by outcome (created, replayed, refused, failed).',
-    labelNames: ['outcome'],
-    registers: [deps.metrics],
-  })
+  const { sequelize, store, placements, goods, rules, logger, clock, placed } = deps
 
   /** The order this key already placed, if it asked for the same thing. */
   async function replayOf(request: PlaceOrderRequest): Promise<Order | undefined> {

@@ -1,5 +1,4 @@
 import {
-  type AppEnv,
   type AuthedEnv,
   authenticate,
   forwardedHeaders,
@@ -11,8 +10,8 @@ import {
 } from '@timedeal/platform'
 import { type Context, Hono } from 'hono'
 import { z } from 'zod'
-import type { Order, OrderCommand } from './domain/order-state.ts'
-import { type Orders, orderNotFound } from './orders.ts'
+import type { Order, OrderCommand } from '../domain/order-state.ts'
+import { type Orders, orderNotFound } from '../flows/orders.ts'
 
 export interface OrderRoutesDeps {
   readonly orders: Orders
@@ -76,11 +75,8 @@ export function orderView(order: Order) {
 const canSee = (order: Order, caller: AuthedEnv['Variables']['caller']) =>
   caller.role === 'BUYER' ? order.buyerId === caller.id : order.sellerId === caller.id
 
-/**
- * The routes of order-service. Health, readiness and metrics come from the platform app this
- * is mounted on.
- */
-export const orderRoutes = ({ orders, verifier, returnWindowMs }: OrderRoutesDeps): Hono<AppEnv> => {
+/** `/api/orders`: placing orders, reading them, and the commands their buyer and seller give. */
+export const orderRoutes = ({ orders, verifier, returnWindowMs }: OrderRoutesDeps): Hono<AuthedEnv> => {
   /** A command on one order by a party of it: the buyer, or the seller of its goods. */
   const command = (party: 'BUYER' | 'SELLER', make: (at: Date) => OrderCommand) => async (c: Context<AuthedEnv>) => {
     const caller = c.var.caller
@@ -95,7 +91,7 @@ export const orderRoutes = ({ orders, verifier, returnWindowMs }: OrderRoutesDep
     return c.json(orderView(order))
   }
 
-  const routes = new Hono<AuthedEnv>()
+  return new Hono<AuthedEnv>()
     .use(authenticate(verifier))
     .post('/', requireRole('BUYER'), async (c) => {
       const key = validate(idempotencyKey, c.req.header('idempotency-key'), 'Idempotency-Key header')
@@ -148,6 +144,4 @@ export const orderRoutes = ({ orders, verifier, returnWindowMs }: OrderRoutesDep
       requireRole('SELLER'),
       command('SELLER', (at) => ({ type: 'DELIVER', at })),
     )
-
-  return new Hono<AppEnv>().route('/api/orders', routes)
 }

@@ -5,7 +5,7 @@
  * several replicas running it do no harm: an order another replica moved on is simply refused.
  */
 import type { Logger } from '@timedeal/platform'
-import type { OrderCommandType } from './domain/order-state.ts'
+import type { OrderCommandType } from '../domain/order-state.ts'
 import type { Orders } from './orders.ts'
 
 export interface ScheduleRule {
