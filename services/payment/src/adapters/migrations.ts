@@ -1,4 +1,10 @@
-import { createInboxTable, createOutboxTable, indexInboxByHandledAt, type Migration } from '@timedeal/platform'
+import {
+  changeRows,
+  createInboxTable,
+  createOutboxTable,
+  indexInboxByHandledAt,
+  type Migration,
+} from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_payment`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -7,7 +13,9 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // One payment per order: the unique key is what keeps a redelivered OrderPlaced from
       // charging twice, and a cancelled order's void from being charged later.
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE payments (
           id                  CHAR(36)        NOT NULL,
           order_id            VARCHAR(64)     NOT NULL,
@@ -25,7 +33,8 @@ export const migrations: readonly Migration[] = [
           PRIMARY KEY (id),
           UNIQUE KEY payments_by_order (order_id),
           KEY payments_by_buyer (buyer_id, created_at)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   createOutboxTable('0002-create-outbox'),
@@ -37,7 +46,9 @@ export const migrations: readonly Migration[] = [
       // SandboxProvider, outside payment-service's transactions, never joined with `payments`.
       // They live here so a lookup after a restart, or from another replica, finds what was
       // taken; a real provider leaves them empty.
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE sandbox_charges (
           idempotency_key  VARCHAR(191)    NOT NULL,
           order_id         VARCHAR(64)     NULL,
@@ -48,8 +59,11 @@ export const migrations: readonly Migration[] = [
           requested_at     DATETIME(3)     NOT NULL,
           settles_at       DATETIME(3)     NOT NULL,
           PRIMARY KEY (idempotency_key)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
-      await sequelize.query(`
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE sandbox_refunds (
           idempotency_key  VARCHAR(191)    NOT NULL,
           charge_reference VARCHAR(128)    NOT NULL,
@@ -58,7 +72,8 @@ export const migrations: readonly Migration[] = [
           refunded_at      DATETIME(3)     NOT NULL,
           PRIMARY KEY (idempotency_key),
           KEY sandbox_refunds_by_charge (charge_reference)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   // The relay forgets inbox ids past their retention; this index finds them.

@@ -1,5 +1,5 @@
-import { withSqlTimes } from '@timedeal/platform'
-import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import type { Sequelize, Transaction } from 'sequelize'
 import type { Payment, PaymentStatus } from '../domain/payment.ts'
 
 interface PaymentRow {
@@ -28,41 +28,46 @@ export class PaymentStore {
 
   /** Inserts the payment unless its order has one already; true when this call inserted it. */
   async insertIfAbsent(payment: Payment, transaction: Transaction): Promise<boolean> {
-    const [, affected] = await this.#db.query(
+    const inserted = await changeRows(
+      this.#db,
       `INSERT IGNORE INTO payments (id, order_id, buyer_id, amount, status, provider, provider_reference, failure_code,
          created_at, completed_at, failed_at, refunded_at, refund_reference)
        VALUES (:id, :orderId, :buyerId, :amount, :status, :provider, :providerReference, :failureCode,
          :createdAt, :completedAt, :failedAt, :refundedAt, :refundReference)`,
-      // Typed as an INSERT so the answer is [insertId, affectedRows] (an INSERT IGNORE is not
-      // recognised as one otherwise).
-      { replacements: withSqlTimes({ ...payment }), transaction, type: QueryTypes.INSERT },
+      { ...payment },
+      transaction,
     )
-    return Number(affected) === 1
+    return inserted === 1
   }
 
   /** The order's payment, under its row lock when `transaction` is given. */
   async findByOrder(orderId: string, transaction?: Transaction): Promise<Payment | undefined> {
-    const rows = await this.#db.query<PaymentRow>(
+    const row = await selectRow<PaymentRow>(
+      this.#db,
       `SELECT * FROM payments WHERE order_id = :orderId${transaction ? ' FOR UPDATE' : ''}`,
-      { replacements: { orderId }, type: QueryTypes.SELECT, transaction: transaction ?? null },
+      { orderId },
+      transaction,
     )
-    return rows[0] ? toPayment(rows[0]) : undefined
+    return row ? toPayment(row) : undefined
   }
 
   async markRefunded(payment: Payment, transaction: Transaction): Promise<void> {
-    await this.#db.query(
+    await changeRows(
+      this.#db,
       `UPDATE payments SET status = :status, refunded_at = :refundedAt, refund_reference = :refundReference
        WHERE id = :id`,
-      { replacements: withSqlTimes({ ...payment }), transaction },
+      { ...payment },
+      transaction,
     )
   }
 
   /** A buyer's payments, newest first; voids are bookkeeping, not payments, and are left out. */
   async listForBuyer(buyerId: string, filter: { orderId?: string | undefined; limit: number }): Promise<Payment[]> {
-    const rows = await this.#db.query<PaymentRow>(
+    const rows = await selectRows<PaymentRow>(
+      this.#db,
       `SELECT * FROM payments WHERE buyer_id = :buyerId AND status <> 'VOIDED'
        ${filter.orderId ? 'AND order_id = :orderId' : ''} ORDER BY created_at DESC, id LIMIT :limit`,
-      { replacements: { buyerId, orderId: filter.orderId ?? null, limit: filter.limit }, type: QueryTypes.SELECT },
+      { buyerId, orderId: filter.orderId ?? null, limit: filter.limit },
     )
     return rows.map(toPayment)
   }

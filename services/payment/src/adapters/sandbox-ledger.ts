@@ -1,5 +1,5 @@
-import { withSqlTimes } from '@timedeal/platform'
-import { QueryTypes, type Sequelize } from 'sequelize'
+import { changeRows, selectRow } from '@timedeal/platform'
+import type { Sequelize } from 'sequelize'
 import { ProviderUnavailableError } from './provider.ts'
 
 /**
@@ -52,23 +52,23 @@ export class SandboxLedger {
   }
 
   async findCharge(idempotencyKey: string): Promise<SandboxCharge | undefined> {
-    const rows = await this.#query(() =>
-      this.#db.query<ChargeRow>('SELECT * FROM sandbox_charges WHERE idempotency_key = :idempotencyKey', {
-        replacements: { idempotencyKey },
-        type: QueryTypes.SELECT,
+    const row = await this.#query(() =>
+      selectRow<ChargeRow>(this.#db, 'SELECT * FROM sandbox_charges WHERE idempotency_key = :idempotencyKey', {
+        idempotencyKey,
       }),
     )
-    return rows[0] ? toCharge(rows[0]) : undefined
+    return row ? toCharge(row) : undefined
   }
 
   /** Records `charge` unless its key has an entry already; answers the entry that stands. */
   async recordCharge(charge: SandboxCharge): Promise<SandboxCharge> {
     await this.#query(() =>
-      this.#db.query(
+      changeRows(
+        this.#db,
         `INSERT IGNORE INTO sandbox_charges
            (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
          VALUES (:idempotencyKey, :orderId, :amount, :outcome, :reference, :declineCode, :requestedAt, :settlesAt)`,
-        { replacements: withSqlTimes({ ...charge }) },
+        { ...charge },
       ),
     )
     const standing = await this.findCharge(charge.idempotencyKey)
@@ -79,12 +79,13 @@ export class SandboxLedger {
   /** Puts `charge` in place of the key's ended outage, unless it was decided already; answers the entry that stands. */
   async replaceOutage(charge: SandboxCharge): Promise<SandboxCharge> {
     await this.#query(() =>
-      this.#db.query(
+      changeRows(
+        this.#db,
         `UPDATE sandbox_charges
          SET order_id = :orderId, amount = :amount, outcome = :outcome, reference = :reference,
              decline_code = :declineCode, requested_at = :requestedAt, settles_at = :settlesAt
          WHERE idempotency_key = :idempotencyKey AND outcome = 'DOWN'`,
-        { replacements: withSqlTimes({ ...charge }) },
+        { ...charge },
       ),
     )
     const standing = await this.findCharge(charge.idempotencyKey)
@@ -95,16 +96,18 @@ export class SandboxLedger {
   /** Records `refund` unless its key has one already; answers the refund that stands. */
   async recordRefund(refund: SandboxRefund): Promise<SandboxRefund> {
     await this.#query(() =>
-      this.#db.query(
+      changeRows(
+        this.#db,
         `INSERT IGNORE INTO sandbox_refunds (idempotency_key, charge_reference, amount, reference, refunded_at)
          VALUES (:idempotencyKey, :chargeReference, :amount, :reference, :refundedAt)`,
-        { replacements: withSqlTimes({ ...refund }) },
+        { ...refund },
       ),
     )
-    const [row] = await this.#query(() =>
-      this.#db.query<{ charge_reference: string; amount: number | string; reference: string; refunded_at: Date }>(
+    const row = await this.#query(() =>
+      selectRow<{ charge_reference: string; amount: number | string; reference: string; refunded_at: Date }>(
+        this.#db,
         'SELECT * FROM sandbox_refunds WHERE idempotency_key = :idempotencyKey',
-        { replacements: { idempotencyKey: refund.idempotencyKey }, type: QueryTypes.SELECT },
+        { idempotencyKey: refund.idempotencyKey },
       ),
     )
     if (!row) throw new ProviderUnavailableError(`the sandbox lost refund ${refund.idempotencyKey}`)
