@@ -1,4 +1,10 @@
-import { createInboxTable, createOutboxTable, indexInboxByHandledAt, type Migration } from '@timedeal/platform'
+import {
+  changeRows,
+  createInboxTable,
+  createOutboxTable,
+  indexInboxByHandledAt,
+  type Migration,
+} from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_order`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -7,7 +13,9 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // One order per (buyer, Idempotency-Key): the unique key is what makes a retried placement
       // return the first order instead of a second one.
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE orders (
           id               CHAR(36)        NOT NULL,
           buyer_id         VARCHAR(64)     NOT NULL,
@@ -37,7 +45,8 @@ export const migrations: readonly Migration[] = [
           KEY orders_by_buyer (buyer_id, id),
           KEY orders_by_seller (seller_id, id),
           KEY orders_by_state (state, state_since)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   createOutboxTable('0002-create-outbox'),
@@ -47,9 +56,10 @@ export const migrations: readonly Migration[] = [
     up: async ({ sequelize }) => {
       // The payment deadline comes from the reservation's own hold. Orders placed before this
       // kept the old fixed deadline: ten minutes after placement.
-      await sequelize.query('ALTER TABLE orders ADD COLUMN pay_by DATETIME(3) NULL AFTER placed_at')
-      await sequelize.query('UPDATE orders SET pay_by = placed_at + INTERVAL 10 MINUTE')
-      await sequelize.query(
+      await changeRows(sequelize, 'ALTER TABLE orders ADD COLUMN pay_by DATETIME(3) NULL AFTER placed_at')
+      await changeRows(sequelize, 'UPDATE orders SET pay_by = placed_at + INTERVAL 10 MINUTE')
+      await changeRows(
+        sequelize,
         'ALTER TABLE orders MODIFY pay_by DATETIME(3) NOT NULL, ADD KEY orders_by_payment_deadline (state, pay_by)',
       )
     },
@@ -60,7 +70,9 @@ export const migrations: readonly Migration[] = [
       // One row per Idempotency-Key being placed (PLACING, held by `token` until `until`) or
       // refused (REFUSED, answered the same way until `until`). A placed key has its order
       // instead: the row goes in the order's transaction.
-      await sequelize.query(`
+      await changeRows(
+        sequelize,
+        `
         CREATE TABLE placements (
           buyer_id         VARCHAR(64)     NOT NULL,
           idempotency_key  VARCHAR(128)    NOT NULL,
@@ -73,7 +85,8 @@ export const migrations: readonly Migration[] = [
           until            DATETIME(3)     NOT NULL,
           PRIMARY KEY (buyer_id, idempotency_key),
           KEY placements_by_until (until)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+      )
     },
   },
   // The relay forgets inbox ids past their retention; this index finds them.

@@ -1,5 +1,5 @@
-import { withSqlTimes } from '@timedeal/platform'
-import { QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
+import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import { type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { Order, OrderState } from '../domain/order-state.ts'
 
 interface OrderRow {
@@ -54,12 +54,14 @@ export class OrderStore {
 
   async insert(order: Order, idempotencyKey: string, transaction: Transaction): Promise<void> {
     try {
-      await this.#db.query(
+      await changeRows(
+        this.#db,
         `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
            total_amount, state, version, placed_at, pay_by, state_since)
          VALUES (:id, :buyerId, :sellerId, :goodsId, :reservationId, :idempotencyKey, :quantity, :unitPrice,
            :totalAmount, :state, :version, :placedAt, :payBy, :stateSince)`,
-        { replacements: withSqlTimes({ ...order, idempotencyKey }), transaction },
+        { ...order, idempotencyKey },
+        transaction,
       )
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new DuplicateOrderError('an order with this key exists')
@@ -69,31 +71,36 @@ export class OrderStore {
 
   /** The order, read under its row lock when `transaction` is given: the caller may then change it. */
   async find(id: string, transaction?: Transaction): Promise<Order | undefined> {
-    const rows = await this.#db.query<OrderRow>(
+    const row = await selectRow<OrderRow>(
+      this.#db,
       `SELECT * FROM orders WHERE id = :id${transaction ? ' FOR UPDATE' : ''}`,
-      { replacements: { id }, type: QueryTypes.SELECT, transaction: transaction ?? null },
+      { id },
+      transaction,
     )
-    return rows[0] ? toOrder(rows[0]) : undefined
+    return row ? toOrder(row) : undefined
   }
 
   async findByIdempotencyKey(buyerId: string, idempotencyKey: string): Promise<Order | undefined> {
-    const rows = await this.#db.query<OrderRow>(
+    const row = await selectRow<OrderRow>(
+      this.#db,
       'SELECT * FROM orders WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey',
-      { replacements: { buyerId, idempotencyKey }, type: QueryTypes.SELECT },
+      { buyerId, idempotencyKey },
     )
-    return rows[0] ? toOrder(rows[0]) : undefined
+    return row ? toOrder(row) : undefined
   }
 
   /** Writes `next` over `previous`; the version check catches a writer that skipped the lock. */
   async update(previous: Order, next: Order, transaction: Transaction): Promise<void> {
-    const [result] = await this.#db.query(
+    const changed = await changeRows(
+      this.#db,
       `UPDATE orders SET state = :state, version = :version, payment_id = :paymentId, failure_reason = :failureReason,
          paid_at = :paidAt, failed_at = :failedAt, cancelled_at = :cancelledAt, shipped_at = :shippedAt,
          delivered_at = :deliveredAt, returned_at = :returnedAt, expired_at = :expiredAt, state_since = :stateSince
        WHERE id = :id AND version = :previousVersion`,
-      { replacements: withSqlTimes({ ...next, previousVersion: previous.version }), transaction, raw: true },
+      { ...next, previousVersion: previous.version },
+      transaction,
     )
-    if ((result as { affectedRows?: number }).affectedRows !== 1) {
+    if (changed !== 1) {
       throw new StaleOrderError(`order ${previous.id} changed since version ${previous.version}`)
     }
   }
@@ -104,10 +111,11 @@ export class OrderStore {
     page: { limit: number; afterId?: string | undefined },
   ): Promise<OrderPage> {
     const [column, value] = 'buyerId' in party ? ['buyer_id', party.buyerId] : ['seller_id', party.sellerId]
-    const rows = await this.#db.query<OrderRow>(
+    const rows = await selectRows<OrderRow>(
+      this.#db,
       `SELECT * FROM orders WHERE ${column} = :value${page.afterId ? ' AND id < :afterId' : ''}
        ORDER BY id DESC LIMIT :limit`,
-      { replacements: { value, afterId: page.afterId ?? null, limit: page.limit + 1 }, type: QueryTypes.SELECT },
+      { value, afterId: page.afterId ?? null, limit: page.limit + 1 },
     )
     const orders = rows.slice(0, page.limit).map(toOrder)
     return { orders, lastId: rows.length > page.limit ? (orders.at(-1)?.id ?? null) : null }
@@ -115,18 +123,20 @@ export class OrderStore {
 
   /** Ids of unpaid orders whose payment deadline has passed at `now`, the earliest deadline first. */
   async idsPastPaymentDeadline(now: Date, limit: number): Promise<string[]> {
-    const rows = await this.#db.query<{ id: string }>(
+    const rows = await selectRows<{ id: string }>(
+      this.#db,
       "SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND pay_by <= :now ORDER BY pay_by LIMIT :limit",
-      { replacements: withSqlTimes({ now, limit }), type: QueryTypes.SELECT },
+      { now, limit },
     )
     return rows.map((row) => row.id)
   }
 
   /** Ids of orders that have been in `state` since before `before`, oldest first. */
   async idsInStateSince(state: OrderState, before: Date, limit: number): Promise<string[]> {
-    const rows = await this.#db.query<{ id: string }>(
+    const rows = await selectRows<{ id: string }>(
+      this.#db,
       'SELECT id FROM orders WHERE state = :state AND state_since < :before ORDER BY state_since LIMIT :limit',
-      { replacements: withSqlTimes({ state, before, limit }), type: QueryTypes.SELECT },
+      { state, before, limit },
     )
     return rows.map((row) => row.id)
   }

@@ -1,5 +1,5 @@
-import { withSqlTimes } from '@timedeal/platform'
-import { DatabaseError, QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
+import { changeRows, selectRow } from '@timedeal/platform'
+import { DatabaseError, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { PlacementClaim, Refusal } from '../domain/placement.ts'
 
 interface PlacementRow {
@@ -16,8 +16,6 @@ interface PlacementRow {
 
 const isDeadlock = (error: unknown) =>
   error instanceof DatabaseError && (error.parent as { code?: string }).code === 'ER_LOCK_DEADLOCK'
-
-const affectedRows = (result: unknown) => (result as { affectedRows?: number }).affectedRows ?? 0
 
 /**
  * The `placements` table: who holds each Idempotency-Key being placed, and the refusals
@@ -38,10 +36,11 @@ export class PlacementStore {
    */
   async claim(claim: PlacementClaim): Promise<boolean> {
     try {
-      await this.#db.query(
+      await changeRows(
+        this.#db,
         `INSERT INTO placements (buyer_id, idempotency_key, goods_id, quantity, state, token, reservation_id, until)
          VALUES (:buyerId, :idempotencyKey, :goodsId, :quantity, :state, :token, :reservationId, :until)`,
-        { replacements: withSqlTimes({ ...claim }) },
+        { ...claim },
       )
       return true
     } catch (error) {
@@ -51,38 +50,42 @@ export class PlacementStore {
   }
 
   async find(buyerId: string, idempotencyKey: string): Promise<PlacementClaim | undefined> {
-    const rows = await this.#db.query<PlacementRow>(
+    const row = await selectRow<PlacementRow>(
+      this.#db,
       'SELECT * FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey',
-      { replacements: { buyerId, idempotencyKey }, type: QueryTypes.SELECT },
+      { buyerId, idempotencyKey },
     )
-    return rows[0] ? toClaim(rows[0]) : undefined
+    return row ? toClaim(row) : undefined
   }
 
   /** Replaces `previous` with `next` unless someone else did first. */
   async takeOver(previous: PlacementClaim, next: PlacementClaim): Promise<boolean> {
-    const [result] = await this.#db.query(
+    const changed = await changeRows(
+      this.#db,
       `UPDATE placements SET state = :state, token = :token, reservation_id = :reservationId, refusal = NULL,
          until = :until
        WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :previousToken`,
-      { replacements: withSqlTimes({ ...next, previousToken: previous.token }), raw: true },
+      { ...next, previousToken: previous.token },
     )
-    return affectedRows(result) === 1
+    return changed === 1
   }
 
   /** Remembers the holder's refusal until `until`. */
   async refuse(claim: PlacementClaim, refusal: Refusal, until: Date): Promise<void> {
-    await this.#db.query(
+    await changeRows(
+      this.#db,
       `UPDATE placements SET state = 'REFUSED', refusal = :refusal, until = :until
        WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token`,
-      { replacements: withSqlTimes({ ...claim, refusal: JSON.stringify(refusal), until }), raw: true },
+      { ...claim, refusal: JSON.stringify(refusal), until },
     )
   }
 
   /** Gives the key up without an outcome (goods-service did not answer): the next request tries. */
   async abandon(claim: PlacementClaim): Promise<void> {
-    await this.#db.query(
+    await changeRows(
+      this.#db,
       'DELETE FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token',
-      { replacements: { ...claim }, raw: true },
+      { ...claim },
     )
   }
 
@@ -91,20 +94,21 @@ export class PlacementStore {
    * then on); false when the holder lost the key, and the transaction must not commit.
    */
   async settle(claim: PlacementClaim, transaction: Transaction): Promise<boolean> {
-    const [result] = await this.#db.query(
+    const settled = await changeRows(
+      this.#db,
       'DELETE FROM placements WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey AND token = :token',
-      { replacements: { ...claim }, transaction, raw: true },
+      { ...claim },
+      transaction,
     )
-    return affectedRows(result) === 1
+    return settled === 1
   }
 
   /** Forgets claims and refusals past their time, a batch at a time; returns how many. */
   async prune(now: Date, limit: number): Promise<number> {
-    const [result] = await this.#db.query('DELETE FROM placements WHERE until < :now ORDER BY until LIMIT :limit', {
-      replacements: withSqlTimes({ now, limit }),
-      raw: true,
+    return changeRows(this.#db, 'DELETE FROM placements WHERE until < :now ORDER BY until LIMIT :limit', {
+      now,
+      limit,
     })
-    return affectedRows(result)
   }
 }
 
