@@ -1,5 +1,4 @@
-import { type AppEnv, createTokenVerifier, type Logger, type Redis } from '@timedeal/platform'
-import type { Hono } from 'hono'
+import { createTokenVerifier, type Logger, type Redis, type Routes } from '@timedeal/platform'
 import type { Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
 import { createAccessTokenIssuer } from './adapters/access-tokens.ts'
@@ -31,9 +30,9 @@ export interface UserServiceDeps {
 
 export interface UserService {
   /** For the public listener. */
-  readonly publicRoutes: Hono<AppEnv>
+  readonly publicRoutes: Routes
   /** For the internal listener, mounted under `/internal`. */
-  readonly internalRoutes: Hono<AppEnv>
+  readonly internalRoutes: Routes
   readonly accounts: AccountStore
   readonly signingKeys: SigningKeyStore
   readonly cipher: DataCipher

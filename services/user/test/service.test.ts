@@ -3,11 +3,14 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
   type AuthedEnv,
+  assertEveryRouteDocumented,
   authenticate,
   createMetricsRegistry,
   createServiceApp,
+  createServiceApps,
   createTokenVerifier,
   INTERNAL_CREDENTIAL_HEADER,
+  INTERNAL_OPENAPI_PATH,
   requireRole,
 } from '@timedeal/platform'
 import { type ServiceProcess, spawnService, testLogger, waitUntilReady } from '@timedeal/platform/testing'
@@ -220,5 +223,24 @@ describe('another service verifying user-service tokens with the shared middlewa
     const response = await call('GET', '/api/whoami', afterRotation.accessToken)
     assert.equal(response.status, 200, await response.clone().text())
     assert.equal((await call('GET', '/api/whoami', before.accessToken)).status, 200, 'tokens of the old key still pass')
+  })
+})
+
+describe('the HTTP contract of user-service', () => {
+  test('documents every route, public and internal, with its request, responses and problem codes', async () => {
+    const database = await createTestDatabase()
+    const user = await startUserService(database)
+    try {
+      const { publicApp, internalApp } = createServiceApps(
+        { service: 'user-service', logger: testLogger, metrics: createMetricsRegistry('user-service') },
+        { publicRoutes: user.service.publicRoutes, internalRoutes: user.service.internalRoutes },
+      )
+      await assertEveryRouteDocumented(publicApp)
+      assert.ok(internalApp)
+      await assertEveryRouteDocumented(internalApp, INTERNAL_OPENAPI_PATH)
+    } finally {
+      await user.close()
+      await database.drop()
+    }
   })
 })

@@ -21,6 +21,9 @@ export function limitRules(action: string, email: string, clientAddress: string,
   ]
 }
 
+/** What a route that counts attempts may answer with (see {@link rateLimited}), for its documentation. */
+export const RATE_LIMIT_PROBLEMS = { 429: ['RATE_LIMITED'] } as const
+
 /** 429 with the wait, in the body and as the `Retry-After` header clients and proxies honour. */
 export function rateLimited(verdict: LimitVerdict): Problem {
   return new Problem({

@@ -1,22 +1,34 @@
-import { type AppEnv, Problem, validate } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { createRoute } from '@hono/zod-openapi'
+import {
+  createRoutes,
+  jsonResponse,
+  notFound,
+  PARAMETER_PROBLEMS,
+  problemResponses,
+  type Routes,
+  SERVICE_CREDENTIAL_PROBLEMS,
+} from '@timedeal/platform'
 import { z } from 'zod'
 import type { MailSink } from '../adapters/mailer.ts'
 import { email } from './inputs.ts'
 
-const mailQuery = z.object({ to: email })
+const sunkMail = z.object({ id: z.number(), to: z.string(), subject: z.string(), text: z.string(), sentAt: z.string() })
+
+const listMail = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'The newest mails the development sink holds for one address',
+  request: { query: z.object({ to: email }) },
+  responses: {
+    200: jsonResponse(z.object({ messages: z.array(sunkMail) }), 'newest first'),
+    ...problemResponses(PARAMETER_PROBLEMS, SERVICE_CREDENTIAL_PROBLEMS, { 404: ['MAIL_SINK_DISABLED'] }),
+  },
+})
 
 /** Internal `/dev/mail` (development only): the mails the sink holds for one address. */
-export function devMailRoutes(sink: MailSink | undefined): Hono<AppEnv> {
-  return new Hono<AppEnv>().get('/', async (c) => {
-    if (!sink) {
-      throw new Problem({
-        status: 404,
-        code: 'MAIL_SINK_DISABLED',
-        detail: 'the development mail sink is off (MAILER=smtp)',
-      })
-    }
-    const { to } = validate(mailQuery, c.req.query(), 'query')
-    return c.json({ messages: await sink.messagesTo(to) })
+export function devMailRoutes(sink: MailSink | undefined): Routes {
+  return createRoutes().openapi(listMail, async (c) => {
+    if (!sink) throw notFound('MAIL_SINK_DISABLED', 'the development mail sink is off (MAILER=smtp)')
+    return c.json({ messages: await sink.messagesTo(c.req.valid('query').to) }, 200)
   })
 }

@@ -1,5 +1,5 @@
-import { type AppEnv, requireServiceCredential, type TokenVerifier } from '@timedeal/platform'
-import { type Context, Hono } from 'hono'
+import { createRoutes, type Routes, requireServiceCredential, type TokenVerifier } from '@timedeal/platform'
+import type { Context } from 'hono'
 import type { MailSink } from '../adapters/mailer.ts'
 import type { RotationResult } from '../adapters/signing-keys.ts'
 import type { Profiles } from '../flows/profile.ts'
@@ -17,7 +17,7 @@ export interface PublicRoutesDeps {
   readonly registration: Registration
   readonly sessions: Sessions
   readonly profiles: Profiles
-  readonly jwks: () => Promise<{ keys: unknown[] }>
+  readonly jwks: () => Promise<{ keys: Record<string, unknown>[] }>
   /** Checks access tokens; user-service resolves its own keys instead of fetching its JWKS. */
   readonly verifier: TokenVerifier
   /** Take the client address from the last `X-Forwarded-For` hop (behind the gateway), not the socket. */
@@ -39,9 +39,9 @@ export interface InternalRoutesDeps {
  * The public routes of user-service, one resource per file. Health, readiness and metrics come
  * from the platform app this is mounted on.
  */
-export function publicRoutes(deps: PublicRoutesDeps): Hono<AppEnv> {
+export function publicRoutes(deps: PublicRoutesDeps): Routes {
   const clientAddress = (c: Context) => clientAddressOf(c, deps.trustProxy)
-  return new Hono<AppEnv>()
+  return createRoutes()
     .route('/', jwksRoutes(deps.jwks))
     .route('/api/users/me', meRoutes(deps.profiles, deps.verifier, clientAddress))
     .route('/api/users', userRoutes(deps.registration, clientAddress))
@@ -55,10 +55,10 @@ export function publicRoutes(deps: PublicRoutesDeps): Hono<AppEnv> {
  * The routes other services and developers call on the internal listener (mounted under
  * `/internal`), each behind the service credential.
  */
-export function internalRoutes(deps: InternalRoutesDeps): Hono<AppEnv> {
-  const internal = new Hono<AppEnv>()
-    .use(requireServiceCredential(deps.internalSecret))
-    .route('/signing-keys', signingKeyRoutes(deps.rotateSigningKey))
+export function internalRoutes(deps: InternalRoutesDeps): Routes {
+  const internal = createRoutes()
+  internal.use(requireServiceCredential(deps.internalSecret))
+  internal.route('/signing-keys', signingKeyRoutes(deps.rotateSigningKey))
   const mail = deps.developmentMail
   return mail ? internal.route('/dev/mail', devMailRoutes(mail.sink)) : internal
 }

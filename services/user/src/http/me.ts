@@ -1,6 +1,21 @@
-import { type AuthedEnv, authenticate, readJson, type TokenVerifier, validate } from '@timedeal/platform'
-import { type Context, Hono } from 'hono'
+import { createRoute } from '@hono/zod-openapi'
+import {
+  AUTH_PROBLEMS,
+  type AuthedEnv,
+  authenticate,
+  createRoutes,
+  emptyResponse,
+  JSON_BODY_PROBLEMS,
+  jsonBody,
+  jsonResponse,
+  problemResponses,
+  ROLES,
+  type Routes,
+  type TokenVerifier,
+} from '@timedeal/platform'
+import type { Context } from 'hono'
 import { z } from 'zod'
+import { RATE_LIMIT_PROBLEMS } from '../flows/limits.ts'
 import type { Profiles } from '../flows/profile.ts'
 import { givenPassword, name, newPassword } from './inputs.ts'
 
@@ -17,22 +32,65 @@ const profileChanges = z
   })
 const passwordChange = z.object({ currentPassword: givenPassword, newPassword })
 
+const profile = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  phone: z.string().nullable(),
+  address: z.string().nullable(),
+  createdAt: z.string(),
+})
+
+const ACCOUNT_GONE = { 404: ['ACCOUNT_NOT_FOUND'] } as const
+
+const showProfile = createRoute({
+  method: 'get',
+  path: '/',
+  summary: "The caller's profile",
+  responses: {
+    200: jsonResponse(profile, 'the profile'),
+    ...problemResponses(AUTH_PROBLEMS, ACCOUNT_GONE),
+  },
+})
+
+const changeProfile = createRoute({
+  method: 'patch',
+  path: '/',
+  summary: 'Change any of name, phone, address; null clears phone and address',
+  request: { body: jsonBody(profileChanges) },
+  responses: {
+    200: jsonResponse(profile, 'the updated profile'),
+    ...problemResponses(JSON_BODY_PROBLEMS, AUTH_PROBLEMS, ACCOUNT_GONE),
+  },
+})
+
+const changePassword = createRoute({
+  method: 'post',
+  path: '/password',
+  summary: 'Change the password; every other session of the account ends',
+  request: { body: jsonBody(passwordChange) },
+  responses: {
+    204: emptyResponse('changed'),
+    ...problemResponses(JSON_BODY_PROBLEMS, AUTH_PROBLEMS, ACCOUNT_GONE, RATE_LIMIT_PROBLEMS, {
+      403: ['CURRENT_PASSWORD_WRONG'],
+    }),
+  },
+})
+
 /** `/api/users/me`: the caller's own profile and password, behind an access token. */
 export function meRoutes(
   profiles: Profiles,
   verifier: TokenVerifier,
   clientAddress: (c: Context) => string,
-): Hono<AuthedEnv> {
-  return new Hono<AuthedEnv>()
-    .use(authenticate(verifier))
-    .get('/', async (c) => c.json(await profiles.view(c.var.caller.id)))
-    .patch('/', async (c) => {
-      const changes = validate(profileChanges, await readJson(c.req.raw))
-      return c.json(await profiles.update(c.var.caller.id, changes))
-    })
-    .post('/password', async (c) => {
-      const input = validate(passwordChange, await readJson(c.req.raw))
-      await profiles.changePassword(c.var.caller, input, clientAddress(c))
+): Routes<AuthedEnv> {
+  const routes = createRoutes<AuthedEnv>()
+  routes.use(authenticate(verifier))
+  return routes
+    .openapi(showProfile, async (c) => c.json(await profiles.view(c.var.caller.id), 200))
+    .openapi(changeProfile, async (c) => c.json(await profiles.update(c.var.caller.id, c.req.valid('json')), 200))
+    .openapi(changePassword, async (c) => {
+      await profiles.changePassword(c.var.caller, c.req.valid('json'), clientAddress(c))
       return c.body(null, 204)
     })
 }
