@@ -1,5 +1,4 @@
-import type { AppEnv, Connectors } from '@timedeal/platform'
-import type { Hono } from 'hono'
+import type { Connectors, Routes } from '@timedeal/platform'
 import { publicRoutes } from './http/index.ts'
 
 export interface ChatServiceDeps {
@@ -8,7 +7,7 @@ export interface ChatServiceDeps {
 }
 
 export interface ChatService {
-  readonly routes: Hono<AppEnv>
+  readonly routes: Routes
   /** Nothing runs in the background yet, so there is nothing to wait for. */
   stop(): Promise<void>
 }

@@ -1,8 +1,8 @@
-import type { AppEnv } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { createRoutes, type Routes } from '@timedeal/platform'
 
 /**
- * The public routes of chat-service, one resource per file as they arrive. Health, readiness
- * and metrics come from the platform app these are mounted on.
+ * The public routes of chat-service, one resource per file as they arrive, each declared with
+ * `createRoute` so it is validated and listed in `/openapi.json`. Health, readiness and metrics
+ * come from the platform app these are mounted on.
  */
-export const publicRoutes = (): Hono<AppEnv> => new Hono<AppEnv>()
+export const publicRoutes = (): Routes => createRoutes()
