@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { type CloudEvent, deadLetterTopicOf, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import type { EventPublisher, EventSubscription } from '@timedeal/platform'
+import { assertEveryRouteDocumented } from '@timedeal/platform'
 import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import { orderEnded, orderPlaced } from './order-events.ts'
 import {
@@ -225,5 +226,21 @@ describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
       [mine.data.orderId],
     )
     assert.equal((await payments.app.request('/api/payments')).status, 401)
+  })
+
+  test('documents every route in /openapi.json, and answers a bad query with problem+json', async () => {
+    await assertEveryRouteDocumented(payments.app)
+    const token = await issuer.sign({ sub: uniqueName('buyer'), role: 'BUYER' })
+    const answer = await payments.app.request('/api/payments?limit=1000', {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    assert.equal(answer.status, 400)
+    assert.equal(answer.headers.get('content-type'), 'application/problem+json')
+    const problem = (await answer.json()) as { code: string; errors: { field: string }[] }
+    assert.equal(problem.code, 'VALIDATION_FAILED')
+    assert.deepEqual(
+      problem.errors.map((error) => error.field),
+      ['limit'],
+    )
   })
 })

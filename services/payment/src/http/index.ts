@@ -1,12 +1,14 @@
-import type { AppEnv } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { createRoutes } from '@timedeal/platform'
 import { type PaymentRoutesDeps, paymentRoutes } from './payments.ts'
 
 export type PublicRoutesDeps = PaymentRoutesDeps
 
 /**
- * The public routes of payment-service, one resource per file. Health, readiness and metrics
- * come from the platform app these are mounted on.
+ * The public routes of payment-service, one resource per file. Health, readiness, metrics and
+ * `/openapi.json` come from the platform app these are mounted on.
  */
-export const publicRoutes = (deps: PublicRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().route('/api/payments', paymentRoutes(deps))
+export function publicRoutes(deps: PublicRoutesDeps) {
+  const routes = createRoutes()
+  routes.route('/api/payments', paymentRoutes(deps))
+  return routes
+}

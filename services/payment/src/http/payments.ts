@@ -1,7 +1,16 @@
-import { type AppEnv, authenticate, type TokenVerifier, validate } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { createRoute } from '@hono/zod-openapi'
+import {
+  AUTH_PROBLEMS,
+  type AuthedEnv,
+  authenticate,
+  createRoutes,
+  jsonResponse,
+  PARAMETER_PROBLEMS,
+  problemResponses,
+  type TokenVerifier,
+} from '@timedeal/platform'
 import { z } from 'zod'
-import type { Payment } from '../domain/payment.ts'
+import { PAYMENT_STATUSES, type Payment } from '../domain/payment.ts'
 import type { Payments } from '../flows/payments.ts'
 
 export interface PaymentRoutesDeps {
@@ -14,10 +23,26 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 })
 
-const instant = (value: Date | null) => (value ? value.toISOString() : null)
+const instant = z.iso.datetime()
+
+const paymentSchema = z.object({
+  id: z.string(),
+  orderId: z.string(),
+  buyerId: z.string(),
+  amount: z.number().int(),
+  status: z.enum(PAYMENT_STATUSES),
+  provider: z.string(),
+  failureCode: z.string().nullable(),
+  createdAt: instant,
+  completedAt: instant.nullable(),
+  failedAt: instant.nullable(),
+  refundedAt: instant.nullable(),
+})
+
+const instantOrNull = (value: Date | null) => (value ? value.toISOString() : null)
 
 /** What the API shows of a payment; provider references stay inside. */
-export function paymentView(payment: Payment) {
+export function paymentView(payment: Payment): z.infer<typeof paymentSchema> {
   return {
     id: payment.id,
     orderId: payment.orderId,
@@ -27,17 +52,30 @@ export function paymentView(payment: Payment) {
     provider: payment.provider,
     failureCode: payment.failureCode,
     createdAt: payment.createdAt.toISOString(),
-    completedAt: instant(payment.completedAt),
-    failedAt: instant(payment.failedAt),
-    refundedAt: instant(payment.refundedAt),
+    completedAt: instantOrNull(payment.completedAt),
+    failedAt: instantOrNull(payment.failedAt),
+    refundedAt: instantOrNull(payment.refundedAt),
   }
 }
 
+const listPayments = createRoute({
+  method: 'get',
+  path: '/',
+  summary: "The caller's payments, newest first",
+  request: { query: listQuery },
+  responses: {
+    200: jsonResponse(z.object({ items: z.array(paymentSchema) }), "the payments of the caller's orders"),
+    ...problemResponses(PARAMETER_PROBLEMS, AUTH_PROBLEMS),
+  },
+})
+
 /** `/api/payments`: a buyer's own payments. */
-export const paymentRoutes = ({ payments, verifier }: PaymentRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().get('/', authenticate(verifier), async (c) => {
-    const query = validate(listQuery, c.req.query(), 'query')
+export function paymentRoutes({ payments, verifier }: PaymentRoutesDeps) {
+  const routes = createRoutes<AuthedEnv>()
+  routes.use(authenticate(verifier))
+  return routes.openapi(listPayments, async (c) => {
     // A buyer sees the payments of their own orders only; anyone else's simply are not listed.
-    const items = await payments.listForBuyer(c.var.caller.id, query)
-    return c.json({ items: items.map(paymentView) })
+    const items = await payments.listForBuyer(c.var.caller.id, c.req.valid('query'))
+    return c.json({ items: items.map(paymentView) }, 200)
   })
+}
