@@ -74,6 +74,39 @@ export async function handleOnce(
   })
 }
 
+/**
+ * A service's inbox for one consumer name: {@link handleOnce} with the database, the name and
+ * the outbox relay's wake bound once, in the composition root.
+ */
+export interface Inbox {
+  /** The name handled ids are recorded under (usually the consumer group). */
+  readonly consumer: string
+  /**
+   * Runs `effect` and records `event` as handled, in one transaction; false (and nothing run)
+   * when it was handled already. After a commit that ran the effect, `afterCommit` runs.
+   */
+  once(event: CloudEvent, effect: (transaction: Transaction) => Promise<void>): Promise<boolean>
+}
+
+export interface InboxOptions {
+  readonly sequelize: Sequelize
+  readonly consumer: string
+  /** Usually the outbox relay's `wake`, so events the effect wrote leave at once. */
+  readonly afterCommit?: () => void
+}
+
+export function eventInbox(options: InboxOptions): Inbox {
+  const { sequelize, consumer, afterCommit } = options
+  return {
+    consumer,
+    once: (event, effect) =>
+      handleOnce(sequelize, consumer, event, async (transaction) => {
+        if (afterCommit) transaction.afterCommit(() => afterCommit())
+        await effect(transaction)
+      }),
+  }
+}
+
 export interface PruneOptions {
   /** Ids handled before this instant are forgotten. */
   readonly olderThan: Date

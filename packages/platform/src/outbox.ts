@@ -288,11 +288,20 @@ export class OutboxRelay {
   }
 }
 
+/** What `relaySettings()` parses to. */
+export interface RelaySettings {
+  readonly OUTBOX_POLL_INTERVAL_MS: number
+  readonly OUTBOX_BATCH_SIZE: number
+  readonly INBOX_RETENTION_MS: number
+}
+
 export interface StartRelayOptions {
   readonly sequelize: Sequelize
   readonly bus: EventBus
   readonly logger: Logger
   readonly metrics?: Registry
+  /** The service's relay settings; the options below, where given, take precedence. */
+  readonly settings?: RelaySettings
   readonly pollIntervalMs?: number
   readonly batchSize?: number
   readonly inboxRetentionMs?: number
@@ -310,14 +319,17 @@ export interface RunningRelay {
 /** Starts publishing a service database's outbox to Kafka with a producer of its own. */
 export async function startOutboxRelay(options: StartRelayOptions): Promise<RunningRelay> {
   const producer = await options.bus.publisher()
+  const pollIntervalMs = options.pollIntervalMs ?? options.settings?.OUTBOX_POLL_INTERVAL_MS
+  const batchSize = options.batchSize ?? options.settings?.OUTBOX_BATCH_SIZE
+  const inboxRetentionMs = options.inboxRetentionMs ?? options.settings?.INBOX_RETENTION_MS
   const relay = new OutboxRelay({
     sequelize: options.sequelize,
     publisher: options.wrapPublisher ? options.wrapPublisher(producer) : producer,
     logger: options.logger.child({ component: 'outbox-relay' }),
     ...(options.metrics ? { metrics: options.metrics } : {}),
-    ...(options.pollIntervalMs ? { pollIntervalMs: options.pollIntervalMs } : {}),
-    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
-    ...(options.inboxRetentionMs ? { inboxRetentionMs: options.inboxRetentionMs } : {}),
+    ...(pollIntervalMs ? { pollIntervalMs } : {}),
+    ...(batchSize ? { batchSize } : {}),
+    ...(inboxRetentionMs ? { inboxRetentionMs } : {}),
     ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
   })
   relay.start()

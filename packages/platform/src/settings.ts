@@ -225,16 +225,29 @@ export const kafkaSettings = () => ({
 })
 
 /**
- * How a service's consumers retry and how long its inbox remembers handled ids. An event that
- * fails for an unavailable dependency is retried without limit, its backoff doubling from
+ * How a service's consumers retry and where a new consumer group starts. An event that fails
+ * for an unavailable dependency is retried without limit, its backoff doubling from
  * `CONSUMER_RETRY_BACKOFF_MS` up to `CONSUMER_RETRY_MAX_BACKOFF_MS`; one that can never succeed
- * is dead-lettered after `CONSUMER_MAX_ATTEMPTS`. `INBOX_RETENTION_MS` must stay longer than any
- * record can be read from a topic (see `DEFAULT_INBOX_RETENTION_MS`).
+ * is dead-lettered after `CONSUMER_MAX_ATTEMPTS`. `consumeEvents` reads them as they are.
  */
 export const consumerSettings = () => ({
   CONSUMER_MAX_ATTEMPTS: positiveInt(5),
   CONSUMER_RETRY_BACKOFF_MS: positiveInt(200),
   CONSUMER_RETRY_MAX_BACKOFF_MS: positiveInt(10_000),
+  /** Where a brand-new group starts: the oldest record kept, or only what arrives from now on. */
+  CONSUMER_FROM_BEGINNING: bool(true),
+  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
+  KAFKA_ENSURE_TOPICS: bool(true),
+})
+
+/**
+ * How the outbox relay publishes, and how long the database's inbox remembers handled ids
+ * (the leading relay forgets older ones). `INBOX_RETENTION_MS` must stay longer than any
+ * record can be read from a topic (see `DEFAULT_INBOX_RETENTION_MS`).
+ */
+export const relaySettings = () => ({
+  OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
+  OUTBOX_BATCH_SIZE: positiveInt(500),
   INBOX_RETENTION_MS: positiveInt(DEFAULT_INBOX_RETENTION_MS),
 })
 

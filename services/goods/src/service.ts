@@ -2,6 +2,7 @@ import {
   type AppEnv,
   createRedis,
   type EventBus,
+  ensureCatalogTopics,
   type Logger,
   type Redis,
   tokenVerifierFromSettings,
@@ -130,10 +131,12 @@ export async function startGoodsService(
   const sweeper = createExpirySweeper(live, settings.EXPIRY_SWEEP_INTERVAL_MS, logger.child({ component: 'expiry' }))
   sweeper.start()
 
+  if (clients.bus && settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(clients.bus, logger)
   const subscription = clients.bus
     ? await subscribeOrderEvents({
         bus: clients.bus,
-        groupId: settings.ORDER_EVENTS_GROUP,
+        group: settings.ORDER_EVENTS_GROUP,
+        settings,
         live,
         metrics,
         logger: logger.child({ component: 'order-events' }),
@@ -147,7 +150,6 @@ export async function startGoodsService(
     verifier,
     metrics,
     internalSecret: settings.INTERNAL_API_SECRET,
-    logger,
   }
 
   return {

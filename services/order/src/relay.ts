@@ -20,9 +20,7 @@ await runService({
       bus,
       logger,
       metrics,
-      pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
-      batchSize: settings.OUTBOX_BATCH_SIZE,
-      inboxRetentionMs: settings.INBOX_RETENTION_MS,
+      settings,
     })
     lifecycle.add('outbox-relay', running, (relay) => relay.stop())
     return { publicRoutes: new Hono<AppEnv>() }

@@ -3,6 +3,7 @@ import {
   type EventBus,
   type EventSubscription,
   ensureCatalogTopics,
+  eventInbox,
   type Logger,
   type RunningRelay,
   startOutboxRelay,
@@ -78,9 +79,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
         bus,
         logger,
         metrics,
-        pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
-        batchSize: settings.OUTBOX_BATCH_SIZE,
-        inboxRetentionMs: settings.INBOX_RETENTION_MS,
+        settings,
       })
     : undefined
   const orders = createOrders({
@@ -126,16 +125,18 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   if (settings.PAYMENT_EVENTS_ENABLED) {
     subscription = await subscribePaymentEvents({
       bus,
-      groupId: settings.PAYMENT_EVENTS_GROUP,
-      sequelize,
+      group: settings.PAYMENT_EVENTS_GROUP,
+      settings,
+      // Keyed by the group name, which keeps two deployments' records apart.
+      inbox: eventInbox({
+        sequelize,
+        consumer: settings.PAYMENT_EVENTS_GROUP,
+        ...(relay ? { afterCommit: relay.relay.wake } : {}),
+      }),
       orders,
       store,
       goods,
       logger: logger.child({ component: 'payment-events' }),
-      fromBeginning: settings.CONSUMER_FROM_BEGINNING,
-      maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
-      retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
-      maxRetryBackoffMs: settings.CONSUMER_RETRY_MAX_BACKOFF_MS,
     })
   }
 

@@ -1,32 +1,17 @@
 import {
   authSettings,
   bool,
+  consumerSettings,
   kafkaSettings,
   mysqlSettings,
-  consumerSettings as platformConsumerSettings,
   positiveInt,
+  relaySettings,
   serviceSettings,
 } from '@timedeal/platform'
 import { z } from 'zod'
 
 const MINUTE = 60_000
 const DAY = 24 * 60 * MINUTE
-
-/** How the outbox relay runs; shared by the service and the standalone relay process. */
-export const relaySettings = () => ({
-  OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
-  OUTBOX_BATCH_SIZE: positiveInt(500),
-  /** The leading relay forgets handled event ids older than this (the consumers' inbox). */
-  INBOX_RETENTION_MS: platformConsumerSettings().INBOX_RETENTION_MS,
-})
-
-/** How event consumers retry (the platform's settings), and where a brand-new group starts. */
-export const consumerSettings = () => ({
-  ...platformConsumerSettings(),
-  CONSUMER_FROM_BEGINNING: bool(true),
-  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
-  KAFKA_ENSURE_TOPICS: bool(true),
-})
 
 /** Every setting of order-service, read from environment variables once at start. */
 export const settingsSchema = z.object({

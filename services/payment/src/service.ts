@@ -3,6 +3,7 @@ import {
   type EventBus,
   type EventSubscription,
   ensureCatalogTopics,
+  eventInbox,
   type Logger,
   type RunningRelay,
   startOutboxRelay,
@@ -67,10 +68,9 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
     bus,
     logger,
     metrics: deps.metrics,
-    pollIntervalMs: settings.OUTBOX_POLL_INTERVAL_MS,
-    batchSize: settings.OUTBOX_BATCH_SIZE,
-    inboxRetentionMs: settings.INBOX_RETENTION_MS,
+    settings,
   })
+  const inbox = eventInbox({ sequelize, consumer: settings.ORDER_EVENTS_GROUP, afterCommit: relay.relay.wake })
   const payments = createPayments({
     sequelize,
     store,
@@ -82,7 +82,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
       lookups: metrics.providerLookups,
     }),
     chargeDeadlineMs: settings.CHARGE_DEADLINE_MS,
-    consumer: settings.ORDER_EVENTS_GROUP,
+    inbox,
     logger: logger.child({ component: 'payments' }),
     metrics,
     afterCommit: relay.relay.wake,
@@ -90,15 +90,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
 
   let subscription: EventSubscription | undefined
   if (settings.ORDER_EVENTS_ENABLED) {
-    subscription = await subscribeOrderEvents({
-      bus,
-      groupId: settings.ORDER_EVENTS_GROUP,
-      payments,
-      fromBeginning: settings.CONSUMER_FROM_BEGINNING,
-      maxAttempts: settings.CONSUMER_MAX_ATTEMPTS,
-      retryBackoffMs: settings.CONSUMER_RETRY_BACKOFF_MS,
-      maxRetryBackoffMs: settings.CONSUMER_RETRY_MAX_BACKOFF_MS,
-    })
+    subscription = await subscribeOrderEvents({ bus, group: settings.ORDER_EVENTS_GROUP, settings, payments })
   }
 
   return {

@@ -5,6 +5,7 @@ import {
   kafkaSettings,
   mysqlSettings,
   positiveInt,
+  relaySettings,
   serviceSettings,
 } from '@timedeal/platform'
 import { z } from 'zod'
@@ -27,14 +28,10 @@ export const settingsSchema = z.object({
   JWT_JWKS_URL,
   JWT_ISSUER,
   JWT_AUDIENCE,
-  OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
-  OUTBOX_BATCH_SIZE: positiveInt(500),
+  ...relaySettings(),
   ORDER_EVENTS_ENABLED: bool(true),
   ORDER_EVENTS_GROUP: z.string().min(1).default('payment-service'),
   ...consumerSettings(),
-  CONSUMER_FROM_BEGINNING: bool(true),
-  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
-  KAFKA_ENSURE_TOPICS: bool(true),
   PAYMENT_PROVIDER: z.enum(['sandbox'], { error: 'expected sandbox' }).default('sandbox'),
   /**
    * An order placed longer ago than this is not charged (ORDER_TOO_OLD): order-service has

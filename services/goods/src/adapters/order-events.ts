@@ -1,5 +1,11 @@
 import { type CloudEvent, type EventName, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
-import type { EventBus, EventSubscription, Logger } from '@timedeal/platform'
+import {
+  type ConsumerSettings,
+  consumeEvents,
+  type EventBus,
+  type EventSubscription,
+  type Logger,
+} from '@timedeal/platform'
 import type { LiveStock } from '../flows/live-stock.ts'
 import type { GoodsMetrics } from '../metrics.ts'
 
@@ -22,7 +28,8 @@ function releaseReason(event: CloudEvent): string | undefined {
 
 export interface OrderEventsOptions {
   readonly bus: EventBus
-  readonly groupId: string
+  readonly group: string
+  readonly settings: ConsumerSettings
   readonly live: LiveStock
   readonly metrics: GoodsMetrics
   readonly logger: Logger
@@ -32,14 +39,16 @@ export interface OrderEventsOptions {
  * Consumes `timedeal.orders` in a consumer group of its own. Cancelled, failed, expired and
  * returned orders release their reservation; a paid order confirms it, a safety net for a lost
  * confirm call. Both are idempotent by the scripts' own states, so a redelivered event changes
- * nothing. A new group reads the topic from the start: replaying old events is harmless.
+ * nothing, and no inbox is needed. A new group reads the topic from the start
+ * (`CONSUMER_FROM_BEGINNING`): replaying old events is harmless.
  */
 export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
   const { live, metrics, logger } = options
-  return options.bus.subscribe({
-    groupId: options.groupId,
+  return consumeEvents({
+    bus: options.bus,
+    group: options.group,
     topics: [TOPIC_ORDERS],
-    fromBeginning: true,
+    settings: options.settings,
     handle: async ({ event }) => {
       if (isEvent(event, 'orderPaid')) {
         const outcome = await live.confirm(event.data.reservationId, event.data.goodsId)

@@ -1,26 +1,26 @@
 import { isEvent, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import { type EventBus, type EventSubscription, handleOnce, type Logger } from '@timedeal/platform'
-import type { Sequelize } from 'sequelize'
+import {
+  type ConsumerSettings,
+  consumeEvents,
+  type EventBus,
+  type EventSubscription,
+  type Inbox,
+  type Logger,
+} from '@timedeal/platform'
 import type { Order, OrderCommand } from '../domain/order-state.ts'
 import type { Orders } from '../flows/orders.ts'
 import type { GoodsClient } from './goods-client.ts'
 import type { OrderStore } from './order-store.ts'
 
-/** Every partition of the catalog's topics at once (they have six). */
-const CONCURRENT_PARTITIONS = 6
-
 export interface PaymentEventsOptions {
   readonly bus: EventBus
-  readonly groupId: string
-  readonly sequelize: Sequelize
+  readonly group: string
+  readonly settings: ConsumerSettings
+  readonly inbox: Inbox
   readonly orders: Orders
   readonly store: OrderStore
   readonly goods: GoodsClient
   readonly logger: Logger
-  readonly fromBeginning: boolean
-  readonly maxAttempts: number
-  readonly retryBackoffMs: number
-  readonly maxRetryBackoffMs: number
 }
 
 /**
@@ -29,20 +29,15 @@ export interface PaymentEventsOptions {
  * applied through the inbox, in the same transaction as the order change and its events.
  */
 export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<EventSubscription> {
-  const { sequelize, orders, store, goods, logger } = options
-  // The inbox is keyed by consumer: the group name keeps two deployments' records apart.
-  const consumer = options.groupId
+  const { orders, store, goods, logger } = options
 
-  return options.bus.subscribe({
-    groupId: options.groupId,
+  return consumeEvents({
+    bus: options.bus,
+    group: options.group,
     topics: [TOPIC_PAYMENTS],
-    // Each order's events share a partition; different orders are handled side by side.
-    partitionsConcurrently: CONCURRENT_PARTITIONS,
-    fromBeginning: options.fromBeginning,
-    maxAttempts: options.maxAttempts,
-    retryBackoffMs: options.retryBackoffMs,
-    maxRetryBackoffMs: options.maxRetryBackoffMs,
-    handle: async ({ event }) => {
+    settings: options.settings,
+    inbox: options.inbox,
+    handle: async ({ event, once }) => {
       const at = new Date()
       const paid = isEvent(event, 'paymentCompleted') ? event : undefined
       const failed = isEvent(event, 'paymentFailed') ? event : undefined
@@ -58,7 +53,7 @@ export function subscribePaymentEvents(options: PaymentEventsOptions): Promise<E
       const command: OrderCommand = paid
         ? await paidOrExpired(order, paid.data.paymentId, at)
         : { type: 'FAIL', at, reason: `payment failed: ${failed?.data.code}` }
-      await handleOnce(sequelize, consumer, event, async (transaction) => {
+      await once(async (transaction) => {
         await orders.applyFromEvent(transaction, orderId, command, event.traceparent)
       })
     },

@@ -1,19 +1,19 @@
 import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
-import type { EventBus, EventSubscription, FailureKind } from '@timedeal/platform'
+import {
+  type ConsumerSettings,
+  consumeEvents,
+  type EventBus,
+  type EventSubscription,
+  type FailureKind,
+} from '@timedeal/platform'
 import type { EndedOrder, Payments } from '../flows/payments.ts'
 import { ProviderUnavailableError } from './provider.ts'
 
-/** Every partition of the catalog's topics at once (they have six). */
-const CONCURRENT_PARTITIONS = 6
-
 export interface OrderEventsOptions {
   readonly bus: EventBus
-  readonly groupId: string
+  readonly group: string
+  readonly settings: ConsumerSettings
   readonly payments: Payments
-  readonly fromBeginning: boolean
-  readonly maxAttempts: number
-  readonly retryBackoffMs: number
-  readonly maxRetryBackoffMs: number
 }
 
 /**
@@ -39,15 +39,11 @@ function endedOrder(event: CloudEvent): EndedOrder | undefined {
  */
 export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
   const { payments } = options
-  return options.bus.subscribe({
-    groupId: options.groupId,
+  return consumeEvents({
+    bus: options.bus,
+    group: options.group,
     topics: [TOPIC_ORDERS],
-    // Each order's events share a partition; different orders are handled side by side.
-    partitionsConcurrently: CONCURRENT_PARTITIONS,
-    fromBeginning: options.fromBeginning,
-    maxAttempts: options.maxAttempts,
-    retryBackoffMs: options.retryBackoffMs,
-    maxRetryBackoffMs: options.maxRetryBackoffMs,
+    settings: options.settings,
     classifyFailure: classifyProviderFailure,
     handle: async ({ event }) => {
       if (isEvent(event, 'orderPlaced')) return payments.chargeOrder(event)

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { type CloudEvent, createEvent, type EventData, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import { appendToOutbox, handleOnce, type Logger } from '@timedeal/platform'
+import { appendToOutbox, type Inbox, type Logger } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import type { PaymentStore } from '../adapters/payment-store.ts'
 import { NO_ANSWER, type ProviderCalls, type SettledCharge } from '../adapters/provider-calls.ts'
@@ -34,8 +34,8 @@ export interface PaymentsDeps {
   readonly provider: ProviderCalls
   /** Orders placed longer ago are not charged. */
   readonly chargeDeadlineMs: number
-  /** The inbox's consumer name: the consumer group. */
-  readonly consumer: string
+  /** Where handled order events are recorded, in the transaction of their effect. */
+  readonly inbox: Inbox
   readonly logger: Logger
   readonly metrics: PaymentMetrics
   readonly afterCommit?: () => void
@@ -68,7 +68,7 @@ function outcomeOfLookup(found: SettledCharge, ifAbsent: string): ChargeOutcome 
 }
 
 export function createPayments(deps: PaymentsDeps): Payments {
-  const { sequelize, store, provider, logger, consumer } = deps
+  const { sequelize, store, provider, logger, inbox } = deps
   const clock = deps.clock ?? (() => new Date())
   const outcomes = deps.metrics.payments
 
@@ -123,7 +123,7 @@ export function createPayments(deps: PaymentsDeps): Payments {
       const known = await store.findByOrder(order.orderId)
       if (known) {
         // Charged (or voided) already: only the inbox learns about this delivery.
-        await handleOnce(sequelize, consumer, event, async () => {})
+        await inbox.once(event, async () => {})
         return
       }
       const outcome = await chargeOutcome(order)
@@ -140,7 +140,7 @@ export function createPayments(deps: PaymentsDeps): Payments {
         outcome,
       )
       let recorded = false
-      await handleOnce(sequelize, consumer, event, async (transaction) => {
+      await inbox.once(event, async (transaction) => {
         recorded = await store.insertIfAbsent(payment, transaction)
         if (recorded) await publish(transaction, [paymentEvent(payment, event.traceparent)])
       })
@@ -162,7 +162,7 @@ export function createPayments(deps: PaymentsDeps): Payments {
         })
         refundReference = answer.reference
       }
-      await handleOnce(sequelize, consumer, event, async (transaction) => {
+      await inbox.once(event, async (transaction) => {
         const locked = await store.findByOrder(order.orderId, transaction)
         const at = clock()
         if (!locked) {
