@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import type { Redis } from '@timedeal/platform'
+import { assertEveryRouteDocumented, INTERNAL_OPENAPI_PATH, type Redis } from '@timedeal/platform'
 import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import {
   call,
@@ -57,6 +57,11 @@ describe('goods-service API (real MariaDB and Redis)', () => {
       internal: true,
       body: { reservationId, goodsId, userId, quantity },
     })
+
+  test('documents every route in /openapi.json with its request, responses and problem codes', async () => {
+    await assertEveryRouteDocumented(goods.app)
+    await assertEveryRouteDocumented(goods.internalApp, INTERNAL_OPENAPI_PATH)
+  })
 
   test('a seller creates goods and anyone reads them with live stock and sale state', async () => {
     const created = await createSale({ stock: 7, limit: 2 })

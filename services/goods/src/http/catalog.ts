@@ -1,15 +1,23 @@
+import { createRoute } from '@hono/zod-openapi'
 import {
-  type AppEnv,
+  AUTH_PROBLEMS,
+  type AuthedEnv,
   authenticate,
+  createRoutes,
+  JSON_BODY_PROBLEMS,
+  jsonBody,
+  jsonResponse,
   notFound,
+  PARAMETER_PROBLEMS,
   Problem,
-  readJson,
+  problemResponses,
+  ROLE_PROBLEMS,
+  type Routes,
   requireRole,
   type TokenVerifier,
-  validate,
 } from '@timedeal/platform'
-import type { SaleState, StockStore } from '@timedeal/stock'
-import { Hono } from 'hono'
+import { SALE_STATES, type SaleState, type StockStore } from '@timedeal/stock'
+import type { MiddlewareHandler } from 'hono'
 import { z } from 'zod'
 import type { Catalog, WindowPosition } from '../adapters/catalog.ts'
 import {
@@ -37,6 +45,38 @@ const pageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 })
 
+/** What the API shows of a goods (see `goodsView`). */
+export const goodsViewSchema = z.object({
+  id: z.string(),
+  sellerId: z.string(),
+  name: z.string(),
+  description: z.string(),
+  price: z.number().int(),
+  initialStock: z.number().int(),
+  stockAvailable: z.number().int(),
+  saleState: z.enum(SALE_STATES),
+  saleStartsAt: z.string(),
+  saleEndsAt: z.string(),
+  purchaseLimit: z.number().int().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+})
+
+const goodsPage = z.object({ items: z.array(goodsViewSchema), nextCursor: z.string().nullable() })
+
+const stockView = goodsViewSchema
+  .pick({ stockAvailable: true, initialStock: true, saleState: true, saleStartsAt: true, saleEndsAt: true })
+  .extend({ goodsId: z.string(), purchaseLimit: z.number().int().nullable() })
+
+/** Any string: an id no goods could have is simply not found (404), not a bad request. */
+const goodsIdPath = z.object({ id: z.string() })
+
+export const GOODS_NOT_FOUND = { 404: ['GOODS_NOT_FOUND'] } as const
+/** A goods' stock not in Redis is loaded from MySQL first, which may have to wait for the write-behind. */
+export const STOCK_LOAD_PROBLEMS = { 503: ['STOCK_UNAVAILABLE'] } as const
+const PAGE_PROBLEMS = { 400: ['VALIDATION_FAILED', 'INVALID_CURSOR'] } as const
+const SELLER_PROBLEMS = [AUTH_PROBLEMS, ROLE_PROBLEMS] as const
+
 const windowOf: Record<SaleState, WindowPosition> = {
   UPCOMING: 'UPCOMING',
   OPEN: 'IN_WINDOW',
@@ -62,9 +102,84 @@ function goodsIdParam(id: string): string {
   return id
 }
 
+const listGoods = createRoute({
+  method: 'get',
+  path: '/',
+  summary: 'Goods, newest first, in cursor pages; `state` filters by sale state',
+  request: { query: pageQuery },
+  responses: {
+    200: jsonResponse(goodsPage, 'one page of goods with their live stock and sale state'),
+    ...problemResponses(PARAMETER_PROBLEMS, PAGE_PROBLEMS, STOCK_LOAD_PROBLEMS),
+  },
+})
+
+const showGoods = createRoute({
+  method: 'get',
+  path: '/{id}',
+  summary: 'One goods with its live stock and sale state',
+  request: { params: goodsIdPath },
+  responses: {
+    200: jsonResponse(goodsViewSchema, 'the goods'),
+    ...problemResponses(PARAMETER_PROBLEMS, GOODS_NOT_FOUND, STOCK_LOAD_PROBLEMS),
+  },
+})
+
+const showStock = createRoute({
+  method: 'get',
+  path: '/{id}/stock',
+  summary: 'Live stock, sale state and window only',
+  request: { params: goodsIdPath },
+  responses: {
+    200: jsonResponse(stockView, 'the live stock of the goods'),
+    ...problemResponses(PARAMETER_PROBLEMS, GOODS_NOT_FOUND, STOCK_LOAD_PROBLEMS),
+  },
+})
+
 /** The catalog: anyone browses it, sellers add goods and edit their own. */
-export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
+export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps): Routes<AuthedEnv> {
   const store: StockStore = live.store
+  const seller: MiddlewareHandler<AuthedEnv>[] = [authenticate(verifier), requireRole('SELLER')]
+
+  const myGoods = createRoute({
+    method: 'get',
+    path: '/mine',
+    summary: "The calling seller's goods, paged and filtered like the catalog",
+    middleware: seller,
+    request: { query: pageQuery },
+    responses: {
+      200: jsonResponse(goodsPage, "one page of the seller's goods"),
+      ...problemResponses(PARAMETER_PROBLEMS, PAGE_PROBLEMS, STOCK_LOAD_PROBLEMS, ...SELLER_PROBLEMS),
+    },
+  })
+
+  const createGoods = createRoute({
+    method: 'post',
+    path: '/',
+    summary: 'Create goods with their sale window and stock',
+    middleware: seller,
+    request: { body: jsonBody(goodsDraftSchema) },
+    responses: {
+      201: jsonResponse(goodsViewSchema, 'the goods, created; `Location` names them'),
+      ...problemResponses(JSON_BODY_PROBLEMS, STOCK_LOAD_PROBLEMS, ...SELLER_PROBLEMS),
+    },
+  })
+
+  const editGoods = createRoute({
+    method: 'patch',
+    path: '/{id}',
+    summary: "Edit any of the goods' fields; the stock is locked while the sale is open",
+    middleware: seller,
+    request: { params: goodsIdPath, body: jsonBody(goodsPatchSchema) },
+    responses: {
+      200: jsonResponse(goodsViewSchema, 'the goods, edited'),
+      ...problemResponses(JSON_BODY_PROBLEMS, PARAMETER_PROBLEMS, ...SELLER_PROBLEMS, GOODS_NOT_FOUND, {
+        403: ['NOT_GOODS_OWNER'],
+        409: ['EDIT_CONFLICT'],
+        422: ['SALE_IN_PROGRESS', 'STOCK_BELOW_RESERVED'],
+        503: ['STOCK_UNAVAILABLE'],
+      }),
+    },
+  })
 
   const views = (goods: readonly Goods[]) =>
     Promise.all(goods.map(async (one) => goodsView(one, await live.snapshot(one))))
@@ -105,39 +220,39 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
     return goods
   }
 
-  return new Hono<AppEnv>()
-    .get('/', async (c) => c.json(await page(validate(pageQuery, c.req.query(), 'query'))))
-    .get('/mine', authenticate(verifier), requireRole('SELLER'), async (c) =>
-      c.json(await page(validate(pageQuery, c.req.query(), 'query'), c.var.caller.id)),
-    )
-    .post('/', authenticate(verifier), requireRole('SELLER'), async (c) => {
-      const draft = validate(goodsDraftSchema, await readJson(c.req.raw), 'goods')
-      const goods = draftToGoods(draft, c.var.caller.id, new Date())
+  return createRoutes<AuthedEnv>()
+    .openapi(listGoods, async (c) => c.json(await page(c.req.valid('query')), 200))
+    .openapi(myGoods, async (c) => c.json(await page(c.req.valid('query'), c.var.caller.id), 200))
+    .openapi(createGoods, async (c) => {
+      const goods = draftToGoods(c.req.valid('json'), c.var.caller.id, new Date())
       await catalog.insert(goods)
       // A new goods has no ledger entries anywhere, so its stock loads without waiting for any.
       await live.store.loadIfAbsent(stockSourceOf(goods))
       return c.json(goodsView(goods, await live.snapshot(goods)), 201, { location: `/api/goods/${goods.id}` })
     })
-    .get('/:id', async (c) => {
-      const goods = await existing(c.req.param('id'))
-      return c.json(goodsView(goods, await live.snapshot(goods)))
+    .openapi(showGoods, async (c) => {
+      const goods = await existing(c.req.valid('param').id)
+      return c.json(goodsView(goods, await live.snapshot(goods)), 200)
     })
-    .get('/:id/stock', async (c) => {
-      const goods = await existing(c.req.param('id'))
+    .openapi(showStock, async (c) => {
+      const goods = await existing(c.req.valid('param').id)
       const view = goodsView(goods, await live.snapshot(goods))
-      return c.json({
-        goodsId: view.id,
-        stockAvailable: view.stockAvailable,
-        initialStock: view.initialStock,
-        saleState: view.saleState,
-        saleStartsAt: view.saleStartsAt,
-        saleEndsAt: view.saleEndsAt,
-        purchaseLimit: view.purchaseLimit,
-      })
+      return c.json(
+        {
+          goodsId: view.id,
+          stockAvailable: view.stockAvailable,
+          initialStock: view.initialStock,
+          saleState: view.saleState,
+          saleStartsAt: view.saleStartsAt,
+          saleEndsAt: view.saleEndsAt,
+          purchaseLimit: view.purchaseLimit,
+        },
+        200,
+      )
     })
-    .patch('/:id', authenticate(verifier), requireRole('SELLER'), async (c) => {
-      const id = goodsIdParam(c.req.param('id'))
-      const patch = validate(goodsPatchSchema, await readJson(c.req.raw), 'goods edit')
+    .openapi(editGoods, async (c) => {
+      const id = goodsIdParam(c.req.valid('param').id)
+      const patch = c.req.valid('json')
       const sellerId = c.var.caller.id
       // Loaded before the row lock is taken: a load may wait for the write-behind, which needs that lock.
       if (!(await live.ensureLoaded(id))) throw goodsNotFound(id)
@@ -166,7 +281,7 @@ export function catalogRoutes({ catalog, live, verifier }: CatalogRoutesDeps) {
         (next) => configureLiveStock(live.store, next),
       )
       if (!edited) throw goodsNotFound(id)
-      return c.json(goodsView(edited, await live.snapshot(edited)))
+      return c.json(goodsView(edited, await live.snapshot(edited)), 200)
     })
 }
 

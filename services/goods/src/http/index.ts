@@ -1,5 +1,4 @@
-import type { AppEnv, Logger, TokenVerifier } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { createRoutes, type Routes, type TokenVerifier } from '@timedeal/platform'
 import type { Catalog } from '../adapters/catalog.ts'
 import type { Wishlist } from '../adapters/wishlist.ts'
 import type { LiveStock } from '../flows/live-stock.ts'
@@ -15,16 +14,22 @@ export interface GoodsRoutesDeps {
   readonly verifier: TokenVerifier
   readonly metrics: GoodsMetrics
   readonly internalSecret: string
-  readonly logger: Logger
 }
 
 /**
- * The routes of goods-service. Health, readiness and metrics come from the platform app this
- * is mounted on.
+ * The routes of goods-service. Health, readiness, metrics and `/openapi.json` come from the
+ * platform app this is mounted on.
  */
-export const goodsRoutes = (deps: GoodsRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().route('/api/goods', catalogRoutes(deps)).route('/api/wishlist', wishlistRoutes(deps))
+export function goodsRoutes(deps: GoodsRoutesDeps): Routes {
+  const routes = createRoutes()
+  routes.route('/api/goods', catalogRoutes(deps))
+  routes.route('/api/wishlist', wishlistRoutes(deps))
+  return routes
+}
 
 /** The routes order-service calls, for the internal listener only (mounted under `/internal`). */
-export const goodsInternalRoutes = (deps: GoodsRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().route('/reservations', reservationRoutes(deps))
+export function goodsInternalRoutes(deps: GoodsRoutesDeps): Routes {
+  const routes = createRoutes()
+  routes.route('/reservations', reservationRoutes(deps))
+  return routes
+}

@@ -1,14 +1,17 @@
+import { createRoute } from '@hono/zod-openapi'
 import {
-  type AppEnv,
-  type Logger,
+  createRoutes,
+  JSON_BODY_PROBLEMS,
+  jsonBody,
+  jsonResponse,
+  PARAMETER_PROBLEMS,
   Problem,
-  problemResponse,
-  readJson,
+  problemResponses,
+  type Routes,
   requireServiceCredential,
-  validate,
+  SERVICE_CREDENTIAL_PROBLEMS,
 } from '@timedeal/platform'
-import type { ReservationRecord, ReserveRefusal } from '@timedeal/stock'
-import { Hono } from 'hono'
+import type { ReservationRecord, ReservationState, ReserveRefusal } from '@timedeal/stock'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { z } from 'zod'
 import type { LiveStock } from '../flows/live-stock.ts'
@@ -18,7 +21,6 @@ export interface ReservationRoutesDeps {
   readonly live: LiveStock
   readonly metrics: GoodsMetrics
   readonly internalSecret: string
-  readonly logger: Logger
 }
 
 const reference = z.string().regex(/^[\x21-\x7e]{1,64}$/, 'expected 1-64 printable characters without spaces')
@@ -52,20 +54,6 @@ const refusals: Record<ReserveRefusal | 'GOODS_NOT_FOUND', { status: ContentfulS
   NOT_LOADED: { status: 503, detail: 'the live stock could not be loaded; try again shortly' },
 }
 
-/** The body of a call whose fields are all optional: no body at all reads as `{}`. */
-async function optionalJson(request: Request): Promise<unknown> {
-  const text = await request.text()
-  if (text.trim() === '') return {}
-  if (!(request.headers.get('content-type') ?? '').includes('json')) {
-    throw new Problem({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send the body as application/json' })
-  }
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new Problem({ status: 400, code: 'MALFORMED_JSON', detail: 'the request body is not valid JSON' })
-  }
-}
-
 const belongsToOtherGoods = (id: string) =>
   new Problem({
     status: 409,
@@ -96,107 +84,188 @@ function recordView(record: ReservationRecord) {
   }
 }
 
+const reservationState = z.enum(['RESERVED', 'CONFIRMED', 'RELEASED'] satisfies ReservationState[])
+
+const reservationHeld = z.object({
+  reservationId: z.string(),
+  goodsId: z.string(),
+  userId: z.string(),
+  quantity: z.number().int(),
+  state: reservationState,
+  expiresAt: z.string(),
+})
+
+const reservationRecord = reservationHeld.extend({
+  expiresAt: z.string().nullable(),
+  reservedAt: z.string().nullable(),
+  confirmedAt: z.string().nullable(),
+  releasedAt: z.string().nullable(),
+  releaseReason: z.string().nullable(),
+})
+
+const reservationIdPath = z.object({ id: z.string() })
+const RESERVATION_NOT_FOUND = { 404: ['RESERVATION_NOT_FOUND'] } as const
+const STOCK_UNAVAILABLE = { 503: ['STOCK_UNAVAILABLE'] } as const
+
+const reserve = createRoute({
+  method: 'post',
+  path: '/',
+  summary: 'Hold units for a reservation; the same reservationId again answers the same record',
+  request: { body: jsonBody(reservationRequest) },
+  responses: {
+    201: jsonResponse(reservationHeld, 'reserved (or this reservation, replayed)'),
+    ...problemResponses(JSON_BODY_PROBLEMS, SERVICE_CREDENTIAL_PROBLEMS, STOCK_UNAVAILABLE, {
+      404: ['GOODS_NOT_FOUND'],
+      409: ['SOLD_OUT', 'INSUFFICIENT_STOCK', 'RESERVATION_CONFLICT', 'RESERVATION_RELEASED'],
+      422: ['SALE_NOT_OPEN', 'SALE_CLOSED', 'PURCHASE_LIMIT_EXCEEDED'],
+    }),
+  },
+})
+
+const showReservation = createRoute({
+  method: 'get',
+  path: '/{id}',
+  summary: 'The reservation record',
+  request: { params: reservationIdPath },
+  responses: {
+    200: jsonResponse(reservationRecord, 'the record'),
+    ...problemResponses(PARAMETER_PROBLEMS, SERVICE_CREDENTIAL_PROBLEMS, RESERVATION_NOT_FOUND, STOCK_UNAVAILABLE),
+  },
+})
+
+const confirm = createRoute({
+  method: 'post',
+  path: '/{id}/confirm',
+  summary: 'The order is paid: the reservation no longer expires',
+  description: "Without goodsId the reservation's goods is looked up by id.",
+  request: { params: reservationIdPath, body: jsonBody(confirmRequest, { optional: true }) },
+  responses: {
+    200: jsonResponse(z.object({ reservationId: z.string(), state: z.literal('CONFIRMED') }), 'confirmed'),
+    ...problemResponses(
+      JSON_BODY_PROBLEMS,
+      PARAMETER_PROBLEMS,
+      SERVICE_CREDENTIAL_PROBLEMS,
+      RESERVATION_NOT_FOUND,
+      STOCK_UNAVAILABLE,
+      { 409: ['RESERVATION_EXPIRED', 'RESERVATION_RELEASED', 'RESERVATION_CONFLICT'] },
+    ),
+  },
+})
+
+const release = createRoute({
+  method: 'post',
+  path: '/{id}/release',
+  summary: 'Give the units back, exactly once; `released` says whether this call did it',
+  description:
+    "With goodsId, an id the goods has never seen is marked released for the retention period (its reserve call may still be on its way, and is then refused) and the answer is 200 with `released: false`. Without goodsId a known reservation is looked up by id, but an unknown id cannot be marked (the marker lives beside the goods' keys, and nothing says which goods): 404 RESERVATION_NOT_FOUND.",
+  request: { params: reservationIdPath, body: jsonBody(releaseRequest, { optional: true }) },
+  responses: {
+    200: jsonResponse(
+      z.object({ reservationId: z.string(), state: z.literal('RELEASED'), released: z.boolean() }),
+      'released (by this call or before it)',
+    ),
+    ...problemResponses(
+      JSON_BODY_PROBLEMS,
+      PARAMETER_PROBLEMS,
+      SERVICE_CREDENTIAL_PROBLEMS,
+      RESERVATION_NOT_FOUND,
+      STOCK_UNAVAILABLE,
+      { 409: ['RESERVATION_CONFLICT'] },
+    ),
+  },
+})
+
 /**
  * The reservation API order-service calls (never exposed publicly): reserve, confirm, release.
  * Each is one Lua script in Redis; every one of them may be retried safely.
  */
-export function reservationRoutes({ live, metrics, internalSecret, logger }: ReservationRoutesDeps) {
-  return (
-    new Hono<AppEnv>()
-      .use(requireServiceCredential(internalSecret))
-      // Any failure that is not a refusal means Redis (or MySQL, on a cold start) did not answer.
-      .onError((error, c) => {
-        if (error instanceof Problem) return problemResponse(error, c.req.path)
-        ;(c.get('logger') ?? logger).error({ err: error, path: c.req.path }, 'reservation request failed')
-        return problemResponse(stockUnavailable(), c.req.path)
-      })
-      .post('/', async (c) => {
-        const request = validate(reservationRequest, await readJson(c.req.raw), 'reservation')
-        const outcome = await live.reserve(request)
-        if (!outcome.ok) {
-          metrics.reservations.inc({ outcome: outcome.refusal })
-          const refusal = refusals[outcome.refusal]
-          const available = 'available' in outcome ? outcome.available : null
-          throw new Problem({
-            status: refusal.status,
-            code: outcome.refusal === 'NOT_LOADED' ? 'STOCK_UNAVAILABLE' : outcome.refusal,
-            detail: refusal.detail,
-            extensions: available === null ? {} : { stockAvailable: Math.max(0, available) },
-          })
-        }
-        metrics.reservations.inc({ outcome: outcome.replayed ? 'REPLAYED' : 'RESERVED' })
-        return c.json(
-          {
-            reservationId: request.reservationId,
-            goodsId: request.goodsId,
-            userId: request.userId,
-            quantity: request.quantity,
-            state: outcome.state,
-            expiresAt: new Date(outcome.expiresAt).toISOString(),
-          },
-          201,
-        )
-      })
-      .get('/:id', async (c) => {
-        const record = await live.store.reservation(c.req.param('id'))
-        if (!record) throw reservationNotFound(c.req.param('id'))
-        return c.json(recordView(record))
-      })
-      // The body's goodsId is optional: without it the reservation's goods is looked up by id.
-      .post('/:id/confirm', async (c) => {
-        const id = c.req.param('id')
-        const { goodsId } = validate(confirmRequest, await optionalJson(c.req.raw), 'confirm')
-        const outcome = await live.confirm(id, goodsId)
-        switch (outcome.status) {
-          case 'CONFIRMED':
-            return c.json({ reservationId: id, state: 'CONFIRMED' })
-          case 'RELEASED':
-            if (outcome.reason === 'expired') {
-              throw new Problem({
-                status: 409,
-                code: 'RESERVATION_EXPIRED',
-                detail: 'the reservation expired before it was confirmed',
-              })
-            }
+export function reservationRoutes({ live, metrics, internalSecret }: ReservationRoutesDeps): Routes {
+  // Any failure that is not a refusal means Redis (or MySQL, on a cold start) did not answer.
+  const routes = createRoutes({ unexpectedFailure: stockUnavailable })
+  routes.use(requireServiceCredential(internalSecret))
+  return routes
+    .openapi(reserve, async (c) => {
+      const request = c.req.valid('json')
+      const outcome = await live.reserve(request)
+      if (!outcome.ok) {
+        metrics.reservations.inc({ outcome: outcome.refusal })
+        const refusal = refusals[outcome.refusal]
+        const available = 'available' in outcome ? outcome.available : null
+        throw new Problem({
+          status: refusal.status,
+          code: outcome.refusal === 'NOT_LOADED' ? 'STOCK_UNAVAILABLE' : outcome.refusal,
+          detail: refusal.detail,
+          extensions: available === null ? {} : { stockAvailable: Math.max(0, available) },
+        })
+      }
+      metrics.reservations.inc({ outcome: outcome.replayed ? 'REPLAYED' : 'RESERVED' })
+      return c.json(
+        {
+          reservationId: request.reservationId,
+          goodsId: request.goodsId,
+          userId: request.userId,
+          quantity: request.quantity,
+          state: outcome.state,
+          expiresAt: new Date(outcome.expiresAt).toISOString(),
+        },
+        201,
+      )
+    })
+    .openapi(showReservation, async (c) => {
+      const { id } = c.req.valid('param')
+      const record = await live.store.reservation(id)
+      if (!record) throw reservationNotFound(id)
+      return c.json(recordView(record), 200)
+    })
+    .openapi(confirm, async (c) => {
+      const { id } = c.req.valid('param')
+      // Sent without a body it is `{}`, not parsed: parsing it here gives the schema's shape either way.
+      const { goodsId } = confirmRequest.parse(c.req.valid('json'))
+      const outcome = await live.confirm(id, goodsId)
+      switch (outcome.status) {
+        case 'CONFIRMED':
+          return c.json({ reservationId: id, state: 'CONFIRMED' as const }, 200)
+        case 'RELEASED':
+          if (outcome.reason === 'expired') {
             throw new Problem({
               status: 409,
-              code: 'RESERVATION_RELEASED',
-              detail: 'the reservation was released; it cannot be confirmed',
+              code: 'RESERVATION_EXPIRED',
+              detail: 'the reservation expired before it was confirmed',
             })
-          case 'RESERVATION_NOT_FOUND':
-            throw reservationNotFound(id)
-          case 'RESERVATION_CONFLICT':
-            throw belongsToOtherGoods(id)
-          case 'NOT_LOADED':
-            throw stockUnavailable()
-        }
-      })
-      // `{goodsId, reason?}`. With the goods, an id it has never seen is marked released for the
-      // retention period (its reserve call may still be on its way, and is then refused) and the
-      // answer is 200 with `released: false`. Without the goods a known reservation is looked up
-      // by id as before, but an unknown id cannot be marked (the marker lives beside the goods'
-      // keys, and nothing says which goods): it answers 404 RESERVATION_NOT_FOUND.
-      .post('/:id/release', async (c) => {
-        const id = c.req.param('id')
-        const { goodsId, reason } = validate(releaseRequest, await optionalJson(c.req.raw), 'release')
-        const outcome = await live.release(id, { ...(goodsId ? { goodsId } : {}), ...(reason ? { reason } : {}) })
-        switch (outcome.status) {
-          case 'RELEASED':
-            // The free-text reason stays on the record; a metric label must come from a small set.
-            if (outcome.changed) metrics.releases.inc({ reason: 'released' })
-            return c.json({ reservationId: id, state: 'RELEASED', released: outcome.changed })
-          case 'MARKED':
-            return c.json({ reservationId: id, state: 'RELEASED', released: false })
-          case 'RESERVATION_NOT_FOUND':
-            throw reservationNotFound(id)
-          case 'RESERVATION_CONFLICT':
-            throw belongsToOtherGoods(id)
-          case 'NOT_DUE':
-          case 'NOT_LOADED':
-            throw stockUnavailable()
-        }
-      })
-  )
+          }
+          throw new Problem({
+            status: 409,
+            code: 'RESERVATION_RELEASED',
+            detail: 'the reservation was released; it cannot be confirmed',
+          })
+        case 'RESERVATION_NOT_FOUND':
+          throw reservationNotFound(id)
+        case 'RESERVATION_CONFLICT':
+          throw belongsToOtherGoods(id)
+        case 'NOT_LOADED':
+          throw stockUnavailable()
+      }
+    })
+    .openapi(release, async (c) => {
+      const { id } = c.req.valid('param')
+      const { goodsId, reason } = releaseRequest.parse(c.req.valid('json'))
+      const outcome = await live.release(id, { ...(goodsId ? { goodsId } : {}), ...(reason ? { reason } : {}) })
+      switch (outcome.status) {
+        case 'RELEASED':
+          // The free-text reason stays on the record; a metric label must come from a small set.
+          if (outcome.changed) metrics.releases.inc({ reason: 'released' })
+          return c.json({ reservationId: id, state: 'RELEASED' as const, released: outcome.changed }, 200)
+        case 'MARKED':
+          return c.json({ reservationId: id, state: 'RELEASED' as const, released: false }, 200)
+        case 'RESERVATION_NOT_FOUND':
+          throw reservationNotFound(id)
+        case 'RESERVATION_CONFLICT':
+          throw belongsToOtherGoods(id)
+        case 'NOT_DUE':
+        case 'NOT_LOADED':
+          throw stockUnavailable()
+      }
+    })
 }
 
 const reservationNotFound = (id: string) =>
