@@ -1,0 +1,58 @@
+/** Topic administration: creating the catalog's topics where missing, listing and deleting them. */
+import { allTopics, type TopicNamespace, type TopicSpec } from '@timedeal/contracts'
+import type { Admin } from 'kafkajs'
+import type { EventBus } from './kafka.ts'
+import type { Logger } from './logger.ts'
+
+export interface TopicAdmin {
+  /** Creates the topics that do not exist yet; returns the names it created. */
+  ensureTopics(
+    specs: readonly Pick<TopicSpec, 'name' | 'partitions' | 'replicationFactor' | 'config'>[],
+  ): Promise<string[]>
+  listTopics(): Promise<string[]>
+  deleteTopics(names: readonly string[]): Promise<void>
+  /** Throws when no broker answers. */
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** A connected kafkajs admin speaking the catalog's names; the namespace maps them to the broker's. */
+export function kafkaTopicAdmin(admin: Admin, names: TopicNamespace): TopicAdmin {
+  return {
+    async ensureTopics(specs) {
+      const existing = new Set(await admin.listTopics())
+      const missing = specs.filter((spec) => !existing.has(names.topic(spec.name)))
+      if (missing.length === 0) return []
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: names.topic(spec.name),
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor,
+          configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+        })),
+      })
+      return missing.map((spec) => spec.name)
+    },
+    listTopics: async () => (await admin.listTopics()).filter(names.owns).map(names.catalogName),
+    deleteTopics: (topics) => admin.deleteTopics({ topics: topics.map(names.topic) }),
+    async ping() {
+      await admin.describeCluster()
+    },
+    close: () => admin.disconnect(),
+  }
+}
+
+/**
+ * Creates the contracts' topics and their dead-letter topics where missing: for local
+ * development and tests (in Kubernetes the operator owns topics).
+ */
+export async function ensureCatalogTopics(bus: EventBus, logger: Logger): Promise<void> {
+  const admin = await bus.admin()
+  try {
+    const created = await admin.ensureTopics(allTopics())
+    if (created.length > 0) logger.info({ topics: created }, 'created Kafka topics')
+  } finally {
+    await admin.close()
+  }
+}
