@@ -1,10 +1,7 @@
 import { runService } from '@timedeal/platform'
-import { AccountStore } from './adapters/account-store.ts'
-import { DataCipher } from './adapters/data-cipher.ts'
 import { migrations } from './adapters/migrations.ts'
-import { createArgon2Hasher } from './adapters/password-hasher.ts'
 import { seedDemoAccounts } from './seed.ts'
-import { startUserService } from './service.ts'
+import { createSeedAccounts, startUserService } from './service.ts'
 import { settingsSchema } from './settings.ts'
 
 await runService({
@@ -19,8 +16,8 @@ await runService({
     return { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, logger, connect }) => {
-    const accounts = new AccountStore(await connect.mysql(), new DataCipher(settings.DATA_KEYS))
-    const created = await seedDemoAccounts(accounts, createArgon2Hasher())
+    const { accounts, hasher } = createSeedAccounts(settings, await connect.mysql())
+    const created = await seedDemoAccounts(accounts, hasher)
     logger.info({ created }, created.length > 0 ? 'demo accounts created' : 'demo accounts already exist')
   },
 })

@@ -48,6 +48,11 @@ const MAINTENANCE_INTERVAL_MS = 60_000
 /** Expired refresh tokens stay a day, so a late reuse still reads as "expired" rather than "unknown". */
 const EXPIRED_TOKEN_GRACE_MS = 24 * 60 * 60_000
 
+/** The account store and password hasher the service uses, for `main.ts seed`. */
+export function createSeedAccounts(settings: Settings, sequelize: Sequelize) {
+  return { accounts: new AccountStore(sequelize, new DataCipher(settings.DATA_KEYS)), hasher: createArgon2Hasher() }
+}
+
 /**
  * The composition root: builds user-service from connected clients (the stores, the flows and
  * the routes) and starts its key schedule. `main.ts` and the tests both build it this way, so
