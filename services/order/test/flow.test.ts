@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { type CloudEvent, TOPIC_ORDERS } from '@timedeal/contracts'
+import { assertEveryRouteDocumented } from '@timedeal/platform'
 import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import {
   rows,
@@ -102,6 +103,10 @@ describe('orders and payments end to end (real goods-service and payment-service
         { orderId },
       )
     )[0]?.n
+
+  test('every order route is in /openapi.json with its request, responses and problem codes', async () => {
+    await assertEveryRouteDocumented(orders.app)
+  })
 
   test('a placed order is paid: its stock is taken and its reservation confirmed, with one payment', async () => {
     const goodsId = await goods.createGoods(sellerToken, { price: 12_000, stock: 10 })

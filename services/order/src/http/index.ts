@@ -1,12 +1,14 @@
-import type { AppEnv } from '@timedeal/platform'
-import { Hono } from 'hono'
+import { type AppEnv, createRoutes, type Routes } from '@timedeal/platform'
 import { type OrderRoutesDeps, orderRoutes } from './orders.ts'
 
 export type PublicRoutesDeps = OrderRoutesDeps
 
 /**
- * The public routes of order-service, one resource per file. Health, readiness and metrics come
- * from the platform app these are mounted on.
+ * The public routes of order-service, one resource per file. Health, readiness, metrics and
+ * `/openapi.json` come from the platform app these are mounted on.
  */
-export const publicRoutes = (deps: PublicRoutesDeps): Hono<AppEnv> =>
-  new Hono<AppEnv>().route('/api/orders', orderRoutes(deps))
+export function publicRoutes(deps: PublicRoutesDeps): Routes<AppEnv> {
+  const routes = createRoutes()
+  routes.route('/api/orders', orderRoutes(deps))
+  return routes
+}
