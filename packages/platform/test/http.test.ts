@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { createRoute } from '@hono/zod-openapi'
 import { Hono } from 'hono'
 import { z } from 'zod'
-import { type AppEnv, createServiceApp, createServiceApps, readJson } from '../src/http.ts'
+import { type AppEnv, createServiceApp, createServiceApps } from '../src/http.ts'
 import { createMetricsRegistry } from '../src/metrics.ts'
-import { conflict, validate } from '../src/problem.ts'
+import { conflict } from '../src/problem.ts'
+import { createRoutes, JSON_BODY_PROBLEMS, jsonBody, jsonResponse, problemResponses } from '../src/routes.ts'
 import { testLogger } from './support.ts'
 
 function buildApp(options: { dependencyUp?: boolean; draining?: boolean; bodyLimitBytes?: number } = {}) {
@@ -24,14 +26,15 @@ function buildApp(options: { dependencyUp?: boolean; draining?: boolean; bodyLim
     ],
     draining: () => options.draining ?? false,
   })
-  const items = new Hono<AppEnv>()
-    .post('/', async (c) => {
-      const body = validate(
-        z.object({ name: z.string().min(1), quantity: z.number().int().positive() }),
-        await readJson(c.req.raw),
-      )
-      return c.json(body, 201)
-    })
+  const item = z.object({ name: z.string().min(1), quantity: z.number().int().positive() })
+  const addItem = createRoute({
+    method: 'post',
+    path: '/',
+    request: { body: jsonBody(item) },
+    responses: { 201: jsonResponse(item, 'the item'), ...problemResponses(JSON_BODY_PROBLEMS) },
+  })
+  const items = createRoutes()
+    .openapi(addItem, (c) => c.json(c.req.valid('json'), 201))
     .post('/taken', () => {
       throw conflict('ALREADY_TAKEN', 'that name is taken')
     })
