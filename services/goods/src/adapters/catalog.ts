@@ -77,21 +77,8 @@ export interface Catalog {
 export function createCatalog(sequelize: Sequelize): Catalog {
   const select = async (sql: string, replacements: SqlReplacements, transaction?: Transaction) =>
     (await selectRows<GoodsRow>(sequelize, sql, replacements, transaction)).map(toGoods)
-  const values = (goods: Goods) => ({
-    id: goods.id,
-    sellerId: goods.sellerId,
-    name: goods.name,
-    description: goods.description,
-    price: goods.price,
-    initialStock: goods.initialStock,
-    stockOnHand: goods.stockOnHand,
-    saleStartsAt: goods.saleStartsAt,
-    saleEndsAt: goods.saleEndsAt,
-    purchaseLimit: goods.purchaseLimit,
-    version: goods.version,
-    createdAt: goods.createdAt,
-    updatedAt: goods.updatedAt,
-  })
+  // The columns' named replacements are the goods' own field names.
+  const values = (goods: Goods): SqlReplacements => ({ ...goods })
   const insertGoods = `INSERT INTO goods (${COLUMNS}) VALUES (:id, :sellerId, :name, :description, :price,
     :initialStock, :stockOnHand, :saleStartsAt, :saleEndsAt, :purchaseLimit, :version, :createdAt, :updatedAt)`
 
