@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createEvent, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
+import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
   createTestDatabase,
   eventually,
@@ -17,6 +17,7 @@ import {
 } from '@timedeal/platform/testing'
 import { Kafka, logLevel } from 'kafkajs'
 import { migrations } from '../src/adapters/migrations.ts'
+import { orderPlaced } from './order-events.ts'
 import { startGroupsAtEnd, testBus } from './support.ts'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -74,24 +75,6 @@ async function subjectsSince(topic: string, since: Offsets): Promise<string[]> {
   return subjects
 }
 
-function orderPlaced() {
-  const orderId = uniqueName('order')
-  return createEvent('orderPlaced', {
-    source: '/test',
-    subject: orderId,
-    data: {
-      orderId,
-      buyerId: uniqueName('buyer'),
-      goodsId: 'goods-isolation',
-      reservationId: `rsv-${orderId}`,
-      quantity: 1,
-      unitPrice: 1_000,
-      totalAmount: 1_000,
-      placedAt: new Date().toISOString(),
-    },
-  })
-}
-
 describe('a test run beside make dev', () => {
   test("a spawned service and the test helpers use only the run's topics and groups, never those make dev consumes", async () => {
     const prefix = testSettings.KAFKA_TOPIC_PREFIX ?? ''
@@ -105,7 +88,7 @@ describe('a test run beside make dev', () => {
     const publisher = await testBus('isolation-test').publisher()
     try {
       await waitUntilReady(service, 60_000)
-      const placed = orderPlaced()
+      const placed = orderPlaced(1_000)
       await publisher.publish(TOPIC_ORDERS, [placed])
       // The spawned service consumed the helper's event and published its payment on the run's topic.
       await eventually(

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type CloudEvent, deadLetterTopicOf, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import type { EventPublisher, EventSubscription } from '@timedeal/platform'
+import { type CloudEvent, deadLetterTopicOf, TOPIC_ORDERS } from '@timedeal/contracts'
+import type { EventPublisher } from '@timedeal/platform'
 import { assertEveryRouteDocumented } from '@timedeal/platform'
-import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { eventually, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import { orderEnded, orderPlaced } from './order-events.ts'
 import {
-  startGroupsAtEnd,
-  startTestPaymentService,
+  type PaymentHarness,
+  startPaymentHarness,
   type TestPaymentService,
-  testBus,
-  waitForGroupPast,
+  waitForGroupsPast,
   watchDeadLetters,
 } from './support.ts'
 
@@ -23,39 +22,23 @@ interface PaymentRow {
 }
 
 describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
+  let harness: PaymentHarness
   let issuer: TestIssuer
   let payments: TestPaymentService
   let publisher: EventPublisher
-  let watch: EventSubscription
-  const published: CloudEvent[] = []
+  let published: CloudEvent[]
 
   before(async () => {
-    issuer = await startTestIssuer()
-    payments = await startTestPaymentService(issuer, {
+    harness = await startPaymentHarness({
       PROVIDER_TIMEOUT_MS: '300',
       SANDBOX_OUTAGE_MS: '2000',
       CONSUMER_MAX_ATTEMPTS: '3',
       CONSUMER_RETRY_BACKOFF_MS: '50',
     })
-    publisher = await testBus().publisher()
-    const groupId = uniqueName('payment-test-watch')
-    await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
-    watch = await testBus().subscribe({
-      groupId,
-      topics: [TOPIC_PAYMENTS],
-      handle: async ({ event }) => {
-        published.push(event)
-      },
-    })
-    await watch.joined
+    ;({ issuer, payments, publisher, published } = harness)
   })
 
-  after(async () => {
-    await watch?.close()
-    await publisher?.close()
-    await payments?.stop()
-    await issuer?.close()
-  })
+  after(() => harness?.stop())
 
   const send = (...events: CloudEvent[]) => publisher.publish(TOPIC_ORDERS, events)
   const paymentOf = async (orderId: string) =>
@@ -134,7 +117,7 @@ describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
     await send(placed)
     const [again] = await send(placed)
     assert.ok(again)
-    await waitForGroupPast(payments.groupId, again)
+    await waitForGroupsPast([payments.groupId], again)
     await settles(placed.data.orderId, 'COMPLETED')
     const rows = await payments.rows('SELECT id FROM payments WHERE order_id = :id', { id: placed.data.orderId })
     assert.equal(rows.length, 1)
@@ -151,7 +134,7 @@ describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
     await send(cancelled)
     const [last] = await send(orderEnded('orderReturned', placed))
     assert.ok(last)
-    await waitForGroupPast(payments.groupId, last)
+    await waitForGroupsPast([payments.groupId], last)
     const refunded = await settles(placed.data.orderId, 'REFUNDED')
     assert.ok(refunded.refund_reference)
     await publishedFor(placed.data.orderId, 2)
@@ -172,7 +155,7 @@ describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
     await send(cancelled)
     const [late] = await send(placed)
     assert.ok(late)
-    await waitForGroupPast(payments.groupId, late)
+    await waitForGroupsPast([payments.groupId], late)
     const payment = await paymentOf(placed.data.orderId)
     assert.equal(payment?.status, 'VOIDED')
     assert.equal(Number(payment?.amount), 0)

@@ -5,19 +5,12 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type CloudEvent, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import type { EventPublisher, EventSubscription } from '@timedeal/platform'
-import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { type CloudEvent, TOPIC_ORDERS } from '@timedeal/contracts'
+import { eventually, uniqueName } from '@timedeal/platform/testing'
 import { SandboxProvider } from '../src/adapters/sandbox-provider.ts'
 import type { EndedOrder } from '../src/flows/payments.ts'
 import { orderEnded, orderPlaced } from './order-events.ts'
-import {
-  startGroupsAtEnd,
-  startTestPaymentService,
-  type TestPaymentService,
-  testBus,
-  waitForGroupPast,
-} from './support.ts'
+import { type PaymentHarness, startPaymentHarness, waitForGroupsPast } from './support.ts'
 
 interface PaymentRow {
   id: string
@@ -31,36 +24,13 @@ const never = () => new AbortController().signal
 
 /** A payment-service, a publisher of order events and a watcher of payment events, for one describe. */
 function harness(overrides: Record<string, string>) {
-  const state = {} as {
-    issuer: TestIssuer
-    payments: TestPaymentService
-    publisher: EventPublisher
-    watch: EventSubscription
-  }
-  const published: CloudEvent[] = []
+  const state = {} as PaymentHarness
 
   before(async () => {
-    state.issuer = await startTestIssuer()
-    state.payments = await startTestPaymentService(state.issuer, overrides)
-    state.publisher = await testBus().publisher()
-    const groupId = uniqueName('payment-test-watch')
-    await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
-    state.watch = await testBus().subscribe({
-      groupId,
-      topics: [TOPIC_PAYMENTS],
-      handle: async ({ event }) => {
-        published.push(event)
-      },
-    })
-    await state.watch.joined
+    Object.assign(state, await startPaymentHarness(overrides))
   })
 
-  after(async () => {
-    await state.watch?.close()
-    await state.publisher?.close()
-    await state.payments?.stop()
-    await state.issuer?.close()
-  })
+  after(() => state.stop?.())
 
   const paymentOf = async (orderId: string) =>
     (
@@ -86,7 +56,8 @@ function harness(overrides: Record<string, string>) {
         20_000,
         `payment of ${orderId} to be ${status}`,
       ),
-    typesAbout: (orderId: string) => published.filter((event) => event.subject === orderId).map((event) => event.type),
+    typesAbout: (orderId: string) =>
+      state.published.filter((event) => event.subject === orderId).map((event) => event.type),
     /** What the provider's own books say it did for a charge key. */
     sandboxCharge: async (idempotencyKey: string) =>
       (
@@ -148,7 +119,7 @@ describe('charges the provider took but payment-service had not recorded (real M
 
     const [again] = await t.send(placed)
     assert.ok(again)
-    await waitForGroupPast(t.state.payments.groupId, again)
+    await waitForGroupsPast([t.state.payments.groupId], again)
     assert.deepEqual(t.typesAbout(placed.data.orderId), ['timedeal.payment.completed.v1'])
     assert.deepEqual(await t.outboxTypes(placed.data.orderId), ['timedeal.payment.completed.v1'])
   })
@@ -182,7 +153,7 @@ describe('charges the provider took but payment-service had not recorded (real M
     await t.send(expired)
     const [last] = await t.send(orderEnded('orderCancelled', placed))
     assert.ok(last)
-    await waitForGroupPast(t.state.payments.groupId, last)
+    await waitForGroupsPast([t.state.payments.groupId], last)
 
     const payment = await t.paymentOf(placed.data.orderId)
     assert.deepEqual(
