@@ -245,6 +245,31 @@ export async function spawnReadyService(
   return service
 }
 
+export interface CallOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  readonly token?: string
+  /** Sent as JSON (a string as it is). */
+  readonly body?: unknown
+  readonly headers?: Record<string, string>
+}
+
+/** A request to an app built in-process (no listener), as a client would send it. */
+export function callApp(
+  app: { request(path: string, init: RequestInit): Response | Promise<Response> },
+  method: string,
+  path: string,
+  options: CallOptions = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...options.headers }
+  if (options.token) headers.authorization = `Bearer ${options.token}`
+  let body: string | undefined
+  if (options.body !== undefined) {
+    headers['content-type'] ??= 'application/json'
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+  }
+  return Promise.resolve(app.request(path, { method, headers, body }))
+}
+
 export interface TestIssuer {
   readonly jwksUrl: string
   readonly issuer: string
