@@ -10,6 +10,6 @@ await runService({
   start: async ({ connect, lifecycle }) => {
     const service = await startChatService({ connect })
     lifecycle.add('chat-service', service, (started) => started.stop())
-    return { publicRoutes: service.routes }
+    return { publicRoutes: service.publicRoutes }
   },
 })

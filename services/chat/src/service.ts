@@ -7,7 +7,7 @@ export interface ChatServiceDeps {
 }
 
 export interface ChatService {
-  readonly routes: Routes
+  readonly publicRoutes: Routes
   /** Nothing runs in the background yet, so there is nothing to wait for. */
   stop(): Promise<void>
 }
@@ -19,7 +19,7 @@ export interface ChatService {
 export async function startChatService({ connect }: ChatServiceDeps): Promise<ChatService> {
   await Promise.all([connect.mysql(), connect.mongo(), connect.redis(), connect.kafka()])
   return {
-    routes: publicRoutes(),
+    publicRoutes: publicRoutes(),
     async stop() {},
   }
 }

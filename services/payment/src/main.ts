@@ -14,6 +14,6 @@ await runService({
     const service = await startPaymentService({ settings, sequelize, bus, logger, metrics })
     // Added last, so it stops first: the workers finish before their clients close.
     lifecycle.add('payment-workers', service, (started) => started.stop())
-    return { publicRoutes: service.routes }
+    return { publicRoutes: service.publicRoutes }
   },
 })

@@ -36,7 +36,7 @@ export interface PaymentServiceDeps {
 }
 
 export interface PaymentService {
-  readonly routes: Hono<AppEnv>
+  readonly publicRoutes: Hono<AppEnv>
   readonly payments: Payments
   readonly store: PaymentStore
   readonly relay: RunningRelay
@@ -94,7 +94,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
   }
 
   return {
-    routes: publicRoutes({ payments, verifier }),
+    publicRoutes: publicRoutes({ payments, verifier }),
     payments,
     store,
     relay,
