@@ -3,18 +3,19 @@
  * database, its own consumer group starting at the end of the topics, so a test sees only the
  * events it publishes itself.
  */
-import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
+import { type CloudEvent, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
   createMetricsRegistry,
   createServiceApp,
   type EventBus,
+  type EventPublisher,
   loadSettings,
-  type PublishReceipt,
+  selectRows,
 } from '@timedeal/platform'
 import {
-  createTestDatabase,
-  eventually,
+  prepareServiceUnderTest,
   startGroupsAtEnd,
+  startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testEventBus,
@@ -22,43 +23,21 @@ import {
   testLogger,
   testSettings,
   uniqueName,
+  waitForGroupsPast,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
 import { Kafka, logLevel } from 'kafkajs'
-import { QueryTypes } from 'sequelize'
 import { migrations } from '../src/adapters/migrations.ts'
 import type { PaymentProvider } from '../src/adapters/provider.ts'
 import { type PaymentService, startPaymentService } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
 
-export { startGroupsAtEnd }
+export { startGroupsAtEnd, waitForGroupsPast }
 
 export const testBus = (clientId = 'payment-test'): EventBus => testEventBus(clientId)
 
 const rawKafka = (clientId: string) =>
   new Kafka({ clientId, brokers: [...testSettings.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
-
-/** Waits until `groupId` has committed past `record`: it handled it and all before it in its partition. */
-export async function waitForGroupPast(groupId: string, record: PublishReceipt): Promise<void> {
-  const admin = rawKafka('payment-test-progress').admin()
-  await admin.connect()
-  try {
-    await eventually(
-      async () => {
-        const [topic] = await admin.fetchOffsets({
-          groupId: testKafkaNames.group(groupId),
-          topics: [testKafkaNames.topic(record.topic)],
-        })
-        const committed = topic?.partitions.find((partition) => partition.partition === record.partition)?.offset
-        return committed !== undefined && BigInt(committed) > BigInt(record.offset) ? true : undefined
-      },
-      30_000,
-      `group ${groupId} past ${record.topic}/${record.partition}@${record.offset}`,
-    )
-  } finally {
-    await admin.disconnect()
-  }
-}
 
 export interface DeadLetter {
   readonly headers: Record<string, string>
@@ -107,16 +86,14 @@ export async function startTestPaymentService(
   overrides: Record<string, string> = {},
   provider?: PaymentProvider,
 ): Promise<TestPaymentService> {
-  const database = await createTestDatabase('payment', migrations)
-  const groupId = uniqueName('payment-test')
-  await startGroupsAtEnd([groupId], [TOPIC_ORDERS, TOPIC_PAYMENTS])
-  const settings = loadSettings(settingsSchema, {
-    ...process.env,
-    MYSQL_DATABASE: database.name,
-    JWT_JWKS_URL: issuer.jwksUrl,
-    ORDER_EVENTS_GROUP: groupId,
-    ...overrides,
+  const owned = await prepareServiceUnderTest({
+    name: 'payment',
+    migrations,
+    issuer,
+    consumes: { groupSetting: 'ORDER_EVENTS_GROUP', topics: [TOPIC_ORDERS, TOPIC_PAYMENTS] },
   })
+  const { database, groupId } = owned
+  const settings = loadSettings(settingsSchema, { ...process.env, ...owned.env, ...overrides })
   const metrics = createMetricsRegistry('payment-service')
   const service = await startPaymentService({
     settings,
@@ -134,10 +111,50 @@ export async function startTestPaymentService(
     service,
     database,
     groupId,
-    rows: (sql, replacements = {}) => database.sequelize.query(sql, { replacements, type: QueryTypes.SELECT }),
+    rows: (sql, replacements = {}) => selectRows(database.sequelize, sql, replacements),
     async stop() {
       await service.stop()
-      await database.drop()
+      await owned.release()
+    },
+  }
+}
+
+export interface PaymentHarness {
+  readonly issuer: TestIssuer
+  readonly payments: TestPaymentService
+  /** Publishes order events, as order-service would. */
+  readonly publisher: EventPublisher
+  /** Every payment event published since the harness started, in arrival order. */
+  readonly published: CloudEvent[]
+  stop(): Promise<void>
+}
+
+/** A token issuer, payment-service in-process, a publisher of order events and a watcher of payment events. */
+export async function startPaymentHarness(overrides: Record<string, string> = {}): Promise<PaymentHarness> {
+  const issuer = await startTestIssuer()
+  const payments = await startTestPaymentService(issuer, overrides)
+  const publisher = await testBus().publisher()
+  const published: CloudEvent[] = []
+  const groupId = uniqueName('payment-test-watch')
+  await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
+  const watch = await testBus().subscribe({
+    groupId,
+    topics: [TOPIC_PAYMENTS],
+    handle: async ({ event }) => {
+      published.push(event)
+    },
+  })
+  await watch.joined
+  return {
+    issuer,
+    payments,
+    publisher,
+    published,
+    async stop() {
+      await watch.close()
+      await publisher.close()
+      await payments.stop()
+      await issuer.close()
     },
   }
 }
