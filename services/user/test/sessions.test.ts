@@ -113,6 +113,20 @@ describe('sign-in, refresh-token rotation and sign-out (real MariaDB and Redis)'
     assert.match(signOut.headers.get('set-cookie') ?? '', /Max-Age=0/)
   })
 
+  test('a browser posting its refresh cookie with an empty JSON body is refreshed, not refused as malformed JSON', async () => {
+    const user = base.newClient()
+    const { email, password } = await verifiedAccount(user)
+    const login = await user.call('POST', '/api/auth/login', {
+      body: { email, password, refreshTokenTransport: 'cookie' },
+    })
+    const pair = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+    const rotated = await user.call('POST', '/api/auth/refresh', {
+      headers: { cookie: pair, 'content-type': 'application/json', 'content-length': '0' },
+      body: '',
+    })
+    assert.equal(rotated.status, 200, await rotated.clone().text())
+  })
+
   test('a refresh without a token is a 400, an unknown one a 401', async () => {
     const user = base.newClient()
     const missing = await user.call('POST', '/api/auth/refresh')

@@ -10,7 +10,7 @@ import {
   ROLES,
   type Routes,
 } from '@timedeal/platform'
-import type { Context } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { generateCookie, setCookie } from 'hono/cookie'
 import { z } from 'zod'
 import { RATE_LIMIT_PROBLEMS } from '../flows/limits.ts'
@@ -45,6 +45,19 @@ const REFRESH_TOKEN_PROBLEMS = {
   401: ['REFRESH_TOKEN_REUSED', 'REFRESH_TOKEN_REVOKED', 'REFRESH_TOKEN_EXPIRED', 'REFRESH_TOKEN_INVALID'],
 } as const
 
+/**
+ * Browsers post `Content-Type: application/json` with an empty body when the token is in the
+ * cookie: such a request has no body, rather than a malformed one.
+ */
+const emptyBodyIsNoBody: MiddlewareHandler = async (c, next) => {
+  if (c.req.header('content-length') === '0' && c.req.header('content-type')) {
+    const headers = new Headers(c.req.raw.headers)
+    headers.delete('content-type')
+    c.req.raw = new Request(c.req.raw.url, { method: c.req.raw.method, headers })
+  }
+  await next()
+}
+
 const signIn = createRoute({
   method: 'post',
   path: '/login',
@@ -63,6 +76,7 @@ const refresh = createRoute({
   method: 'post',
   path: '/refresh',
   summary: 'Exchange a refresh token (body, else cookie) for new tokens',
+  middleware: [emptyBodyIsNoBody] as const,
   request: {
     body: jsonBody(refreshBody, { optional: true }),
     cookies: refreshCookie,
@@ -77,6 +91,7 @@ const signOut = createRoute({
   method: 'post',
   path: '/logout',
   summary: 'End the session of a refresh token (body, else cookie)',
+  middleware: [emptyBodyIsNoBody] as const,
   request: {
     body: jsonBody(refreshBody, { optional: true }),
     cookies: refreshCookie,
