@@ -1,76 +1,30 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createLogger, createRedis, type Redis } from '@timedeal/platform'
-import { eventually, freePort } from '@timedeal/platform/testing'
+import { eventually, type PrivateRedis, startPrivateRedis } from '@timedeal/platform/testing'
 import { createStockStore, type StockStore } from '../src/index.ts'
 import { availableOf, ledgerOf, openSale, testPrefix } from './support.ts'
 
 // The connection errors of the crash are expected; only worse is worth printing.
 const quietLogger = createLogger('restart-test', 'error')
 
-/**
- * A Redis of this test's own (the shared one serves everyone else), configured like the local
- * server: append-only file on, fsync every second. It is killed with SIGKILL mid-sale.
- */
-async function startPrivateRedis(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn(
-    'redis-server',
-    [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'everysec',
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  )
-  const probe = createRedis({ url: `redis://127.0.0.1:${port}`, logger: quietLogger })
-  try {
-    await eventually(async () => ((await probe.ping()) === 'PONG' ? true : undefined), 15_000, 'the private Redis')
-  } finally {
-    probe.disconnect()
-  }
-  return server
-}
-
 describe('live stock across a Redis crash (private Redis with AOF)', () => {
   const prefix = testPrefix()
-  let dir: string
-  let port: number
-  let server: ChildProcess | undefined
+  let server: PrivateRedis
   let redis: Redis
   let store: StockStore
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'timedeal-redis-'))
-    port = await freePort()
-    server = await startPrivateRedis(port, dir)
-    redis = createRedis({ url: `redis://127.0.0.1:${port}`, logger: quietLogger, connectionName: 'restart-test' })
+    // Configured like the local server: append-only file on, fsync every second.
+    server = await startPrivateRedis('everysec')
+    redis = createRedis({ url: server.url, logger: quietLogger, connectionName: 'restart-test' })
     store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
   })
 
   after(async () => {
-    redis.disconnect()
-    if (server && server.exitCode === null) {
-      server.kill('SIGKILL')
-      await once(server, 'exit')
-    }
-    await rm(dir, { recursive: true, force: true })
+    redis?.disconnect()
+    await server?.stop()
   })
 
   test('loses no acknowledged reservation when Redis is killed during a sale and restarted', async () => {
@@ -94,13 +48,11 @@ describe('live stock across a Redis crash (private Redis with AOF)', () => {
       }
     })
     await eventually(async () => (acknowledged.length >= 500 ? true : undefined), 15_000, '500 reservations')
-    const running = server as ChildProcess
-    running.kill('SIGKILL')
-    await once(running, 'exit')
+    await server.kill()
     crashed = true
     await Promise.all(buyers)
 
-    server = await startPrivateRedis(port, dir)
+    await server.restart()
     await eventually(async () => ((await redis.ping()) === 'PONG' ? true : undefined), 15_000, 'the reconnection')
 
     for (const { id, quantity } of acknowledged) {
