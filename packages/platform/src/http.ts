@@ -187,7 +187,7 @@ export function renderError(error: Error, c: Context<AppEnv>, unexpected = inter
 const internalFailure = () =>
   new Problem({ status: 500, code: 'INTERNAL', detail: 'the server failed to handle this request' })
 
-/** Hono's validators reject with HTTPExceptions; they get the codes `readJson` always gave. */
+/** Hono's validators reject with HTTPExceptions; they get the problem codes clients branch on. */
 function rejection(error: HTTPException): Problem {
   const status = error.status as ContentfulStatusCode
   if (status === 415) {
@@ -217,18 +217,5 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Pr
     return await Promise.race([promise, timeout])
   } finally {
     clearTimeout(timer)
-  }
-}
-
-/** Reads a JSON body; a body that is not JSON is a 400, not a crash. */
-export async function readJson(request: Request): Promise<unknown> {
-  const type = request.headers.get('content-type') ?? ''
-  if (!type.includes('json')) {
-    throw new Problem({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send the body as application/json' })
-  }
-  try {
-    return await request.json()
-  } catch {
-    throw new Problem({ status: 400, code: 'MALFORMED_JSON', detail: 'the request body is not valid JSON' })
   }
 }

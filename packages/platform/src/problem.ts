@@ -85,17 +85,6 @@ export const notFound = (code: string, detail: string) => new Problem({ status: 
 export const conflict = (code: string, detail: string) => new Problem({ status: 409, code, detail })
 export const unprocessable = (code: string, detail: string) => new Problem({ status: 422, code, detail })
 
-/**
- * Validates input inside a handler; failures are one 400 listing every bad field.
- * @deprecated declare the input in the route (`createRoute` with `jsonBody`, `query`, `params`),
- * which validates it before the handler through {@link answerInvalidInput}.
- */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, what = 'request'): z.infer<S> {
-  const result = schema.safeParse(value)
-  if (result.success) return result.data
-  throw validationProblem(result.error, what)
-}
-
 /** 400 VALIDATION_FAILED naming every bad field, in `errors` and in the detail. */
 export function validationProblem(error: z.ZodError, what: string): Problem {
   const errors = error.issues.map((issue) => ({
@@ -123,7 +112,7 @@ type ValidationResult = { target: string } & ({ success: true } | { success: fal
 
 /**
  * The validation hook of every route declared with `createRoute`: input that fails its schema
- * is the same 400 VALIDATION_FAILED as {@link validate} gave.
+ * is one 400 VALIDATION_FAILED.
  */
 export function answerInvalidInput(result: ValidationResult): void {
   if (!result.success) throw validationProblem(result.error, validationTargets[result.target] ?? result.target)

@@ -79,7 +79,7 @@ const problemOf = async (response: Response) => {
 }
 
 describe('routes declared with createRoute', () => {
-  test('input that fails the route schema is the same 400 VALIDATION_FAILED validate() gave, naming every field', async () => {
+  test('input that fails the route schema is one 400 VALIDATION_FAILED naming every field', async () => {
     const { publicApp } = buildApps()
     assert.equal((await publicApp.request(post('{"name":"a","quantity":2}'))).status, 201)
     const response = await publicApp.request(post('{"name":"","quantity":0}'))
