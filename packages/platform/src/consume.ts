@@ -64,6 +64,8 @@ export function catalogConcurrency(topics: readonly string[]): number {
 }
 
 /** Subscribes a service's handler to its topics; see the module comment. */
+export function consumeEvents(options: InboxConsumeOptions): Promise<EventSubscription>
+export function consumeEvents(options: PlainConsumeOptions): Promise<EventSubscription>
 export function consumeEvents(options: InboxConsumeOptions | PlainConsumeOptions): Promise<EventSubscription> {
   const { settings } = options
   return options.bus.subscribe({
