@@ -1,4 +1,7 @@
 /** Small helpers the benchmark reports share. */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 /** The value below which `share` of the samples fall (nearest rank); 0 for no samples. */
 export function percentile(values: readonly number[], share: number): number {
@@ -37,4 +40,32 @@ export function reportTail(options: {
     ...options.notes.map((note) => `- ${note}`),
     '',
   ]
+}
+
+/** The first value of a Prometheus metric in an exposition text. */
+export function metricValue(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text)
+  return match ? Number(match[1]) : undefined
+}
+
+/** Where every benchmark writes its chart and report. */
+export const resultsFolder = fileURLToPath(new URL('../../bench-results/', import.meta.url))
+
+/**
+ * Writes `<name>-<time>.svg` and `<name>-<time>.md` under bench-results/ (the report links the
+ * chart by its file name); returns the report's path.
+ */
+export async function saveReport(options: {
+  readonly name: string
+  readonly svg: string
+  readonly markdown: (chartFile: string, when: Date) => string
+}): Promise<string> {
+  const when = new Date()
+  const stamp = when.toISOString().replaceAll(':', '-').replace(/\..*$/, '')
+  await mkdir(resultsFolder, { recursive: true })
+  const chartFile = `${options.name}-${stamp}.svg`
+  await writeFile(join(resultsFolder, chartFile), options.svg)
+  const reportFile = join(resultsFolder, `${options.name}-${stamp}.md`)
+  await writeFile(reportFile, options.markdown(chartFile, when))
+  return reportFile
 }

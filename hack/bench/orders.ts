@@ -11,7 +11,6 @@
  * bench-results/ and ends with one JSON line.
  */
 import { randomUUID } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -29,11 +28,13 @@ import {
   createEventBus,
   createLogger,
   createRedis,
+  type EventBus,
   kafkaSettings,
   loadSettingsOrExit,
   positiveInt,
   redisSettings,
   routeProcessWarnings,
+  type TopicAdmin,
 } from '@timedeal/platform'
 import {
   connectTestMysql,
@@ -44,12 +45,13 @@ import {
   startGroupsAtEnd,
   startTestIssuer,
   type TestDatabase,
+  type TestIssuer,
   uniqueName,
   waitUntilReady,
 } from '@timedeal/platform/testing'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { z } from 'zod'
-import { percentile, round } from './figures.ts'
+import { metricValue, percentile, round, saveReport } from './figures.ts'
 import { ordersChartSvg, ordersMarkdown } from './orders-report.ts'
 
 const settings = loadSettingsOrExit(
@@ -121,125 +123,139 @@ async function drive(
   return { latenciesMs, failures, done, seconds: (performance.now() - started) / 1000 }
 }
 
-/** The first value of a Prometheus metric in an exposition text. */
-function metricValue(text: string, name: string): number | undefined {
-  const match = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text)
-  return match ? Number(match[1]) : undefined
+type Cleanup = () => Promise<unknown>
+
+/** What one run owns and removes at the end, in reverse order of creation. */
+interface Run {
+  readonly clients: number
+  readonly kafka: Kafka
+  readonly bus: EventBus
+  readonly admin: TopicAdmin
+  readonly issuer: TestIssuer
+  readonly databases: TestDatabase[]
+  readonly processes: ServiceProcess[]
+  readonly cleanups: Cleanup[]
+  readonly stockPrefix: string
+  readonly groups: { readonly goods: string; readonly order: string; readonly payment: string; readonly watch: string }
 }
 
-async function main(): Promise<void> {
-  const clients = settings.BENCH_CLIENTS
-  const kafka = new Kafka({
-    clientId: 'bench-orders',
-    brokers: [...settings.KAFKA_BROKERS],
-    logLevel: logLevel.NOTHING,
+interface Services {
+  readonly goods: ServiceProcess
+  readonly payment: ServiceProcess
+  readonly order: ServiceProcess
+  readonly orderDb: TestDatabase
+}
+
+/** Three databases, consumer groups that start at the end, and the three services as processes. */
+async function startServices(run: Run): Promise<Services> {
+  const { groups, issuer } = run
+  const [goodsDb, orderDb, paymentDb] = await Promise.all([
+    createTestDatabase('bench_goods'),
+    createTestDatabase('bench_order'),
+    createTestDatabase('bench_payment'),
+  ])
+  run.databases.push(goodsDb, orderDb, paymentDb)
+  await startGroupsAtEnd([groups.goods, groups.payment], [TOPIC_ORDERS], settings.KAFKA_BROKERS)
+  await startGroupsAtEnd([groups.order], [TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
+  await startGroupsAtEnd([groups.watch], [TOPIC_ORDERS, TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
+
+  const common = { LOG_LEVEL: 'warn', JWT_JWKS_URL: issuer.jwksUrl, INTERNAL_API_SECRET: SECRET }
+  const goods = await spawnService(entry('goods'), {
+    ...common,
+    MYSQL_DATABASE: goodsDb.name,
+    STOCK_KEY_PREFIX: run.stockPrefix,
+    ORDER_EVENTS_GROUP: groups.goods,
   })
-  // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench orders.
-  const bus = createEventBus({
-    brokers: settings.KAFKA_BROKERS,
-    clientId: 'bench-orders',
-    logger,
-    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+  const payment = await spawnService(entry('payment'), {
+    ...common,
+    MYSQL_DATABASE: paymentDb.name,
+    ORDER_EVENTS_GROUP: groups.payment,
   })
-  const admin = await bus.admin()
-  await admin.ensureTopics(allTopics())
+  run.processes.push(goods, payment)
+  await Promise.all([waitUntilReady(goods, 60_000), waitUntilReady(payment, 60_000)])
+  const order = await spawnService(entry('order'), {
+    ...common,
+    MYSQL_DATABASE: orderDb.name,
+    GOODS_URL: goods.url,
+    GOODS_INTERNAL_URL: goods.internalUrl,
+    PAYMENT_EVENTS_GROUP: groups.order,
+    ORDER_EXPIRY_ENABLED: 'false',
+  })
+  run.processes.push(order)
+  await waitUntilReady(order, 60_000)
+  return { goods, payment, order, orderDb }
+}
 
-  const issuer = await startTestIssuer()
-  const databases: TestDatabase[] = []
-  const processes: ServiceProcess[] = []
-  const stockPrefix = uniqueName('bench-stock')
-  const groups = {
-    goods: uniqueName('bench-goods'),
-    order: uniqueName('bench-order'),
-    payment: uniqueName('bench-payment'),
-    watch: uniqueName('bench-watch'),
-  }
-  const benchTopic = uniqueName('timedeal.bench.orders').replaceAll('_', '.')
-  const cleanups: (() => Promise<unknown>)[] = []
-  try {
-    say(`placing ${settings.BENCH_ORDERS} orders from ${clients} concurrent buyers (${cpus().length} CPU cores)`)
-    const [goodsDb, orderDb, paymentDb] = await Promise.all([
-      createTestDatabase('bench_goods'),
-      createTestDatabase('bench_order'),
-      createTestDatabase('bench_payment'),
-    ])
-    databases.push(goodsDb, orderDb, paymentDb)
-    await startGroupsAtEnd([groups.goods, groups.payment], [TOPIC_ORDERS], settings.KAFKA_BROKERS)
-    await startGroupsAtEnd([groups.order], [TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
-    await startGroupsAtEnd([groups.watch], [TOPIC_ORDERS, TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
+/** One goods on sale with stock for every order of the run; returns its id. */
+async function createBenchGoods(run: Run, goods: ServiceProcess, stock: number): Promise<string> {
+  const sellerToken = await run.issuer.sign({ sub: 'bench-seller', role: 'SELLER' })
+  const created = await fetch(`${goods.url}/api/goods`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sellerToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'bench goods',
+      price: 1_000,
+      initialStock: stock,
+      saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+      saleEndsAt: new Date(Date.now() + 3600_000).toISOString(),
+      purchaseLimit: null,
+    }),
+  })
+  if (created.status !== 201) throw new Error(`creating the goods answered ${created.status}`)
+  return ((await created.json()) as { id: string }).id
+}
 
-    const common = { LOG_LEVEL: 'warn', JWT_JWKS_URL: issuer.jwksUrl, INTERNAL_API_SECRET: SECRET }
-    const goods = await spawnService(entry('goods'), {
-      ...common,
-      MYSQL_DATABASE: goodsDb.name,
-      STOCK_KEY_PREFIX: stockPrefix,
-      ORDER_EVENTS_GROUP: groups.goods,
-    })
-    const payment = await spawnService(entry('payment'), {
-      ...common,
-      MYSQL_DATABASE: paymentDb.name,
-      ORDER_EVENTS_GROUP: groups.payment,
-    })
-    processes.push(goods, payment)
-    await Promise.all([waitUntilReady(goods, 60_000), waitUntilReady(payment, 60_000)])
-    const order = await spawnService(entry('order'), {
-      ...common,
-      MYSQL_DATABASE: orderDb.name,
-      GOODS_URL: goods.url,
-      GOODS_INTERNAL_URL: goods.internalUrl,
-      PAYMENT_EVENTS_GROUP: groups.order,
-      ORDER_EXPIRY_ENABLED: 'false',
-    })
-    processes.push(order)
-    await waitUntilReady(order, 60_000)
+/** When each order's events reached Kafka, as a consumer of its own sees them. */
+interface Watch {
+  readonly paidAt: Map<string, number>
+  readonly chargedAt: Map<string, number>
+  /** From an OrderPlaced's creation to its delivery, noted only while `measuring`. */
+  readonly publishDelaysMs: number[]
+  measuring: boolean
+}
 
-    const warmUp = Math.max(20, Math.ceil(settings.BENCH_ORDERS / 20))
-    const sellerToken = await issuer.sign({ sub: 'bench-seller', role: 'SELLER' })
-    const created = await fetch(`${goods.url}/api/goods`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${sellerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        name: 'bench goods',
-        price: 1_000,
-        initialStock: settings.BENCH_ORDERS + warmUp,
-        saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
-        saleEndsAt: new Date(Date.now() + 3600_000).toISOString(),
-        purchaseLimit: null,
-      }),
-    })
-    if (created.status !== 201) throw new Error(`creating the goods answered ${created.status}`)
-    const goodsId = ((await created.json()) as { id: string }).id
-    const buyers = await Promise.all(
-      Array.from({ length: clients }, (_, index) =>
-        issuer.sign({ sub: `bench-buyer-${index}`, role: 'BUYER' }, { expiresIn: '1h' }),
-      ),
-    )
+/** Orders reach PAID when their OrderPaid is on Kafka; the watcher notes when. */
+async function watchOrders(run: Run): Promise<Watch> {
+  const watch: Watch = { paidAt: new Map(), chargedAt: new Map(), publishDelaysMs: [], measuring: false }
+  const subscription = await run.bus.subscribe({
+    groupId: run.groups.watch,
+    topics: [TOPIC_ORDERS, TOPIC_PAYMENTS],
+    handle: async ({ event }) => {
+      const now = Date.now()
+      if (isEvent(event, 'orderPaid')) watch.paidAt.set(event.data.orderId, now)
+      else if (isEvent(event, 'paymentCompleted')) watch.chargedAt.set(event.data.orderId, now)
+      else if (watch.measuring && isEvent(event, 'orderPlaced'))
+        watch.publishDelaysMs.push(now - Date.parse(event.time))
+    },
+  })
+  run.cleanups.push(() => subscription.close())
+  await subscription.joined
+  return watch
+}
 
-    // Orders reach PAID when their OrderPaid is on Kafka; the watcher notes when.
-    const paidAt = new Map<string, number>()
-    const chargedAt = new Map<string, number>()
-    const publishDelaysMs: number[] = []
-    let measuring = false
-    const watch = await bus.subscribe({
-      groupId: groups.watch,
-      topics: [TOPIC_ORDERS, TOPIC_PAYMENTS],
-      handle: async ({ event }) => {
-        const now = Date.now()
-        if (isEvent(event, 'orderPaid')) paidAt.set(event.data.orderId, now)
-        else if (isEvent(event, 'paymentCompleted')) chargedAt.set(event.data.orderId, now)
-        else if (measuring && isEvent(event, 'orderPlaced')) publishDelaysMs.push(now - Date.parse(event.time))
-      },
-    })
-    cleanups.push(() => watch.close())
-    await watch.joined
+interface Placer {
+  /** When each order placed since the last `clear` was sent. */
+  readonly placedAt: Map<string, number>
+  place(index: number): Promise<void>
+  /** Waits until every placed order is paid, or the timeout. */
+  allPaid(timeoutSeconds: number): Promise<void>
+}
 
-    const placedAt = new Map<string, number>()
-    const place = async (index: number) => {
+async function placer(run: Run, order: ServiceProcess, goodsId: string, watch: Watch): Promise<Placer> {
+  const buyers = await Promise.all(
+    Array.from({ length: run.clients }, (_, index) =>
+      run.issuer.sign({ sub: `bench-buyer-${index}`, role: 'BUYER' }, { expiresIn: '1h' }),
+    ),
+  )
+  const placedAt = new Map<string, number>()
+  return {
+    placedAt,
+    async place(index) {
       const startedAt = Date.now()
       const response = await fetch(`${order.url}/api/orders`, {
         method: 'POST',
         headers: {
-          authorization: `Bearer ${buyers[index % clients]}`,
+          authorization: `Bearer ${buyers[index % run.clients]}`,
           'content-type': 'application/json',
           'idempotency-key': randomUUID(),
         },
@@ -249,208 +265,244 @@ async function main(): Promise<void> {
       if (response.status !== 201 || !body.id)
         throw new Error(`placement answered ${response.status} ${body.code ?? ''}`)
       placedAt.set(body.id, startedAt)
-    }
-    const allPaid = async (timeoutSeconds: number) => {
+    },
+    async allPaid(timeoutSeconds) {
       const deadline = Date.now() + timeoutSeconds * 1000
-      while (Date.now() < deadline && [...placedAt.keys()].some((id) => !paidAt.has(id))) await sleep(100)
-    }
+      while (Date.now() < deadline && [...placedAt.keys()].some((id) => !watch.paidAt.has(id))) await sleep(100)
+    },
+  }
+}
 
-    say(`warming up with ${warmUp} orders`)
-    await drive(warmUp, clients, 60, place)
-    await allPaid(60)
-    placedAt.clear()
-
-    // Outbox lag as order-service and payment-service report it, sampled during the load.
-    const lagSamples = { order: [] as number[], payment: [] as number[] }
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        for (const [name, service] of [
-          ['order', order],
-          ['payment', payment],
-        ] as const) {
-          try {
-            const lag = metricValue(await (await fetch(`${service.url}/metrics`)).text(), 'outbox_lag_seconds')
-            if (lag !== undefined) lagSamples[name].push(lag)
-          } catch {
-            // a missed sample is no figure
-          }
+/** Outbox lag as order-service and payment-service report it, sampled every 250 ms until `stop`. */
+function sampleOutboxLag(services: Services): () => Promise<{ order: number[]; payment: number[] }> {
+  const samples = { order: [] as number[], payment: [] as number[] }
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      for (const [name, service] of [
+        ['order', services.order],
+        ['payment', services.payment],
+      ] as const) {
+        try {
+          const lag = metricValue(await (await fetch(`${service.url}/metrics`)).text(), 'outbox_lag_seconds')
+          if (lag !== undefined) samples[name].push(lag)
+        } catch {
+          // a missed sample is no figure
         }
-        await sleep(250)
       }
-    })()
-
-    say('measuring')
-    measuring = true
-    const phaseStart = Date.now()
-    const placement = await drive(settings.BENCH_ORDERS, clients, settings.BENCH_SECONDS, place)
-    say(`placed ${placement.done} in ${round(placement.seconds)} s; waiting for them to be paid`)
-    await allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
-    measuring = false
+      await sleep(250)
+    }
+  })()
+  return async () => {
     sampling = false
     await sampler
+    return samples
+  }
+}
 
-    const paid = [...placedAt.entries()].filter(([id]) => paidAt.has(id))
-    const toPaidMs = paid.map(([id, started]) => (paidAt.get(id) ?? started) - started)
-    const toChargedMs = paid.map(([id, started]) => (chargedAt.get(id) ?? started) - started)
-    const lastPaid = Math.max(phaseStart, ...paid.map(([id]) => paidAt.get(id) ?? 0))
-    const ordersPerSecond = paid.length / ((lastPaid - phaseStart) / 1000)
-    const orderMetrics = await (await fetch(`${order.url}/metrics`)).text()
-    const relayed = metricValue(orderMetrics, 'outbox_events_published_total')
+/** The measured phase: orders placed over HTTP until all are paid (or the timeout). */
+async function ordersPhase(services: Services, orders: Placer, watch: Watch, clients: number) {
+  const stopSampling = sampleOutboxLag(services)
+  say('measuring')
+  watch.measuring = true
+  const phaseStart = Date.now()
+  const placement = await drive(settings.BENCH_ORDERS, clients, settings.BENCH_SECONDS, orders.place)
+  say(`placed ${placement.done} in ${round(placement.seconds)} s; waiting for them to be paid`)
+  await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
+  watch.measuring = false
+  const lagSamples = await stopSampling()
 
-    // (a) The bare MySQL transaction at the same concurrency, on a copy of order-service's tables.
-    say(`ceiling (a): ${settings.BENCH_MYSQL_TRANSACTIONS} bare order+outbox transactions, ${clients} concurrent`)
-    for (const service of processes.splice(0)) await service.stop('SIGTERM')
-    const ceilingDb = await createTestDatabase('bench_ceiling')
-    databases.push(ceilingDb)
-    await ceilingDb.sequelize.query(`CREATE TABLE orders LIKE \`${orderDb.name}\`.orders`)
-    await ceilingDb.sequelize.query(`CREATE TABLE outbox LIKE \`${orderDb.name}\`.outbox`)
-    const ceilingClient = connectTestMysql(ceilingDb.name, clients)
-    cleanups.push(() => ceilingClient.close())
-    const sampleEvent = (orderId: string): CloudEvent =>
-      createEvent('orderPlaced', {
-        source: '/order-service',
-        subject: orderId,
-        data: {
-          orderId,
-          buyerId: 'bench-buyer',
-          goodsId,
-          reservationId: `rsv-${orderId}`,
-          quantity: 1,
-          unitPrice: 1_000,
-          totalAmount: 1_000,
-          placedAt: new Date().toISOString(),
+  const paid = [...orders.placedAt.entries()].filter(([id]) => watch.paidAt.has(id))
+  const toPaidMs = paid.map(([id, started]) => (watch.paidAt.get(id) ?? started) - started)
+  const toChargedMs = paid.map(([id, started]) => (watch.chargedAt.get(id) ?? started) - started)
+  const lastPaid = Math.max(phaseStart, ...paid.map(([id]) => watch.paidAt.get(id) ?? 0))
+  const orderMetrics = await (await fetch(`${services.order.url}/metrics`)).text()
+  return {
+    placement,
+    paid: paid.length,
+    toPaidMs,
+    toChargedMs,
+    lagSamples,
+    ordersPerSecond: paid.length / ((lastPaid - phaseStart) / 1000),
+    relayed: metricValue(orderMetrics, 'outbox_events_published_total'),
+  }
+}
+
+/** An OrderPlaced like order-service writes, for the ceilings. */
+const sampleEvent = (orderId: string, goodsId: string): CloudEvent =>
+  createEvent('orderPlaced', {
+    source: '/order-service',
+    subject: orderId,
+    data: {
+      orderId,
+      buyerId: 'bench-buyer',
+      goodsId,
+      reservationId: `rsv-${orderId}`,
+      quantity: 1,
+      unitPrice: 1_000,
+      totalAmount: 1_000,
+      placedAt: new Date().toISOString(),
+    },
+  })
+
+/** Ceiling (a): the bare MySQL transaction at the same concurrency, on a copy of order-service's tables. */
+async function mysqlCeilingPhase(run: Run, orderDb: TestDatabase, goodsId: string) {
+  const { clients } = run
+  say(`ceiling (a): ${settings.BENCH_MYSQL_TRANSACTIONS} bare order+outbox transactions, ${clients} concurrent`)
+  for (const service of run.processes.splice(0)) await service.stop('SIGTERM')
+  const ceilingDb = await createTestDatabase('bench_ceiling')
+  run.databases.push(ceilingDb)
+  await ceilingDb.sequelize.query(`CREATE TABLE orders LIKE \`${orderDb.name}\`.orders`)
+  await ceilingDb.sequelize.query(`CREATE TABLE outbox LIKE \`${orderDb.name}\`.outbox`)
+  const ceilingClient = connectTestMysql(ceilingDb.name, clients)
+  run.cleanups.push(() => ceilingClient.close())
+  const mysql = await drive(settings.BENCH_MYSQL_TRANSACTIONS, clients, 60, async () => {
+    const id = randomUUID()
+    const event = sampleEvent(id, goodsId)
+    const now = new Date()
+    await ceilingClient.transaction(async (transaction) => {
+      await ceilingClient.query(
+        `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
+           total_amount, state, version, placed_at, pay_by, state_since)
+         VALUES (?, 'bench-buyer', 'bench-seller', ?, ?, ?, 1, 1000, 1000, 'PENDING_PAYMENT', 1, ?, ?, ?)`,
+        { replacements: [id, goodsId, `rsv-${id}`, id, now, new Date(now.getTime() + 600_000), now], transaction },
+      )
+      await ceilingClient.query(
+        'INSERT INTO outbox (event_id, topic, message_key, event_type, event, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        { replacements: [event.id, TOPIC_ORDERS, id, event.type, JSON.stringify(event), now], transaction },
+      )
+    })
+  })
+  if (mysql.failures.size > 0) {
+    throw new Error(`the MySQL ceiling's transactions failed: ${JSON.stringify(Object.fromEntries(mysql.failures))}`)
+  }
+  return { mysql, mysqlPerSecond: mysql.done / mysql.seconds }
+}
+
+/** Ceiling (b): a bare kafkajs producer, configured as the platform's publisher, in batches and one by one. */
+async function kafkaCeilingPhase(run: Run, goodsId: string) {
+  say(`ceiling (b): ${settings.BENCH_KAFKA_EVENTS} events through a bare kafkajs producer`)
+  const benchTopic = uniqueName('timedeal.bench.orders').replaceAll('_', '.')
+  await run.admin.ensureTopics([{ name: benchTopic, partitions: 6, replicationFactor: 1, config: {} }])
+  run.cleanups.push(() => run.admin.deleteTopics([benchTopic]))
+  // The bare producer below talks to the broker directly, so it names the topic as the broker knows it.
+  const benchTopicOnBroker = topicNamespace(settings.KAFKA_TOPIC_PREFIX).topic(benchTopic)
+  const producer = run.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  })
+  await producer.connect()
+  run.cleanups.push(() => producer.disconnect())
+  const records = Array.from({ length: 500 }, () => toKafkaRecord(sampleEvent(randomUUID(), goodsId)))
+  const batches = Math.ceil(settings.BENCH_KAFKA_EVENTS / records.length)
+  const batched = await drive(batches, 1, 60, async () => {
+    await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: records })
+  })
+  if (batched.failures.size > 0) {
+    throw new Error(`the Kafka ceiling's sends failed: ${JSON.stringify(Object.fromEntries(batched.failures))}`)
+  }
+  const singles = Math.min(settings.BENCH_KAFKA_EVENTS, 5_000)
+  const single = await drive(singles, run.clients, 60, async (index) => {
+    const record = records[index % records.length]
+    if (record) await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: [record] })
+  })
+  return {
+    kafkaBatchedPerSecond: (batched.done * records.length) / batched.seconds,
+    kafkaSinglePerSecond: single.done / single.seconds,
+    single,
+  }
+}
+
+type OrdersResult = Awaited<ReturnType<typeof ordersPhase>>
+type MysqlCeiling = Awaited<ReturnType<typeof mysqlCeilingPhase>>
+type KafkaCeiling = Awaited<ReturnType<typeof kafkaCeilingPhase>>
+
+/** The figures of the JSON line and the report. */
+function benchFigures(clients: number, orders: OrdersResult, watch: Watch, ceilings: MysqlCeiling & KafkaCeiling) {
+  const { placement, toPaidMs, toChargedMs, lagSamples, ordersPerSecond } = orders
+  const { mysql, mysqlPerSecond, kafkaBatchedPerSecond, kafkaSinglePerSecond, single } = ceilings
+  const figures = {
+    orders: placement.done,
+    clients,
+    paid: orders.paid,
+    placement_failures: [...placement.failures.values()].reduce((sum, count) => sum + count, 0),
+    orders_per_s: round(ordersPerSecond),
+    placements_per_s: round(placement.done / placement.seconds),
+    placement_p50_ms: round(percentile(placement.latenciesMs, 0.5)),
+    placement_p99_ms: round(percentile(placement.latenciesMs, 0.99)),
+    to_charged_p50_ms: round(percentile(toChargedMs, 0.5)),
+    to_charged_p99_ms: round(percentile(toChargedMs, 0.99)),
+    to_paid_p50_ms: round(percentile(toPaidMs, 0.5)),
+    to_paid_p99_ms: round(percentile(toPaidMs, 0.99)),
+    commit_to_kafka_p50_ms: round(percentile(watch.publishDelaysMs, 0.5)),
+    commit_to_kafka_p99_ms: round(percentile(watch.publishDelaysMs, 0.99)),
+    order_outbox_lag_max_s: round(Math.max(0, ...lagSamples.order), 3),
+    order_outbox_lag_p50_s: round(percentile(lagSamples.order, 0.5), 3),
+    payment_outbox_lag_max_s: round(Math.max(0, ...lagSamples.payment), 3),
+    mysql_txn_per_s: round(mysqlPerSecond),
+    mysql_txn_p50_ms: round(percentile(mysql.latenciesMs, 0.5)),
+    mysql_txn_p99_ms: round(percentile(mysql.latenciesMs, 0.99)),
+    kafka_batched_events_per_s: round(kafkaBatchedPerSecond),
+    kafka_single_sends_per_s: round(kafkaSinglePerSecond),
+    kafka_single_send_p99_ms: round(percentile(single.latenciesMs, 0.99)),
+  }
+  const ratios = {
+    orders_vs_mysql_ceiling: round(ordersPerSecond / mysqlPerSecond, 3),
+    placements_vs_mysql_ceiling: round(placement.done / placement.seconds / mysqlPerSecond, 3),
+    orders_vs_kafka_batched_ceiling: round(ordersPerSecond / kafkaBatchedPerSecond, 3),
+    orders_vs_kafka_single_send_ceiling: round(ordersPerSecond / kafkaSinglePerSecond, 3),
+  }
+  return { figures, ratios }
+}
+
+type BenchFigures = ReturnType<typeof benchFigures>
+
+/** The chart and the Markdown report under bench-results/; returns the report's path. */
+function writeReport(
+  clients: number,
+  orders: OrdersResult,
+  ceilings: MysqlCeiling & KafkaCeiling,
+  results: BenchFigures,
+) {
+  const { figures, ratios } = results
+  const failures = Object.fromEntries(orders.placement.failures)
+  return saveReport({
+    name: 'orders',
+    svg: ordersChartSvg(
+      'Timedeal orders: HTTP to PAID, and the ceilings under it',
+      [
+        {
+          label: 'orders, HTTP → PAID',
+          perSecond: orders.ordersPerSecond,
+          note: `${orders.paid} orders, ${clients} buyers`,
         },
-      })
-    const mysql = await drive(settings.BENCH_MYSQL_TRANSACTIONS, clients, 60, async () => {
-      const id = randomUUID()
-      const event = sampleEvent(id)
-      const now = new Date()
-      await ceilingClient.transaction(async (transaction) => {
-        await ceilingClient.query(
-          `INSERT INTO orders (id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price,
-             total_amount, state, version, placed_at, pay_by, state_since)
-           VALUES (?, 'bench-buyer', 'bench-seller', ?, ?, ?, 1, 1000, 1000, 'PENDING_PAYMENT', 1, ?, ?, ?)`,
-          { replacements: [id, goodsId, `rsv-${id}`, id, now, new Date(now.getTime() + 600_000), now], transaction },
-        )
-        await ceilingClient.query(
-          'INSERT INTO outbox (event_id, topic, message_key, event_type, event, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-          { replacements: [event.id, TOPIC_ORDERS, id, event.type, JSON.stringify(event), now], transaction },
-        )
-      })
-    })
-    if (mysql.failures.size > 0) {
-      throw new Error(`the MySQL ceiling's transactions failed: ${JSON.stringify(Object.fromEntries(mysql.failures))}`)
-    }
-    const mysqlPerSecond = mysql.done / mysql.seconds
-
-    // (b) A bare kafkajs producer, configured as the platform's publisher.
-    say(`ceiling (b): ${settings.BENCH_KAFKA_EVENTS} events through a bare kafkajs producer`)
-    await admin.ensureTopics([{ name: benchTopic, partitions: 6, replicationFactor: 1, config: {} }])
-    cleanups.push(() => admin.deleteTopics([benchTopic]))
-    // The bare producer below talks to the broker directly, so it names the topic as the broker knows it.
-    const benchTopicOnBroker = topicNamespace(settings.KAFKA_TOPIC_PREFIX).topic(benchTopic)
-    const producer = kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    })
-    await producer.connect()
-    cleanups.push(() => producer.disconnect())
-    const records = Array.from({ length: 500 }, () => toKafkaRecord(sampleEvent(randomUUID())))
-    const batches = Math.ceil(settings.BENCH_KAFKA_EVENTS / records.length)
-    const batched = await drive(batches, 1, 60, async () => {
-      await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: records })
-    })
-    if (batched.failures.size > 0) {
-      throw new Error(`the Kafka ceiling's sends failed: ${JSON.stringify(Object.fromEntries(batched.failures))}`)
-    }
-    const kafkaBatchedPerSecond = (batched.done * records.length) / batched.seconds
-    const singles = Math.min(settings.BENCH_KAFKA_EVENTS, 5_000)
-    const single = await drive(singles, clients, 60, async (index) => {
-      const record = records[index % records.length]
-      if (record) await producer.send({ topic: benchTopicOnBroker, acks: -1, messages: [record] })
-    })
-    const kafkaSinglePerSecond = single.done / single.seconds
-
-    // Figures and report.
-    const failures = Object.fromEntries(placement.failures)
-    const figures = {
-      orders: placement.done,
-      clients,
-      paid: paid.length,
-      placement_failures: [...placement.failures.values()].reduce((sum, count) => sum + count, 0),
-      orders_per_s: round(ordersPerSecond),
-      placements_per_s: round(placement.done / placement.seconds),
-      placement_p50_ms: round(percentile(placement.latenciesMs, 0.5)),
-      placement_p99_ms: round(percentile(placement.latenciesMs, 0.99)),
-      to_charged_p50_ms: round(percentile(toChargedMs, 0.5)),
-      to_charged_p99_ms: round(percentile(toChargedMs, 0.99)),
-      to_paid_p50_ms: round(percentile(toPaidMs, 0.5)),
-      to_paid_p99_ms: round(percentile(toPaidMs, 0.99)),
-      commit_to_kafka_p50_ms: round(percentile(publishDelaysMs, 0.5)),
-      commit_to_kafka_p99_ms: round(percentile(publishDelaysMs, 0.99)),
-      order_outbox_lag_max_s: round(Math.max(0, ...lagSamples.order), 3),
-      order_outbox_lag_p50_s: round(percentile(lagSamples.order, 0.5), 3),
-      payment_outbox_lag_max_s: round(Math.max(0, ...lagSamples.payment), 3),
-      mysql_txn_per_s: round(mysqlPerSecond),
-      mysql_txn_p50_ms: round(percentile(mysql.latenciesMs, 0.5)),
-      mysql_txn_p99_ms: round(percentile(mysql.latenciesMs, 0.99)),
-      kafka_batched_events_per_s: round(kafkaBatchedPerSecond),
-      kafka_single_sends_per_s: round(kafkaSinglePerSecond),
-      kafka_single_send_p99_ms: round(percentile(single.latenciesMs, 0.99)),
-    }
-    const ratios = {
-      orders_vs_mysql_ceiling: round(ordersPerSecond / mysqlPerSecond, 3),
-      placements_vs_mysql_ceiling: round(placement.done / placement.seconds / mysqlPerSecond, 3),
-      orders_vs_kafka_batched_ceiling: round(ordersPerSecond / kafkaBatchedPerSecond, 3),
-      orders_vs_kafka_single_send_ceiling: round(ordersPerSecond / kafkaSinglePerSecond, 3),
-    }
-
-    const when = new Date()
-    const stamp = when.toISOString().replaceAll(':', '-').replace(/\..*$/, '')
-    const outDir = join(repoRoot, 'bench-results')
-    await mkdir(outDir, { recursive: true })
-    const chartFile = `orders-${stamp}.svg`
-    await writeFile(
-      join(outDir, chartFile),
-      ordersChartSvg(
-        'Timedeal orders: HTTP to PAID, and the ceilings under it',
-        [
-          {
-            label: 'orders, HTTP → PAID',
-            perSecond: ordersPerSecond,
-            note: `${paid.length} orders, ${clients} buyers`,
-          },
-          {
-            label: '(a) bare MySQL order+outbox txn',
-            perSecond: mysqlPerSecond,
-            note: `${mysql.done} transactions, ${clients} concurrent`,
-          },
-          {
-            label: '(b) bare kafkajs, batches of 500',
-            perSecond: kafkaBatchedPerSecond,
-            note: 'acks=all, idempotent, one request in flight',
-          },
-          {
-            label: '(b) bare kafkajs, one event per send',
-            perSecond: kafkaSinglePerSecond,
-            note: `${clients} concurrent senders`,
-          },
-        ],
-        [
-          { label: 'placement (HTTP)', p50Ms: figures.placement_p50_ms, p99Ms: figures.placement_p99_ms },
-          { label: 'placement → charged', p50Ms: figures.to_charged_p50_ms, p99Ms: figures.to_charged_p99_ms },
-          { label: 'placement → PAID', p50Ms: figures.to_paid_p50_ms, p99Ms: figures.to_paid_p99_ms },
-          { label: 'commit → on Kafka', p50Ms: figures.commit_to_kafka_p50_ms, p99Ms: figures.commit_to_kafka_p99_ms },
-          { label: '(a) bare MySQL txn', p50Ms: figures.mysql_txn_p50_ms, p99Ms: figures.mysql_txn_p99_ms },
-        ],
-      ),
-    )
-    const reportFile = join(outDir, `orders-${stamp}.md`)
-    await writeFile(
-      reportFile,
+        {
+          label: '(a) bare MySQL order+outbox txn',
+          perSecond: ceilings.mysqlPerSecond,
+          note: `${ceilings.mysql.done} transactions, ${clients} concurrent`,
+        },
+        {
+          label: '(b) bare kafkajs, batches of 500',
+          perSecond: ceilings.kafkaBatchedPerSecond,
+          note: 'acks=all, idempotent, one request in flight',
+        },
+        {
+          label: '(b) bare kafkajs, one event per send',
+          perSecond: ceilings.kafkaSinglePerSecond,
+          note: `${clients} concurrent senders`,
+        },
+      ],
+      [
+        { label: 'placement (HTTP)', p50Ms: figures.placement_p50_ms, p99Ms: figures.placement_p99_ms },
+        { label: 'placement → charged', p50Ms: figures.to_charged_p50_ms, p99Ms: figures.to_charged_p99_ms },
+        { label: 'placement → PAID', p50Ms: figures.to_paid_p50_ms, p99Ms: figures.to_paid_p99_ms },
+        { label: 'commit → on Kafka', p50Ms: figures.commit_to_kafka_p50_ms, p99Ms: figures.commit_to_kafka_p99_ms },
+        { label: '(a) bare MySQL txn', p50Ms: figures.mysql_txn_p50_ms, p99Ms: figures.mysql_txn_p99_ms },
+      ],
+    ),
+    markdown: (chartFile, when) =>
       ordersMarkdown({
         title: 'Orders: HTTP to PAID, with the MySQL and Kafka ceilings',
         when,
@@ -461,7 +513,7 @@ async function main(): Promise<void> {
           'CPU cores': String(cpus().length),
           Node: process.version,
           Kafka: settings.KAFKA_BROKERS.join(','),
-          'events relayed by order-service': String(relayed ?? 'n/a'),
+          'events relayed by order-service': String(orders.relayed ?? 'n/a'),
         },
         notes: [
           'Orders per second count orders whose OrderPaid reached Kafka, from the first placement of the measured phase to the last OrderPaid.',
@@ -474,21 +526,75 @@ async function main(): Promise<void> {
           ...(Object.keys(failures).length > 0 ? [`Placement failures: ${JSON.stringify(failures)}`] : []),
         ],
       }),
-    )
+  })
+}
+
+/** Removes what the run created: processes, clients, Redis keys, databases and its topics. */
+async function cleanUp(run: Run): Promise<void> {
+  for (const service of run.processes) await service.stop('SIGTERM').catch(() => undefined)
+  for (const cleanup of run.cleanups.reverse()) await cleanup().catch(() => undefined)
+  const redis = createRedis({ url: settings.REDIS_URL, logger })
+  await deleteRedisKeys(redis, run.stockPrefix).catch(() => undefined)
+  await redis.quit()
+  for (const database of run.databases) await database.drop().catch(() => undefined)
+  if (settings.KAFKA_TOPIC_PREFIX !== '') {
+    await run.admin.deleteTopics(allTopics().map((topic) => topic.name)).catch(() => undefined)
+  }
+  await run.admin.close()
+  await run.issuer.close()
+}
+
+async function main(): Promise<void> {
+  // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench orders.
+  const bus = createEventBus({
+    brokers: settings.KAFKA_BROKERS,
+    clientId: 'bench-orders',
+    logger,
+    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+  })
+  const admin = await bus.admin()
+  await admin.ensureTopics(allTopics())
+  const run: Run = {
+    clients: settings.BENCH_CLIENTS,
+    kafka: new Kafka({ clientId: 'bench-orders', brokers: [...settings.KAFKA_BROKERS], logLevel: logLevel.NOTHING }),
+    bus,
+    admin,
+    issuer: await startTestIssuer(),
+    databases: [],
+    processes: [],
+    cleanups: [],
+    stockPrefix: uniqueName('bench-stock'),
+    groups: {
+      goods: uniqueName('bench-goods'),
+      order: uniqueName('bench-order'),
+      payment: uniqueName('bench-payment'),
+      watch: uniqueName('bench-watch'),
+    },
+  }
+  try {
+    say(`placing ${settings.BENCH_ORDERS} orders from ${run.clients} concurrent buyers (${cpus().length} CPU cores)`)
+    const services = await startServices(run)
+    const warmUp = Math.max(20, Math.ceil(settings.BENCH_ORDERS / 20))
+    const goodsId = await createBenchGoods(run, services.goods, settings.BENCH_ORDERS + warmUp)
+    const watch = await watchOrders(run)
+    const orders = await placer(run, services.order, goodsId, watch)
+
+    say(`warming up with ${warmUp} orders`)
+    await drive(warmUp, run.clients, 60, orders.place)
+    await orders.allPaid(60)
+    orders.placedAt.clear()
+
+    const measured = await ordersPhase(services, orders, watch, run.clients)
+    const mysqlCeiling = await mysqlCeilingPhase(run, services.orderDb, goodsId)
+    const kafkaCeiling = await kafkaCeilingPhase(run, goodsId)
+
+    const ceilings = { ...mysqlCeiling, ...kafkaCeiling }
+    const results = benchFigures(run.clients, measured, watch, ceilings)
+    const reportFile = await writeReport(run.clients, measured, ceilings, results)
     say(`report: ${reportFile}`)
-    process.stdout.write(`${JSON.stringify({ bench: 'orders', ...figures, ratios })}\n`)
+    process.stdout.write(`${JSON.stringify({ bench: 'orders', ...results.figures, ratios: results.ratios })}\n`)
   } finally {
-    for (const service of processes) await service.stop('SIGTERM').catch(() => undefined)
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
-    const redis = createRedis({ url: settings.REDIS_URL, logger })
-    await deleteRedisKeys(redis, stockPrefix).catch(() => undefined)
-    await redis.quit()
-    for (const database of databases) await database.drop().catch(() => undefined)
-    if (settings.KAFKA_TOPIC_PREFIX !== '') {
-      await admin.deleteTopics(allTopics().map((topic) => topic.name)).catch(() => undefined)
-    }
-    await admin.close()
-    await issuer.close()
+    await cleanUp(run)
   }
 }
 
