@@ -1,18 +1,15 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import type { Redis } from '@timedeal/platform'
-import { connectTestMysql, eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { connectTestMysql, eventually, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import { QueryTypes } from 'sequelize'
 import { createCatalog } from '../src/adapters/catalog.ts'
 import {
   call,
-  connectRedis,
-  createTestDatabase,
-  dropPrefix,
+  type GoodsUnderTest,
   onHandOf,
   saleDraft,
-  startTestGoods,
+  startGoodsUnderTest,
   type TestDatabase,
   type TestGoods,
 } from './support.ts'
@@ -21,35 +18,30 @@ const REFUSED = 'refused by the database'
 
 describe('a seller edit that fails in MySQL (real MariaDB and Redis)', () => {
   const prefix = uniqueName('test_goods_edit')
+  let fixture: GoodsUnderTest
   let database: TestDatabase
-  let redis: Redis
   let issuer: TestIssuer
   let goods: TestGoods
   let seller: string
 
   before(async () => {
-    database = await createTestDatabase()
-    // The database refuses any edit with this description, as a failing constraint would.
-    await database.sequelize.query(`
+    fixture = await startGoodsUnderTest({
+      prefix,
+      // The database refuses any edit with this description, as a failing constraint would.
+      prepare: (database) =>
+        database.sequelize.query(`
       CREATE TRIGGER goods_refuse_marked_edit BEFORE UPDATE ON goods FOR EACH ROW
       BEGIN
         IF NEW.description = '${REFUSED}' THEN
           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'this edit is refused';
         END IF;
-      END`)
-    redis = connectRedis()
-    issuer = await startTestIssuer()
-    goods = await startTestGoods({ database, redis, prefix, issuer })
+      END`),
+    })
+    ;({ database, issuer, goods } = fixture)
     seller = await issuer.sign({ sub: `seller-${randomUUID()}`, role: 'SELLER' })
   })
 
-  after(async () => {
-    await goods.stop()
-    await dropPrefix(redis, prefix)
-    redis.disconnect()
-    await issuer.close()
-    await database.drop()
-  })
+  after(() => fixture?.stop())
 
   const store = () => goods.service.live.store
 

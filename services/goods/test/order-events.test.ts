@@ -2,48 +2,40 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createEvent, type EventName, TOPIC_ORDERS, topics } from '@timedeal/contracts'
-import type { EventBus, EventPublisher, Redis } from '@timedeal/platform'
-import { eventually, startTestIssuer, type TestIssuer, testEventBus, uniqueName } from '@timedeal/platform/testing'
+import type { EventBus, EventPublisher } from '@timedeal/platform'
+import { eventually, type TestIssuer, testEventBus, uniqueName } from '@timedeal/platform/testing'
 import {
   call,
-  connectRedis,
-  createTestDatabase,
-  dropPrefix,
+  type GoodsUnderTest,
   ledgerRowsOf,
   saleDraft,
-  startTestGoods,
+  startGoodsUnderTest,
   type TestDatabase,
   type TestGoods,
 } from './support.ts'
 
 describe('order events release stock (real Kafka, MariaDB and Redis)', () => {
   const prefix = uniqueName('test_events')
+  let fixture: GoodsUnderTest
   let database: TestDatabase
-  let redis: Redis
   let issuer: TestIssuer
   let bus: EventBus
   let publisher: EventPublisher
   let goods: TestGoods
 
   before(async () => {
-    database = await createTestDatabase()
-    redis = connectRedis()
-    issuer = await startTestIssuer()
     bus = testEventBus('goods-events-test')
     const admin = await bus.admin()
     await admin.ensureTopics(topics.filter((topic) => topic.name === TOPIC_ORDERS))
     await admin.close()
     publisher = await bus.publisher()
-    goods = await startTestGoods({ database, redis, prefix, issuer, bus })
+    fixture = await startGoodsUnderTest({ prefix, bus })
+    ;({ database, issuer, goods } = fixture)
   })
 
   after(async () => {
-    await goods.stop()
-    await publisher.close()
-    await dropPrefix(redis, prefix)
-    redis.disconnect()
-    await issuer.close()
-    await database.drop()
+    await fixture?.stop()
+    await publisher?.close()
   })
 
   test('cancelled, failed, expired and returned orders give their units back once; a paid order confirms', async () => {

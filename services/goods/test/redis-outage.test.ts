@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { allTopics, createEvent, deadLetterTopicOf, TOPIC_ORDERS } from '@timedeal/contracts'
 import { createLogger, createRedis, type EventPublisher, type Redis } from '@timedeal/platform'
 import {
   eventually,
-  freePort,
+  type PrivateRedis,
   type ServiceProcess,
   spawnService,
   startGroupsAtEnd,
+  startPrivateRedis,
   startTestIssuer,
   type TestIssuer,
   testEventBus,
@@ -33,38 +29,11 @@ const OUTAGE_MS = 30_000
 // The private Redis is killed on purpose: its connection errors are expected.
 const quietLogger = createLogger('redis-outage-test', 'fatal')
 
-/**
- * A Redis of this test's own (the shared one serves everyone else), with every write fsynced,
- * so a SIGKILL loses nothing it acknowledged and a restart on the same folder brings it all back.
- */
-async function startPrivateRedis(port: number, dir: string): Promise<ChildProcess> {
-  const server = spawn(
-    'redis-server',
-    ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'],
-    { stdio: 'ignore' },
-  )
-  const probe = createRedis({ url: `redis://127.0.0.1:${port}`, logger: quietLogger })
-  try {
-    await eventually(async () => ((await probe.ping()) === 'PONG' ? true : undefined), 15_000, 'the private Redis')
-  } finally {
-    probe.disconnect()
-  }
-  return server
-}
-
-async function killRedis(server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null || server.signalCode !== null) return
-  server.kill('SIGKILL')
-  await once(server, 'exit')
-}
-
 describe('goods-service while its Redis is down (a real process, a private Redis, real Kafka)', () => {
   const groupId = uniqueName('goods-outage')
   const stockPrefix = uniqueName('test_outage')
   const deadLetterTopic = deadLetterTopicOf(TOPIC_ORDERS)
-  let dir: string
-  let redisPort: number
-  let redis: ChildProcess
+  let redis: PrivateRedis
   // The test's own client of the private Redis: it makes the paid reservations.
   let client: Redis
   let store: StockStore
@@ -74,10 +43,9 @@ describe('goods-service while its Redis is down (a real process, a private Redis
   let service: ServiceProcess
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'timedeal-redis-outage-'))
-    redisPort = await freePort()
-    redis = await startPrivateRedis(redisPort, dir)
-    client = createRedis({ url: `redis://127.0.0.1:${redisPort}`, logger: quietLogger, connectionName: 'outage-test' })
+    // Every write fsynced, so a SIGKILL loses nothing it acknowledged and a restart brings it all back.
+    redis = await startPrivateRedis('always')
+    client = createRedis({ url: redis.url, logger: quietLogger, connectionName: 'outage-test' })
     store = createStockStore(client, { prefix: stockPrefix, holdMs: 600_000, retentionMs: 600_000 })
     database = await createTestDatabase()
     issuer = await startTestIssuer()
@@ -89,7 +57,7 @@ describe('goods-service while its Redis is down (a real process, a private Redis
     await startGroupsAtEnd([groupId], [TOPIC_ORDERS])
     service = await spawnService(entry, {
       MYSQL_DATABASE: database.name,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      REDIS_URL: redis.url,
       STOCK_KEY_PREFIX: stockPrefix,
       JWT_JWKS_URL: issuer.jwksUrl,
       INTERNAL_API_SECRET: INTERNAL_SECRET,
@@ -103,8 +71,7 @@ describe('goods-service while its Redis is down (a real process, a private Redis
     await service.stop('SIGTERM')
     await publisher.close()
     client.disconnect()
-    await killRedis(redis)
-    await rm(dir, { recursive: true, force: true })
+    await redis.stop()
     await issuer.close()
     await database.drop()
   })
@@ -174,10 +141,10 @@ describe('goods-service while its Redis is down (a real process, a private Redis
 
     try {
       const outageStarted = Date.now()
-      await killRedis(redis)
+      await redis.kill()
       await publisher.publish(TOPIC_ORDERS, cancels)
       await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS - (Date.now() - outageStarted)))
-      redis = await startPrivateRedis(redisPort, dir)
+      await redis.restart()
 
       await eventually(
         async () => (deadLettered.length > 0 || (await stockOf(goodsId)) === 10 ? true : undefined),

@@ -10,8 +10,10 @@ import {
   type Redis,
 } from '@timedeal/platform'
 import {
+  callApp,
   createTestDatabase as createPlatformTestDatabase,
   deleteRedisKeys,
+  startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testLogger,
@@ -103,15 +105,11 @@ export async function call(
   path: string,
   options: { token?: string; internal?: boolean; body?: unknown } = {},
 ): Promise<{ status: number; body: Record<string, unknown> & { code?: string } }> {
-  const headers: Record<string, string> = {}
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  if (options.internal) headers[INTERNAL_CREDENTIAL_HEADER] = INTERNAL_SECRET
-  if (options.body !== undefined) headers['content-type'] = 'application/json'
+  const { internal, ...sent } = options
   const target = path.startsWith('/internal/') ? (internalAppOf.get(app) ?? app) : app
-  const response = await target.request(path, {
-    method,
-    headers,
-    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+  const response = await callApp(target, method, path, {
+    ...sent,
+    headers: internal ? { [INTERNAL_CREDENTIAL_HEADER]: INTERNAL_SECRET } : {},
   })
   const text = await response.text()
   return { status: response.status, body: text ? JSON.parse(text) : {} }
@@ -154,4 +152,56 @@ export const countBy = <T>(values: readonly T[]): Record<string, number> => {
   const counts: Record<string, number> = {}
   for (const value of values) counts[String(value)] = (counts[String(value)] ?? 0) + 1
   return counts
+}
+
+export interface GoodsUnderTest {
+  readonly database: TestDatabase
+  readonly redis: Redis
+  /** The stock keys' prefix. */
+  readonly prefix: string
+  readonly issuer: TestIssuer
+  readonly goods: TestGoods
+  /** Stops the service, then drops its database and its Redis keys. */
+  stop(): Promise<void>
+}
+
+/**
+ * goods-service in-process with everything of its own: a database, stock keys under `prefix`,
+ * a token issuer. `prepare` runs on the migrated database before the service starts.
+ */
+export async function startGoodsUnderTest(options: {
+  prefix: string
+  bus?: EventBus
+  settings?: Record<string, string>
+  prepare?: (database: TestDatabase) => Promise<unknown>
+}): Promise<GoodsUnderTest> {
+  const { prefix } = options
+  const database = await createTestDatabase()
+  const redis = connectRedis()
+  const issuer = await startTestIssuer()
+  const release = async () => {
+    await dropPrefix(redis, prefix)
+    redis.disconnect()
+    await issuer.close()
+    await database.drop()
+  }
+  let goods: TestGoods
+  try {
+    await options.prepare?.(database)
+    goods = await startTestGoods({ database, redis, prefix, issuer, bus: options.bus, settings: options.settings })
+  } catch (error) {
+    await release()
+    throw error
+  }
+  return {
+    database,
+    redis,
+    prefix,
+    issuer,
+    goods,
+    async stop() {
+      await goods.stop()
+      await release()
+    },
+  }
 }

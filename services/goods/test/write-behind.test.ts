@@ -12,6 +12,7 @@ import {
   createLedgerWriter,
   forgetConsumer,
   idleConsumers,
+  type LedgerWriter,
   ledgerLag,
 } from '../src/adapters/ledger-writer.ts'
 import { draftToGoods, stockSourceOf } from '../src/domain/goods.ts'
@@ -101,6 +102,31 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
     assert.equal((await ledgerLag(redis, store.keys.ledger)).entries, 0)
   }
 
+  /** Runs a ledger writer until it has drained the ledger, then `check` while it still runs. */
+  async function afterDrainBy(
+    store: StockStore,
+    options: { consumer: string; batchSize: number; claimIdleMs: number; trimEveryMs?: number },
+    check: (writer: LedgerWriter) => Promise<void>,
+  ) {
+    const reader = redis.duplicate()
+    const writer = createLedgerWriter({
+      redis,
+      reader,
+      sequelize: database.sequelize,
+      keys: store.keys,
+      ...options,
+      logger: testLogger,
+    })
+    writer.start()
+    try {
+      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
+      await check(writer)
+    } finally {
+      await writer.stop()
+      reader.disconnect()
+    }
+  }
+
   test('a worker killed with SIGKILL mid-batch, again and again, leaves MySQL equal to Redis once restarted', async () => {
     const { prefix, store, goodsIds, ids } = await busySale(4, 3_000)
     const env = {
@@ -161,25 +187,9 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
     assert.equal(await applyLedgerBatch(database.sequelize, entries), 120)
     assert.equal(await applyLedgerBatch(database.sequelize, entries), 0, 'a replayed batch inserts nothing')
 
-    const reader = redis.duplicate()
-    const writer = createLedgerWriter({
-      redis,
-      reader,
-      sequelize: database.sequelize,
-      keys: store.keys,
-      consumer: 'successor',
-      batchSize: 50,
-      claimIdleMs: 200,
-      logger: testLogger,
-    })
-    writer.start()
-    try {
-      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
-      await assertConverged(store, goodsIds, ids)
-    } finally {
-      await writer.stop()
-      reader.disconnect()
-    }
+    await afterDrainBy(store, { consumer: 'successor', batchSize: 50, claimIdleMs: 200 }, () =>
+      assertConverged(store, goodsIds, ids),
+    )
   })
 
   test('never drops entries a consumer read after it was listed as gone', async () => {
@@ -219,25 +229,9 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
       left.map((fields) => fields[1]),
       ['sleeper'],
     )
-    const reader = redis.duplicate()
-    const writer = createLedgerWriter({
-      redis,
-      reader,
-      sequelize: database.sequelize,
-      keys: store.keys,
-      consumer: 'heir',
-      batchSize: 50,
-      claimIdleMs: 200,
-      logger: testLogger,
-    })
-    writer.start()
-    try {
-      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
-      await assertConverged(store, goodsIds, ids)
-    } finally {
-      await writer.stop()
-      reader.disconnect()
-    }
+    await afterDrainBy(store, { consumer: 'heir', batchSize: 50, claimIdleMs: 200 }, () =>
+      assertConverged(store, goodsIds, ids),
+    )
   })
 
   test('terms entries bring a goods row up to the newest terms and never back to older ones', async () => {
@@ -292,28 +286,15 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
     assert.equal(waiting.entries, ids.length)
     assert.ok(waiting.oldestAgeMs >= 50, `oldest entry is ${waiting.oldestAgeMs} ms old`)
 
-    const reader = redis.duplicate()
-    const writer = createLedgerWriter({
-      redis,
-      reader,
-      sequelize: database.sequelize,
-      keys: store.keys,
-      consumer: 'lag-reporter',
-      batchSize: 7,
-      claimIdleMs: 30_000,
-      trimEveryMs: 100,
-      logger: testLogger,
-    })
-    writer.start()
-    try {
-      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
-      assert.deepEqual(await writer.lag(), { entries: 0, oldestAgeMs: 0 })
-      await assertConverged(store, goodsIds, ids)
-      // Applied entries leave the stream; the last one stays as the group's reference point.
-      await eventually(async () => ((await redis.xlen(store.keys.ledger)) <= 1 ? true : undefined), 5_000, 'the trim')
-    } finally {
-      await writer.stop()
-      reader.disconnect()
-    }
+    await afterDrainBy(
+      store,
+      { consumer: 'lag-reporter', batchSize: 7, claimIdleMs: 30_000, trimEveryMs: 100 },
+      async (writer) => {
+        assert.deepEqual(await writer.lag(), { entries: 0, oldestAgeMs: 0 })
+        await assertConverged(store, goodsIds, ids)
+        // Applied entries leave the stream; the last one stays as the group's reference point.
+        await eventually(async () => ((await redis.xlen(store.keys.ledger)) <= 1 ? true : undefined), 5_000, 'the trim')
+      },
+    )
   })
 })
