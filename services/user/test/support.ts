@@ -9,6 +9,8 @@ import {
   type Redis,
 } from '@timedeal/platform'
 import {
+  type CallOptions,
+  callApp,
   createTestDatabase as createPlatformTestDatabase,
   type TestDatabase,
   testLogger,
@@ -31,11 +33,7 @@ export const createTestDatabase = (): Promise<TestDatabase> => createPlatformTes
 /** A random 32-byte data key, as `DATA_KEYS` lists it. */
 export const newDataKey = (id: string) => `${id}:${randomBytes(32).toString('base64')}`
 
-export interface CallOptions {
-  readonly body?: unknown
-  readonly token?: string
-  readonly headers?: Record<string, string>
-}
+export type { CallOptions }
 
 export interface TestUserService {
   readonly app: Hono
@@ -87,16 +85,8 @@ export async function startUserService(
   if (!internalApp) throw new Error('user-service has internal routes')
 
   const client = (address: string): TestUserService => {
-    const request = (target: Hono, method: string, path: string, options: CallOptions = {}) => {
-      const headers: Record<string, string> = { 'x-forwarded-for': address, ...options.headers }
-      if (options.token) headers.authorization = `Bearer ${options.token}`
-      let body: string | undefined
-      if (options.body !== undefined) {
-        headers['content-type'] ??= 'application/json'
-        body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
-      }
-      return Promise.resolve(target.request(path, { method, headers, body }))
-    }
+    const request = (target: Hono, method: string, path: string, options: CallOptions = {}) =>
+      callApp(target, method, path, { ...options, headers: { 'x-forwarded-for': address, ...options.headers } })
     const call = (method: string, path: string, options: CallOptions = {}) =>
       request(app as unknown as Hono, method, path, options)
     const callInternal = (method: string, path: string, options: CallOptions = {}) =>
