@@ -8,16 +8,15 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
-  createTestDatabase,
+  prepareServiceUnderTest,
   type ServiceProcess,
-  spawnService,
+  type ServiceUnderTest,
+  spawnReadyService,
   startTestIssuer,
-  type TestDatabase,
   type TestIssuer,
   uniqueName,
-  waitUntilReady,
 } from '@timedeal/platform/testing'
-import { INTERNAL_SECRET, spawnGoodsService, startGroupsAtEnd, type TestGoodsService } from './support.ts'
+import { INTERNAL_SECRET, spawnGoodsService, type TestGoodsService } from './support.ts'
 
 const orderEntry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 const BUYERS = 2_000
@@ -26,17 +25,24 @@ const STOCK = 100
 describe('the first burst after start (real goods-service and order-service processes)', () => {
   let issuer: TestIssuer
   let goods: TestGoodsService
-  let database: TestDatabase
+  let order: ServiceUnderTest
   let orderService: ServiceProcess | undefined
 
   before(async () => {
     issuer = await startTestIssuer()
-    ;[goods, database] = await Promise.all([spawnGoodsService(issuer), createTestDatabase('order_burst')])
+    ;[goods, order] = await Promise.all([
+      spawnGoodsService(issuer),
+      prepareServiceUnderTest({
+        name: 'order_burst',
+        issuer,
+        consumes: { groupSetting: 'PAYMENT_EVENTS_GROUP', topics: [TOPIC_PAYMENTS] },
+      }),
+    ])
   })
 
   after(async () => {
     await orderService?.stop('SIGTERM')
-    await Promise.all([goods?.stop(), database?.drop()])
+    await Promise.all([goods?.stop(), order?.release()])
     await issuer?.close()
   })
 
@@ -51,19 +57,14 @@ describe('the first burst after start (real goods-service and order-service proc
     // goods-service starts afresh too, as after `make dev`; the live stock stays in Redis.
     await goods.halt()
     await goods.resume()
-    const groupId = uniqueName('order-burst')
-    await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
     // Default settings, as a new user's `make dev` runs it.
-    orderService = await spawnService(orderEntry, {
-      MYSQL_DATABASE: database.name,
+    orderService = await spawnReadyService(orderEntry, {
+      ...order.env,
       GOODS_URL: goods.url,
       GOODS_INTERNAL_URL: goods.internalUrl,
       INTERNAL_API_SECRET: INTERNAL_SECRET,
-      JWT_JWKS_URL: issuer.jwksUrl,
-      PAYMENT_EVENTS_GROUP: groupId,
       LOG_LEVEL: 'warn',
     })
-    await waitUntilReady(orderService, 60_000)
     const url = orderService.url
 
     // Buyers wait on the sale page with their connections open, so the orders arrive at once.

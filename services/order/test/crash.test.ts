@@ -7,17 +7,15 @@ import {
   eventually,
   type ServiceProcess,
   spawnService,
-  startTestIssuer,
   type TestIssuer,
   uniqueName,
   waitUntilReady,
 } from '@timedeal/platform/testing'
 import {
   type EventWatch,
+  type OrderStack,
   rows,
-  spawnGoodsService,
-  spawnPaymentService,
-  startTestOrderService,
+  startOrderStack,
   type TestGoodsService,
   type TestOrderService,
   type TestPaymentService,
@@ -29,6 +27,7 @@ const stallingRelayEntry = fileURLToPath(new URL('./fixtures/stalling-relay.ts',
 const ORDERS = 20
 
 describe('a relay killed between commit and publish loses nothing and doubles nothing (real processes, kill -9)', () => {
+  let stack: OrderStack
   let issuer: TestIssuer
   let goods: TestGoodsService
   let payment: TestPaymentService
@@ -37,19 +36,16 @@ describe('a relay killed between commit and publish loses nothing and doubles no
   const relays: ServiceProcess[] = []
 
   before(async () => {
-    issuer = await startTestIssuer()
-    ;[goods, payment] = await Promise.all([spawnGoodsService(issuer), spawnPaymentService(issuer)])
     // This order-service commits orders and their outbox rows but publishes nothing itself.
-    orders = await startTestOrderService(goods, issuer, { OUTBOX_RELAY: 'false' })
+    stack = await startOrderStack({ orders: { OUTBOX_RELAY: 'false' } })
+    ;({ issuer, goods, payment, orders } = stack)
     watch = await watchEvents(TOPIC_ORDERS)
   })
 
   after(async () => {
     for (const relay of relays) await relay.stop('SIGKILL')
     await watch?.close()
-    await orders?.stop()
-    await Promise.all([goods?.stop(), payment?.stop()])
-    await issuer?.close()
+    await stack?.stop()
   })
 
   const spawnRelay = async (entry: string) => {

@@ -3,12 +3,11 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { type CloudEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import { assertEveryRouteDocumented } from '@timedeal/platform'
-import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { eventually, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import {
+  type OrderStack,
   rows,
-  spawnGoodsService,
-  spawnPaymentService,
-  startTestOrderService,
+  startOrderStack,
   type TestGoodsService,
   type TestOrderService,
   type TestPaymentService,
@@ -27,6 +26,7 @@ interface OrderBody {
 }
 
 describe('orders and payments end to end (real goods-service and payment-service, MariaDB, Redis, Kafka)', () => {
+  let stack: OrderStack
   let issuer: TestIssuer
   let goods: TestGoodsService
   let payment: TestPaymentService
@@ -34,17 +34,11 @@ describe('orders and payments end to end (real goods-service and payment-service
   let sellerToken: string
 
   before(async () => {
-    issuer = await startTestIssuer()
-    ;[goods, payment] = await Promise.all([spawnGoodsService(issuer), spawnPaymentService(issuer)])
-    orders = await startTestOrderService(goods, issuer)
-    sellerToken = await issuer.sign({ sub: uniqueName('seller'), role: 'SELLER' })
+    stack = await startOrderStack()
+    ;({ issuer, goods, payment, orders, sellerToken } = stack)
   })
 
-  after(async () => {
-    await orders?.stop()
-    await Promise.all([goods?.stop(), payment?.stop()])
-    await issuer?.close()
-  })
+  after(() => stack?.stop())
 
   const buyer = () => issuer.sign({ sub: uniqueName('buyer'), role: 'BUYER' })
 
@@ -382,6 +376,7 @@ describe('orders and payments end to end (real goods-service and payment-service
 })
 
 describe('time-driven transitions (real goods-service and payment-service)', () => {
+  let stack: OrderStack
   let issuer: TestIssuer
   let goods: TestGoodsService
   let payment: TestPaymentService
@@ -389,26 +384,21 @@ describe('time-driven transitions (real goods-service and payment-service)', () 
   let sellerToken: string
 
   before(async () => {
-    issuer = await startTestIssuer()
-    ;[goods, payment] = await Promise.all([
+    stack = await startOrderStack({
       // Reservations hold for 4 s, so unpaid orders expire 1 s before that: 3 s after placement.
-      spawnGoodsService(issuer, { RESERVATION_HOLD_MS: '4000' }),
-      spawnPaymentService(issuer, { PROVIDER_TIMEOUT_MS: '6000' }),
-    ])
-    orders = await startTestOrderService(goods, issuer, {
-      PAYMENT_DEADLINE_MARGIN_MS: '1000',
-      FULFILMENT_AUTO: 'true',
-      FULFILMENT_SHIP_AFTER_MS: '300',
-      FULFILMENT_DELIVER_AFTER_MS: '300',
+      goods: { RESERVATION_HOLD_MS: '4000' },
+      payment: { PROVIDER_TIMEOUT_MS: '6000' },
+      orders: {
+        PAYMENT_DEADLINE_MARGIN_MS: '1000',
+        FULFILMENT_AUTO: 'true',
+        FULFILMENT_SHIP_AFTER_MS: '300',
+        FULFILMENT_DELIVER_AFTER_MS: '300',
+      },
     })
-    sellerToken = await issuer.sign({ sub: uniqueName('seller'), role: 'SELLER' })
+    ;({ issuer, goods, payment, orders, sellerToken } = stack)
   })
 
-  after(async () => {
-    await orders?.stop()
-    await Promise.all([goods?.stop(), payment?.stop()])
-    await issuer?.close()
-  })
+  after(() => stack?.stop())
 
   const state = async (token: string, id: string) =>
     ((await (await orders.call('GET', `/api/orders/${id}`, { token })).json()) as OrderBody).state

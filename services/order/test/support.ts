@@ -7,44 +7,40 @@ import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
   createMetricsRegistry,
-  createRedis,
   createServiceApp,
   type EventBus,
   ensureCatalogTopics,
   loadSettings,
+  selectRows,
 } from '@timedeal/platform'
 import {
-  createTestDatabase,
-  deleteRedisKeys,
-  eventually,
+  callApp,
+  type CallOptions as PlatformCallOptions,
+  prepareServiceUnderTest,
   type ServiceProcess,
-  spawnService,
+  spawnReadyService,
   startGroupsAtEnd,
+  startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testEventBus,
-  testKafkaNames,
   testLogger,
   testSettings,
   uniqueName,
-  waitUntilReady,
+  waitForGroupsPast,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
-import { Kafka, logLevel } from 'kafkajs'
-import type { Sequelize } from 'sequelize'
-import { QueryTypes } from 'sequelize'
 import { migrations } from '../src/adapters/migrations.ts'
 import { type OrderService, startOrderService } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
 
-export { startGroupsAtEnd }
+export { startGroupsAtEnd, waitForGroupsPast }
 
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789'
 const goodsEntry = fileURLToPath(new URL('../../goods/src/main.ts', import.meta.url))
 const paymentEntry = fileURLToPath(new URL('../../payment/src/main.ts', import.meta.url))
 
-export const rows = <T extends object>(db: Sequelize, sql: string, replacements: Record<string, unknown> = {}) =>
-  db.query<T>(sql, { replacements, type: QueryTypes.SELECT })
+export const rows = selectRows
 
 export function testBus(clientId = 'order-test', brokers: readonly string[] = testSettings.KAFKA_BROKERS): EventBus {
   return testEventBus(clientId, brokers)
@@ -76,34 +72,25 @@ export async function spawnGoodsService(
   issuer: TestIssuer,
   env: Record<string, string> = {},
 ): Promise<TestGoodsService> {
-  const database = await createTestDatabase('goods')
-  const groupId = uniqueName('goods-test')
-  const stockPrefix = uniqueName('test-stock')
-  await startGroupsAtEnd([groupId], [TOPIC_ORDERS])
+  const owned = await prepareServiceUnderTest({
+    name: 'goods',
+    issuer,
+    consumes: { groupSetting: 'ORDER_EVENTS_GROUP', topics: [TOPIC_ORDERS] },
+    redisPrefixSetting: 'STOCK_KEY_PREFIX',
+  })
+  const { database, groupId } = owned
   const settings: Record<string, string> = {
-    MYSQL_DATABASE: database.name,
-    STOCK_KEY_PREFIX: stockPrefix,
-    ORDER_EVENTS_GROUP: groupId,
-    JWT_JWKS_URL: issuer.jwksUrl,
+    ...owned.env,
     INTERNAL_API_SECRET: INTERNAL_SECRET,
     LOG_LEVEL: 'warn',
     ...env,
   }
-  const start = async () => {
-    const started = await spawnService(goodsEntry, settings)
-    try {
-      await waitUntilReady(started, 60_000)
-    } catch (error) {
-      await started.stop('SIGKILL')
-      throw error
-    }
-    return started
-  }
+  const start = () => spawnReadyService(goodsEntry, settings)
   let child: ServiceProcess
   try {
     child = await start()
   } catch (error) {
-    await database.drop()
+    await owned.release()
     throw error
   }
   // A restart must come back where order-service was told to call it.
@@ -153,21 +140,13 @@ export async function spawnGoodsService(
     },
     async stop() {
       await child.stop('SIGTERM')
-      await database.drop()
-      const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
-      try {
-        await deleteRedisKeys(redis, stockPrefix)
-      } finally {
-        await redis.quit()
-      }
+      await owned.release()
     },
   }
 }
 
-export interface CallOptions {
+export interface CallOptions extends PlatformCallOptions {
   readonly token: string
-  readonly body?: unknown
-  readonly headers?: Record<string, string>
 }
 
 export interface TestOrderService {
@@ -185,17 +164,19 @@ export async function startTestOrderService(
   issuer: TestIssuer,
   overrides: Record<string, string> = {},
 ): Promise<TestOrderService> {
-  const database = await createTestDatabase('order', migrations)
-  const groupId = uniqueName('order-test')
-  await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
+  const owned = await prepareServiceUnderTest({
+    name: 'order',
+    migrations,
+    issuer,
+    consumes: { groupSetting: 'PAYMENT_EVENTS_GROUP', topics: [TOPIC_PAYMENTS] },
+  })
+  const { database, groupId } = owned
   const settings = loadSettings(settingsSchema, {
     ...process.env,
-    MYSQL_DATABASE: database.name,
+    ...owned.env,
     GOODS_URL: goods.url,
     GOODS_INTERNAL_URL: goods.internalUrl,
     INTERNAL_API_SECRET: INTERNAL_SECRET,
-    JWT_JWKS_URL: issuer.jwksUrl,
-    PAYMENT_EVENTS_GROUP: groupId,
     SCHEDULER_INTERVAL_MS: '200',
     ...overrides,
   })
@@ -216,18 +197,10 @@ export async function startTestOrderService(
     service,
     database,
     groupId,
-    call(method, path, options) {
-      const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, ...options.headers }
-      let body: string | undefined
-      if (options.body !== undefined) {
-        headers['content-type'] ??= 'application/json'
-        body = JSON.stringify(options.body)
-      }
-      return Promise.resolve(app.request(path, { method, headers, body }))
-    },
+    call: (method, path, options) => callApp(app, method, path, options),
     async stop() {
       await service.stop()
-      await database.drop()
+      await owned.release()
     },
   }
 }
@@ -245,21 +218,17 @@ export async function spawnPaymentService(
   issuer: TestIssuer,
   env: Record<string, string> = {},
 ): Promise<TestPaymentService> {
-  const database = await createTestDatabase('payment')
-  const groupId = uniqueName('payment-test')
-  await startGroupsAtEnd([groupId], [TOPIC_ORDERS])
-  const child = await spawnService(paymentEntry, {
-    MYSQL_DATABASE: database.name,
-    JWT_JWKS_URL: issuer.jwksUrl,
-    ORDER_EVENTS_GROUP: groupId,
-    LOG_LEVEL: 'warn',
-    ...env,
+  const owned = await prepareServiceUnderTest({
+    name: 'payment',
+    issuer,
+    consumes: { groupSetting: 'ORDER_EVENTS_GROUP', topics: [TOPIC_ORDERS] },
   })
+  const { database, groupId } = owned
+  let child: ServiceProcess
   try {
-    await waitUntilReady(child, 60_000)
+    child = await spawnReadyService(paymentEntry, { ...owned.env, LOG_LEVEL: 'warn', ...env })
   } catch (error) {
-    await child.stop('SIGKILL')
-    await database.drop()
+    await owned.release()
     throw error
   }
   return {
@@ -272,44 +241,8 @@ export async function spawnPaymentService(
       }),
     async stop() {
       await child.stop('SIGTERM')
-      await database.drop()
+      await owned.release()
     },
-  }
-}
-
-/**
- * Waits until every group has committed an offset past `record`: each has handled it (and
- * everything before it in its partition).
- */
-export async function waitForGroupsPast(
-  groups: readonly string[],
-  record: { topic: string; partition: number; offset: string },
-  timeoutMs = 30_000,
-): Promise<void> {
-  const kafka = new Kafka({
-    clientId: 'order-test-progress',
-    brokers: [...testSettings.KAFKA_BROKERS],
-    logLevel: logLevel.NOTHING,
-  })
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    for (const groupId of groups) {
-      await eventually(
-        async () => {
-          const [topic] = await admin.fetchOffsets({
-            groupId: testKafkaNames.group(groupId),
-            topics: [testKafkaNames.topic(record.topic)],
-          })
-          const committed = topic?.partitions.find((partition) => partition.partition === record.partition)?.offset
-          return committed !== undefined && BigInt(committed) > BigInt(record.offset) ? true : undefined
-        },
-        timeoutMs,
-        `group ${groupId} past ${record.topic}/${record.partition}@${record.offset}`,
-      )
-    }
-  } finally {
-    await admin.disconnect()
   }
 }
 
@@ -338,4 +271,50 @@ export async function watchEvents(
   })
   await subscription.joined
   return { seen, close: () => subscription.close() }
+}
+
+export interface OrderStack {
+  readonly issuer: TestIssuer
+  readonly goods: TestGoodsService
+  readonly payment: TestPaymentService
+  readonly orders: TestOrderService
+  /** A seller's token, for creating goods. */
+  readonly sellerToken: string
+  /** Stops order-service, then goods-service and payment-service, then the issuer. */
+  stop(): Promise<void>
+}
+
+/**
+ * An order's whole path: a token issuer, goods-service and payment-service as processes and
+ * order-service in-process, each with the given settings on top of the defaults.
+ */
+export async function startOrderStack(
+  settings: { goods?: Record<string, string>; payment?: Record<string, string>; orders?: Record<string, string> } = {},
+): Promise<OrderStack> {
+  const issuer = await startTestIssuer()
+  const started = await Promise.allSettled([
+    spawnGoodsService(issuer, settings.goods),
+    spawnPaymentService(issuer, settings.payment),
+  ])
+  const [goodsStarted, paymentStarted] = started
+  const goods = goodsStarted.status === 'fulfilled' ? goodsStarted.value : undefined
+  const payment = paymentStarted.status === 'fulfilled' ? paymentStarted.value : undefined
+  const stopAll = async (orders?: TestOrderService) => {
+    await orders?.stop()
+    await Promise.all([goods?.stop(), payment?.stop()])
+    await issuer.close()
+  }
+  if (!goods || !payment) {
+    await stopAll()
+    throw started.find((result) => result.status === 'rejected')?.reason
+  }
+  let orders: TestOrderService
+  try {
+    orders = await startTestOrderService(goods, issuer, settings.orders)
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+  const sellerToken = await issuer.sign({ sub: uniqueName('seller'), role: 'SELLER' })
+  return { issuer, goods, payment, orders, sellerToken, stop: () => stopAll(orders) }
 }
