@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { basename, relative, resolve } from 'node:path'
 import { after } from 'node:test'
 import { topicNamespace } from '@timedeal/contracts'
+import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
@@ -119,6 +120,13 @@ export function testEventBus(clientId: string, brokers: readonly string[] = test
     },
   }
 }
+
+/**
+ * A plain kafkajs client, for what the event bus does not do (offsets, raw records). It takes
+ * names as they are on the broker: put catalog names through {@link testKafkaNames}.
+ */
+export const rawKafka = (clientId: string, brokers: readonly string[] = testSettings.KAFKA_BROKERS): Kafka =>
+  new Kafka({ clientId, brokers: [...brokers], logLevel: kafkaLogLevel.NOTHING })
 
 /** A name no other test (or earlier run) uses: tests never share rows, keys or topics. */
 export const uniqueName = (prefix: string): string =>
@@ -449,12 +457,11 @@ export async function startGroupsAtEnd(
   topics: readonly string[],
   brokers: readonly string[] = testSettings.KAFKA_BROKERS,
 ): Promise<void> {
-  const { Kafka, logLevel } = await import('kafkajs')
   await ensureRunTopics(brokers)
   // Catalog names in, the run's names on the broker.
   const brokerTopics = topics.map(testKafkaNames.topic)
   const brokerGroups = groups.map(testKafkaNames.group)
-  const kafka = new Kafka({ clientId: 'test-offsets', brokers: [...brokers], logLevel: logLevel.NOTHING })
+  const kafka = rawKafka('test-offsets', brokers)
   const admin = kafka.admin()
   await admin.connect()
   try {
@@ -497,13 +504,7 @@ export async function waitForGroupsPast(
   record: { topic: string; partition: number; offset: string },
   timeoutMs = 30_000,
 ): Promise<void> {
-  const { Kafka, logLevel } = await import('kafkajs')
-  const kafka = new Kafka({
-    clientId: 'test-progress',
-    brokers: [...testSettings.KAFKA_BROKERS],
-    logLevel: logLevel.NOTHING,
-  })
-  const admin = kafka.admin()
+  const admin = rawKafka('test-progress').admin()
   await admin.connect()
   try {
     for (const groupId of groups) {
