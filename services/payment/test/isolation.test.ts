@@ -10,22 +10,18 @@ import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import {
   createTestDatabase,
   eventually,
+  rawKafka,
   spawnService,
   testSettings,
   uniqueName,
   waitUntilReady,
 } from '@timedeal/platform/testing'
-import { Kafka, logLevel } from 'kafkajs'
 import { migrations } from '../src/adapters/migrations.ts'
 import { orderPlaced } from './order-events.ts'
 import { startGroupsAtEnd, testBus } from './support.ts'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-const raw = new Kafka({
-  clientId: 'isolation-test',
-  brokers: [...testSettings.KAFKA_BROKERS],
-  logLevel: logLevel.NOTHING,
-})
+const raw = rawKafka('isolation-test')
 
 type Offsets = Map<number, bigint>
 

@@ -14,6 +14,7 @@ import {
 } from '@timedeal/platform'
 import {
   prepareServiceUnderTest,
+  rawKafka,
   startGroupsAtEnd,
   startTestIssuer,
   type TestDatabase,
@@ -21,12 +22,10 @@ import {
   testEventBus,
   testKafkaNames,
   testLogger,
-  testSettings,
   uniqueName,
   waitForGroupsPast,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
-import { Kafka, logLevel } from 'kafkajs'
 import { migrations } from '../src/adapters/migrations.ts'
 import type { PaymentProvider } from '../src/adapters/provider.ts'
 import { type PaymentService, startPaymentService } from '../src/service.ts'
@@ -35,9 +34,6 @@ import { settingsSchema } from '../src/settings.ts'
 export { startGroupsAtEnd, waitForGroupsPast }
 
 export const testBus = (clientId = 'payment-test'): EventBus => testEventBus(clientId)
-
-const rawKafka = (clientId: string) =>
-  new Kafka({ clientId, brokers: [...testSettings.KAFKA_BROKERS], logLevel: logLevel.NOTHING })
 
 export interface DeadLetter {
   readonly headers: Record<string, string>
