@@ -7,6 +7,7 @@ import { createLogger, createRedis, type EventPublisher, type Redis } from '@tim
 import {
   eventually,
   type PrivateRedis,
+  rawKafka,
   type ServiceProcess,
   spawnService,
   startGroupsAtEnd,
@@ -15,12 +16,10 @@ import {
   type TestIssuer,
   testEventBus,
   testKafkaNames,
-  testSettings,
   uniqueName,
   waitUntilReady,
 } from '@timedeal/platform/testing'
 import { createStockStore, type StockStore } from '@timedeal/stock'
-import { Kafka, logLevel } from 'kafkajs'
 import { createTestDatabase, INTERNAL_SECRET, saleDraft, type TestDatabase } from './support.ts'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
@@ -124,12 +123,7 @@ describe('goods-service while its Redis is down (a real process, a private Redis
     const deadLettered: string[] = []
     const readerGroup = uniqueName('goods-outage-dlq')
     await startGroupsAtEnd([readerGroup], [deadLetterTopic])
-    const kafka = new Kafka({
-      clientId: 'dlq-reader',
-      brokers: [...testSettings.KAFKA_BROKERS],
-      logLevel: logLevel.NOTHING,
-    })
-    const reader = kafka.consumer({ groupId: testKafkaNames.group(readerGroup), maxWaitTimeInMs: 200 })
+    const reader = rawKafka('dlq-reader').consumer({ groupId: testKafkaNames.group(readerGroup), maxWaitTimeInMs: 200 })
     await reader.connect()
     await reader.subscribe({ topics: [testKafkaNames.topic(deadLetterTopic)] })
     await reader.run({
