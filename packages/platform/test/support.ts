@@ -579,3 +579,34 @@ export async function startPrivateRedis(appendfsync: 'always' | 'everysec'): Pro
     },
   }
 }
+
+export interface DeadLetter {
+  readonly headers: Record<string, string>
+}
+
+/**
+ * Reads a dead-letter topic (a catalog name) from its current end, keeping records by their
+ * event id; `onLetter` hears each one as it arrives.
+ */
+export async function watchDeadLetters(
+  topic: string,
+  onLetter?: (eventId: string, letter: DeadLetter) => void,
+): Promise<{ byId: Map<string, DeadLetter>; close(): Promise<void> }> {
+  const groupId = uniqueName('test-dlq')
+  await startGroupsAtEnd([groupId], [topic])
+  const consumer = rawKafka('test-dlq').consumer({ groupId: testKafkaNames.group(groupId), maxWaitTimeInMs: 200 })
+  const byId = new Map<string, DeadLetter>()
+  const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve))
+  await consumer.connect()
+  await consumer.subscribe({ topics: [testKafkaNames.topic(topic)] })
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))
+      if (!headers.ce_id) return
+      byId.set(headers.ce_id, { headers })
+      onLetter?.(headers.ce_id, { headers })
+    },
+  })
+  await joined
+  return { byId, close: () => consumer.disconnect() }
+}
