@@ -14,16 +14,15 @@ import {
 } from '@timedeal/platform'
 import {
   prepareServiceUnderTest,
-  rawKafka,
   startGroupsAtEnd,
   startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testEventBus,
-  testKafkaNames,
   testLogger,
   uniqueName,
   waitForGroupsPast,
+  watchDeadLetters,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
 import { migrations } from '../src/adapters/migrations.ts'
@@ -31,41 +30,9 @@ import type { PaymentProvider } from '../src/adapters/provider.ts'
 import { type PaymentService, startPaymentService } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
 
-export { startGroupsAtEnd, waitForGroupsPast }
+export { startGroupsAtEnd, waitForGroupsPast, watchDeadLetters }
 
 export const testBus = (clientId = 'payment-test'): EventBus => testEventBus(clientId)
-
-export interface DeadLetter {
-  readonly headers: Record<string, string>
-}
-
-/** Reads the dead-letter topic from its current end, keeping records by their event id. */
-export async function watchDeadLetters(
-  topic: string,
-): Promise<{ byId: Map<string, DeadLetter>; close(): Promise<void> }> {
-  const groupId = uniqueName('payment-test-dlq')
-  await startGroupsAtEnd([groupId], [topic])
-  const consumer = rawKafka('payment-test-dlq').consumer({
-    groupId: testKafkaNames.group(groupId),
-    maxWaitTimeInMs: 200,
-  })
-  const byId = new Map<string, DeadLetter>()
-  let joined: () => void = () => {}
-  const hasJoined = new Promise<void>((resolve) => {
-    joined = resolve
-  })
-  consumer.on(consumer.events.GROUP_JOIN, () => joined())
-  await consumer.connect()
-  await consumer.subscribe({ topics: [testKafkaNames.topic(topic)] })
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))
-      if (headers.ce_id) byId.set(headers.ce_id, { headers })
-    },
-  })
-  await hasJoined
-  return { byId, close: () => consumer.disconnect() }
-}
 
 export interface TestPaymentService {
   readonly app: Hono
