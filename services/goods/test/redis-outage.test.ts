@@ -7,7 +7,6 @@ import { createLogger, createRedis, type EventPublisher, type Redis } from '@tim
 import {
   eventually,
   type PrivateRedis,
-  rawKafka,
   type ServiceProcess,
   spawnService,
   startGroupsAtEnd,
@@ -15,9 +14,9 @@ import {
   startTestIssuer,
   type TestIssuer,
   testEventBus,
-  testKafkaNames,
   uniqueName,
   waitUntilReady,
+  watchDeadLetters,
 } from '@timedeal/platform/testing'
 import { createStockStore, type StockStore } from '@timedeal/stock'
 import { createTestDatabase, INTERNAL_SECRET, saleDraft, type TestDatabase } from './support.ts'
@@ -121,16 +120,8 @@ describe('goods-service while its Redis is down (a real process, a private Redis
     )
     const ours = new Set(cancels.map((event) => event.id))
     const deadLettered: string[] = []
-    const readerGroup = uniqueName('goods-outage-dlq')
-    await startGroupsAtEnd([readerGroup], [deadLetterTopic])
-    const reader = rawKafka('dlq-reader').consumer({ groupId: testKafkaNames.group(readerGroup), maxWaitTimeInMs: 200 })
-    await reader.connect()
-    await reader.subscribe({ topics: [testKafkaNames.topic(deadLetterTopic)] })
-    await reader.run({
-      eachMessage: async ({ message }) => {
-        const id = message.headers?.ce_id?.toString()
-        if (id && ours.has(id)) deadLettered.push(id)
-      },
+    const reader = await watchDeadLetters(deadLetterTopic, (id) => {
+      if (ours.has(id)) deadLettered.push(id)
     })
 
     try {
@@ -158,7 +149,7 @@ describe('goods-service while its Redis is down (a real process, a private Redis
         .reduce((sum, [, , count]) => sum + Number(count), 0)
       assert.ok(retries > 0, `expected infrastructure retries to be counted:\n${metrics.slice(0, 2000)}`)
     } finally {
-      await reader.disconnect()
+      await reader.close()
     }
   })
 })
