@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, relative, resolve } from 'node:path'
 import { after } from 'node:test'
-import { topicNamespace } from '@timedeal/contracts'
+import { type CloudEvent, topicNamespace } from '@timedeal/contracts'
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
@@ -609,4 +609,35 @@ export async function watchDeadLetters(
   })
   await joined
   return { byId, close: () => consumer.disconnect() }
+}
+
+export interface EventWatch {
+  /** Every event that arrived, in arrival order. */
+  readonly events: CloudEvent[]
+  /** How many times each event id arrived. */
+  readonly seen: Map<string, number>
+  close(): Promise<void>
+}
+
+/** Keeps every event arriving on `topic` (a catalog name) from now on, or from its beginning, in a group of its own. */
+export async function watchEvents(
+  topic: string,
+  brokers: readonly string[] = testSettings.KAFKA_BROKERS,
+  fromBeginning = false,
+): Promise<EventWatch> {
+  const groupId = uniqueName('test-watch')
+  if (!fromBeginning) await startGroupsAtEnd([groupId], [topic], brokers)
+  const events: CloudEvent[] = []
+  const seen = new Map<string, number>()
+  const subscription = await testEventBus('test-watch', brokers).subscribe({
+    groupId,
+    topics: [topic],
+    fromBeginning: true,
+    handle: async ({ event }) => {
+      events.push(event)
+      seen.set(event.id, (seen.get(event.id) ?? 0) + 1)
+    },
+  })
+  await subscription.joined
+  return { events, seen, close: () => subscription.close() }
 }
