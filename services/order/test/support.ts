@@ -15,6 +15,7 @@ import {
 } from '@timedeal/platform'
 import {
   callApp,
+  type EventWatch,
   type CallOptions as PlatformCallOptions,
   prepareServiceUnderTest,
   type ServiceProcess,
@@ -28,13 +29,14 @@ import {
   testSettings,
   uniqueName,
   waitForGroupsPast,
+  watchEvents,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
 import { migrations } from '../src/adapters/migrations.ts'
 import { type OrderService, startOrderService } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
 
-export { startGroupsAtEnd, waitForGroupsPast }
+export { type EventWatch, startGroupsAtEnd, waitForGroupsPast, watchEvents }
 
 export const INTERNAL_SECRET = 'test-internal-secret-0123456789'
 const goodsEntry = fileURLToPath(new URL('../../goods/src/main.ts', import.meta.url))
@@ -244,33 +246,6 @@ export async function spawnPaymentService(
       await owned.release()
     },
   }
-}
-
-export interface EventWatch {
-  /** How many times each event id arrived. */
-  readonly seen: Map<string, number>
-  close(): Promise<void>
-}
-
-/** Counts every event arriving on `topic` from now on, in a group of its own. */
-export async function watchEvents(
-  topic: string,
-  brokers: readonly string[] = testSettings.KAFKA_BROKERS,
-  fromBeginning = false,
-): Promise<EventWatch> {
-  const groupId = uniqueName('order-test-watch')
-  if (!fromBeginning) await startGroupsAtEnd([groupId], [topic], brokers)
-  const seen = new Map<string, number>()
-  const subscription = await testBus('order-test-watch', brokers).subscribe({
-    groupId,
-    topics: [topic],
-    fromBeginning: true,
-    handle: async ({ event }) => {
-      seen.set(event.id, (seen.get(event.id) ?? 0) + 1)
-    },
-  })
-  await subscription.joined
-  return { seen, close: () => subscription.close() }
 }
 
 export interface OrderStack {
