@@ -20,9 +20,9 @@ import {
   type TestIssuer,
   testEventBus,
   testLogger,
-  uniqueName,
   waitForGroupsPast,
   watchDeadLetters,
+  watchEvents,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
 import { migrations } from '../src/adapters/migrations.ts'
@@ -97,22 +97,12 @@ export async function startPaymentHarness(overrides: Record<string, string> = {}
   const issuer = await startTestIssuer()
   const payments = await startTestPaymentService(issuer, overrides)
   const publisher = await testBus().publisher()
-  const published: CloudEvent[] = []
-  const groupId = uniqueName('payment-test-watch')
-  await startGroupsAtEnd([groupId], [TOPIC_PAYMENTS])
-  const watch = await testBus().subscribe({
-    groupId,
-    topics: [TOPIC_PAYMENTS],
-    handle: async ({ event }) => {
-      published.push(event)
-    },
-  })
-  await watch.joined
+  const watch = await watchEvents(TOPIC_PAYMENTS)
   return {
     issuer,
     payments,
     publisher,
-    published,
+    published: watch.events,
     async stop() {
       await watch.close()
       await publisher.close()
