@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { createRedis, defineScripts, pingRedis, type Redis, runScript } from '../src/redis.ts'
-import { eventually, testLogger, testSettings, uniqueName } from './support.ts'
+import { defineScripts, pingRedis, type Redis, runScript } from '../src/redis.ts'
+import { connectTestRedis, eventually, uniqueName } from './support.ts'
 
 // Takes `amount` from a counter only if enough is left: the shape of a stock reservation.
 // The run's unique key in a comment makes the script new to Redis, whatever ran before.
@@ -23,7 +23,7 @@ describe('Redis through ioredis (real Redis)', () => {
   let monitor: Redis | undefined
 
   before(async () => {
-    redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: 'platform-test' })
+    redis = connectTestRedis('platform-test')
     defineScripts(redis, { takeIfEnough })
   })
 
@@ -44,7 +44,7 @@ describe('Redis through ioredis (real Redis)', () => {
     await redis.set(key, 5)
 
     // MONITOR shows each command as the server received it; keep those that touch our key.
-    monitored = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+    monitored = connectTestRedis()
     monitor = await monitored.monitor()
     const seen: string[] = []
     monitor.on('monitor', (_time: string, args: string[]) => {

@@ -19,7 +19,7 @@ import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
 import { createEventBus, type EventBus } from '../src/kafka.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
-import { createRedis } from '../src/redis.ts'
+import { createRedis, type Redis } from '../src/redis.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
 import { freePort, listenOnFreePort, spawnCaptured } from './processes.ts'
 import { type LogFile, logNameOf, openLogFile, reportLogsOfFailingTests, tailOf } from './test-logs.ts'
@@ -351,6 +351,10 @@ export function connectTestMysql(database: string, poolMax = 6): Sequelize {
   })
 }
 
+/** A client of the local Redis, as tests use it; keys of a test's own go under a prefix of its own. */
+export const connectTestRedis = (connectionName?: string): Redis =>
+  createRedis({ url: testSettings.REDIS_URL, logger: testLogger, ...(connectionName ? { connectionName } : {}) })
+
 export interface TestDatabase {
   readonly name: string
   readonly sequelize: Sequelize
@@ -426,7 +430,7 @@ export async function prepareServiceUnderTest(options: {
     async release() {
       await database.drop()
       if (!options.redisPrefixSetting) return
-      const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+      const redis = connectTestRedis()
       try {
         await deleteRedisKeys(redis, redisPrefix)
       } finally {
