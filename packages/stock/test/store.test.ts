@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { createRedis, type Redis } from '@timedeal/platform'
-import { testLogger, testSettings } from '@timedeal/platform/testing'
+import type { Redis } from '@timedeal/platform'
+import { connectTestRedis } from '@timedeal/platform/testing'
 import {
   createStockStore,
   LEDGER_GROUP,
@@ -20,7 +20,7 @@ describe('live stock scripts (real Redis)', () => {
   let store: StockStore
 
   before(() => {
-    redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: 'stock-test' })
+    redis = connectTestRedis('stock-test')
     store = createStockStore(redis, { prefix, holdMs: HOLD_MS, retentionMs: 60_000 })
   })
 
