@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto'
 import {
   type AppEnv,
   createMetricsRegistry,
-  createRedis,
   createServiceApps,
   type EventBus,
   INTERNAL_CREDENTIAL_HEADER,
@@ -11,13 +10,13 @@ import {
 } from '@timedeal/platform'
 import {
   callApp,
+  connectTestRedis,
   createTestDatabase as createPlatformTestDatabase,
   deleteRedisKeys,
   startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testLogger,
-  testSettings,
   uniqueName,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
@@ -35,7 +34,7 @@ export type { TestDatabase }
 export const createTestDatabase = (): Promise<TestDatabase> => createPlatformTestDatabase('goods', migrations)
 
 export function connectRedis(name = 'goods-test'): Redis {
-  return createRedis({ url: testSettings.REDIS_URL, logger: testLogger, connectionName: name })
+  return connectTestRedis(name)
 }
 
 /** Settings as the service would read them, with the test's own database, keys and issuer. */
