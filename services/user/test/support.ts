@@ -2,7 +2,6 @@
 import { randomBytes } from 'node:crypto'
 import {
   createMetricsRegistry,
-  createRedis,
   createServiceApps,
   INTERNAL_CREDENTIAL_HEADER,
   loadSettings,
@@ -11,10 +10,10 @@ import {
 import {
   type CallOptions,
   callApp,
+  connectTestRedis,
   createTestDatabase as createPlatformTestDatabase,
   type TestDatabase,
   testLogger,
-  testSettings,
   uniqueName,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
@@ -69,7 +68,7 @@ export async function startUserService(
     RATE_LIMIT_KEY_PREFIX: `${database.name}:limit:`,
     ...overrides,
   })
-  const redis = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+  const redis = connectTestRedis()
   const metrics = createMetricsRegistry('user-service')
   const service = await startService({
     settings,
