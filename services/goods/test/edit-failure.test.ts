@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { connectTestMysql, eventually, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { connectTestMysql, eventually, type TestIssuer } from '@timedeal/platform/testing'
 import { QueryTypes } from 'sequelize'
 import { createCatalog } from '../src/adapters/catalog.ts'
 import {
@@ -17,7 +17,6 @@ import {
 const REFUSED = 'refused by the database'
 
 describe('a seller edit that fails in MySQL (real MariaDB and Redis)', () => {
-  const prefix = uniqueName('test_goods_edit')
   let fixture: GoodsUnderTest
   let database: TestDatabase
   let issuer: TestIssuer
@@ -26,7 +25,6 @@ describe('a seller edit that fails in MySQL (real MariaDB and Redis)', () => {
 
   before(async () => {
     fixture = await startGoodsUnderTest({
-      prefix,
       // The database refuses any edit with this description, as a failing constraint would.
       prepare: (database) =>
         database.sequelize.query(`

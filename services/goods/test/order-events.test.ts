@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createEvent, type EventName, TOPIC_ORDERS, topics } from '@timedeal/contracts'
 import type { EventBus, EventPublisher } from '@timedeal/platform'
-import { eventually, type TestIssuer, testEventBus, uniqueName } from '@timedeal/platform/testing'
+import { eventually, type TestIssuer, testEventBus } from '@timedeal/platform/testing'
 import {
   call,
   type GoodsUnderTest,
@@ -15,7 +15,6 @@ import {
 } from './support.ts'
 
 describe('order events release stock (real Kafka, MariaDB and Redis)', () => {
-  const prefix = uniqueName('test_events')
   let fixture: GoodsUnderTest
   let database: TestDatabase
   let issuer: TestIssuer
@@ -29,7 +28,7 @@ describe('order events release stock (real Kafka, MariaDB and Redis)', () => {
     await admin.ensureTopics(topics.filter((topic) => topic.name === TOPIC_ORDERS))
     await admin.close()
     publisher = await bus.publisher()
-    fixture = await startGoodsUnderTest({ prefix, bus })
+    fixture = await startGoodsUnderTest({ bus })
     ;({ database, issuer, goods } = fixture)
   })
 

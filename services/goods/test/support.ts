@@ -13,6 +13,7 @@ import {
   connectTestRedis,
   createTestDatabase as createPlatformTestDatabase,
   deleteRedisKeys,
+  prepareServiceUnderTest,
   startTestIssuer,
   type TestDatabase,
   type TestIssuer,
@@ -165,24 +166,32 @@ export interface GoodsUnderTest {
 }
 
 /**
- * goods-service in-process with everything of its own: a database, stock keys under `prefix`,
- * a token issuer. `prepare` runs on the migrated database before the service starts.
+ * goods-service in-process with everything of its own: a database, stock keys under a prefix
+ * of its own, a token issuer. `prepare` runs on the migrated database before the service starts.
  */
-export async function startGoodsUnderTest(options: {
-  prefix: string
-  bus?: EventBus
-  settings?: Record<string, string>
-  prepare?: (database: TestDatabase) => Promise<unknown>
-}): Promise<GoodsUnderTest> {
-  const { prefix } = options
-  const database = await createTestDatabase()
-  const redis = connectRedis()
+export async function startGoodsUnderTest(
+  options: {
+    bus?: EventBus
+    settings?: Record<string, string>
+    prepare?: (database: TestDatabase) => Promise<unknown>
+  } = {},
+): Promise<GoodsUnderTest> {
   const issuer = await startTestIssuer()
-  const release = async () => {
-    await dropPrefix(redis, prefix)
-    redis.disconnect()
+  const owned = await prepareServiceUnderTest({
+    name: 'goods',
+    migrations,
+    issuer,
+    redisPrefixSetting: 'STOCK_KEY_PREFIX',
+  }).catch(async (error: unknown) => {
     await issuer.close()
-    await database.drop()
+    throw error
+  })
+  const { database, redisPrefix: prefix } = owned
+  const redis = connectRedis()
+  const release = async () => {
+    redis.disconnect()
+    await owned.release()
+    await issuer.close()
   }
   let goods: TestGoods
   try {
