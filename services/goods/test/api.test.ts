@@ -2,23 +2,24 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { assertEveryRouteDocumented, INTERNAL_OPENAPI_PATH, type Redis } from '@timedeal/platform'
-import { eventually, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { eventually, type TestIssuer } from '@timedeal/platform/testing'
 import {
   call,
   connectRedis,
   countBy,
-  createTestDatabase,
-  dropPrefix,
+  type GoodsUnderTest,
   ledgerRowsOf,
   onHandOf,
   saleDraft,
+  startGoodsUnderTest,
   startTestGoods,
   type TestDatabase,
   type TestGoods,
 } from './support.ts'
 
 describe('goods-service API (real MariaDB and Redis)', () => {
-  const prefix = uniqueName('test_goods')
+  let fixture: GoodsUnderTest
+  let prefix: string
   let database: TestDatabase
   let redis: Redis
   let issuer: TestIssuer
@@ -29,22 +30,14 @@ describe('goods-service API (real MariaDB and Redis)', () => {
   const sellerId = `seller-${randomUUID()}`
 
   before(async () => {
-    database = await createTestDatabase()
-    redis = connectRedis()
-    issuer = await startTestIssuer()
-    goods = await startTestGoods({ database, redis, prefix, issuer, settings: { LEDGER_CLAIM_IDLE_MS: '500' } })
+    fixture = await startGoodsUnderTest({ settings: { LEDGER_CLAIM_IDLE_MS: '500' } })
+    ;({ database, redis, prefix, issuer, goods } = fixture)
     seller = await issuer.sign({ sub: sellerId, role: 'SELLER' })
     otherSeller = await issuer.sign({ sub: `seller-${randomUUID()}`, role: 'SELLER' })
     buyer = await issuer.sign({ sub: `buyer-${randomUUID()}`, role: 'BUYER' })
   })
 
-  after(async () => {
-    await goods.stop()
-    await dropPrefix(redis, prefix)
-    redis.disconnect()
-    await issuer.close()
-    await database.drop()
-  })
+  after(() => fixture?.stop())
 
   const now = () => goods.service.live.store.now()
   const createSale = async (shape: Parameters<typeof saleDraft>[1], token = seller) => {
