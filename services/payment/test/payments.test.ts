@@ -41,22 +41,8 @@ describe('payment-service charges and refunds (real MariaDB and Kafka)', () => {
   after(() => harness?.stop())
 
   const send = (...events: CloudEvent[]) => publisher.publish(TOPIC_ORDERS, events)
-  const paymentOf = async (orderId: string) =>
-    (
-      await payments.rows<PaymentRow>(
-        'SELECT id, status, amount, failure_code, refund_reference FROM payments WHERE order_id = :orderId',
-        { orderId },
-      )
-    )[0]
-  const settles = (orderId: string, status: string) =>
-    eventually(
-      async () => {
-        const payment = await paymentOf(orderId)
-        return payment?.status === status ? payment : undefined
-      },
-      20_000,
-      `payment of ${orderId} to be ${status}`,
-    )
+  const paymentOf = (orderId: string) => payments.paymentOf<PaymentRow>(orderId)
+  const settles = (orderId: string, status: string) => payments.settles<PaymentRow>(orderId, status)
   const eventsAbout = (orderId: string) => published.filter((event) => event.subject === orderId)
   const typesAbout = (orderId: string) => eventsAbout(orderId).map((event) => event.type)
   const publishedFor = (orderId: string, count: number) =>

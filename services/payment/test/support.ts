@@ -10,9 +10,11 @@ import {
   type EventBus,
   type EventPublisher,
   loadSettings,
+  selectRow,
   selectRows,
 } from '@timedeal/platform'
 import {
+  eventually,
   prepareServiceUnderTest,
   startGroupsAtEnd,
   startTestIssuer,
@@ -40,6 +42,10 @@ export interface TestPaymentService {
   readonly database: TestDatabase
   readonly groupId: string
   rows<T extends object>(sql: string, replacements?: Record<string, unknown>): Promise<T[]>
+  /** The payment row of an order (every column), or undefined while there is none. */
+  paymentOf<Row extends { status: string }>(orderId: string): Promise<Row | undefined>
+  /** Waits until the payment of an order has `status`; resolves with its row. */
+  settles<Row extends { status: string }>(orderId: string, status: string): Promise<Row>
   stop(): Promise<void>
 }
 
@@ -69,12 +75,24 @@ export async function startTestPaymentService(
   })
   const app = createServiceApp({ service: 'payment-service', logger: testLogger, metrics })
   app.route('/', service.publicRoutes)
+  const paymentOf = <Row extends { status: string }>(orderId: string) =>
+    selectRow<Row>(database.sequelize, 'SELECT * FROM payments WHERE order_id = :orderId', { orderId })
   return {
     app: app as unknown as Hono,
     service,
     database,
     groupId,
     rows: (sql, replacements = {}) => selectRows(database.sequelize, sql, replacements),
+    paymentOf,
+    settles: <Row extends { status: string }>(orderId: string, status: string) =>
+      eventually(
+        async () => {
+          const payment = await paymentOf<Row>(orderId)
+          return payment?.status === status ? payment : undefined
+        },
+        20_000,
+        `payment of ${orderId} to be ${status}`,
+      ),
     async stop() {
       await service.stop()
       await owned.release()

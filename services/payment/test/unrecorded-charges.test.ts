@@ -32,13 +32,7 @@ function harness(overrides: Record<string, string>) {
 
   after(() => state.stop?.())
 
-  const paymentOf = async (orderId: string) =>
-    (
-      await state.payments.rows<PaymentRow>(
-        'SELECT id, status, amount, provider_reference, failure_code FROM payments WHERE order_id = :orderId',
-        { orderId },
-      )
-    )[0]
+  const paymentOf = (orderId: string) => state.payments.paymentOf<PaymentRow>(orderId)
 
   return {
     state,
@@ -47,15 +41,7 @@ function harness(overrides: Record<string, string>) {
     /** The payment once it is recorded at all, whatever its status. */
     recorded: (orderId: string) =>
       eventually(async () => paymentOf(orderId), 20_000, `a payment of ${orderId} to be recorded`),
-    settles: (orderId: string, status: string) =>
-      eventually(
-        async () => {
-          const payment = await paymentOf(orderId)
-          return payment?.status === status ? payment : undefined
-        },
-        20_000,
-        `payment of ${orderId} to be ${status}`,
-      ),
+    settles: (orderId: string, status: string) => state.payments.settles<PaymentRow>(orderId, status),
     typesAbout: (orderId: string) =>
       state.published.filter((event) => event.subject === orderId).map((event) => event.type),
     /** What the provider's own books say it did for a charge key. */
