@@ -13,11 +13,14 @@ import { basename, relative, resolve } from 'node:path'
 import { after } from 'node:test'
 import { type CloudEvent, topicNamespace } from '@timedeal/contracts'
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs'
+import type { Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
+import { createServiceApps, type ServiceRoutes } from '../src/http.ts'
 import { createEventBus, type EventBus } from '../src/kafka.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
+import { createMetricsRegistry } from '../src/metrics.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
 import { createRedis, type Redis } from '../src/redis.ts'
 import { kafkaSettings, loadSettings, logLevel, mongoSettings, mysqlSettings, redisSettings } from '../src/settings.ts'
@@ -276,6 +279,29 @@ export function callApp(
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
   }
   return Promise.resolve(app.request(path, { method, headers, body }))
+}
+
+export interface InProcessService<S> {
+  readonly service: S
+  readonly metrics: Registry
+  /** The public listener's app. */
+  readonly app: ReturnType<typeof createServiceApps>['publicApp']
+  /** The internal listener's app, where the service has internal routes. */
+  readonly internalApp: ReturnType<typeof createServiceApps>['internalApp']
+}
+
+/**
+ * A service built in this process the way its `main.ts` builds it: `start` gets the test logger
+ * and a metrics registry of its own, and the apps of both listeners are built around its routes.
+ */
+export async function startInProcess<S extends ServiceRoutes>(
+  name: string,
+  start: (deps: { logger: Logger; metrics: Registry }) => Promise<S>,
+): Promise<InProcessService<S>> {
+  const metrics = createMetricsRegistry(name)
+  const service = await start({ logger: testLogger, metrics })
+  const { publicApp, internalApp } = createServiceApps({ service: name, logger: testLogger, metrics }, service)
+  return { service, metrics, app: publicApp, internalApp }
 }
 
 export interface TestIssuer {
