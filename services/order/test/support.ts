@@ -5,14 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import {
-  createMetricsRegistry,
-  createServiceApp,
-  type EventBus,
-  ensureCatalogTopics,
-  loadSettings,
-  selectRows,
-} from '@timedeal/platform'
+import { type EventBus, ensureCatalogTopics, loadSettings, selectRows } from '@timedeal/platform'
 import {
   callApp,
   type EventWatch,
@@ -21,6 +14,7 @@ import {
   type ServiceProcess,
   spawnReadyService,
   startGroupsAtEnd,
+  startInProcess,
   startTestIssuer,
   type TestDatabase,
   type TestIssuer,
@@ -183,17 +177,9 @@ export async function startTestOrderService(
     ...overrides,
   })
   const bus = testBus('order-service-test')
-  const metrics = createMetricsRegistry('order-service')
-  const service = await startOrderService({
-    settings,
-    sequelize: database.sequelize,
-    bus,
-    logger: testLogger,
-    metrics,
-    verifier: issuer.verifier(),
-  })
-  const app = createServiceApp({ service: 'order-service', logger: testLogger, metrics })
-  app.route('/', service.publicRoutes)
+  const { service, app } = await startInProcess('order-service', ({ logger, metrics }) =>
+    startOrderService({ settings, sequelize: database.sequelize, bus, logger, metrics, verifier: issuer.verifier() }),
+  )
   return {
     app: app as unknown as Hono,
     service,
