@@ -4,24 +4,16 @@
  * events it publishes itself.
  */
 import { type CloudEvent, TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import {
-  createMetricsRegistry,
-  createServiceApp,
-  type EventBus,
-  type EventPublisher,
-  loadSettings,
-  selectRow,
-  selectRows,
-} from '@timedeal/platform'
+import { type EventBus, type EventPublisher, loadSettings, selectRow, selectRows } from '@timedeal/platform'
 import {
   eventually,
   prepareServiceUnderTest,
   startGroupsAtEnd,
+  startInProcess,
   startTestIssuer,
   type TestDatabase,
   type TestIssuer,
   testEventBus,
-  testLogger,
   waitForGroupsPast,
   watchDeadLetters,
   watchEvents,
@@ -63,18 +55,17 @@ export async function startTestPaymentService(
   })
   const { database, groupId } = owned
   const settings = loadSettings(settingsSchema, { ...process.env, ...owned.env, ...overrides })
-  const metrics = createMetricsRegistry('payment-service')
-  const service = await startPaymentService({
-    settings,
-    sequelize: database.sequelize,
-    bus: testBus('payment-service-test'),
-    logger: testLogger,
-    metrics,
-    verifier: issuer.verifier(),
-    ...(provider ? { provider } : {}),
-  })
-  const app = createServiceApp({ service: 'payment-service', logger: testLogger, metrics })
-  app.route('/', service.publicRoutes)
+  const { service, app } = await startInProcess('payment-service', ({ logger, metrics }) =>
+    startPaymentService({
+      settings,
+      sequelize: database.sequelize,
+      bus: testBus('payment-service-test'),
+      logger,
+      metrics,
+      verifier: issuer.verifier(),
+      ...(provider ? { provider } : {}),
+    }),
+  )
   const paymentOf = <Row extends { status: string }>(orderId: string) =>
     selectRow<Row>(database.sequelize, 'SELECT * FROM payments WHERE order_id = :orderId', { orderId })
   return {
