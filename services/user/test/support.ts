@@ -1,19 +1,13 @@
 /** Builds user-service in-process against the real local servers, each test file in its own database. */
 import { randomBytes } from 'node:crypto'
-import {
-  createMetricsRegistry,
-  createServiceApps,
-  INTERNAL_CREDENTIAL_HEADER,
-  loadSettings,
-  type Redis,
-} from '@timedeal/platform'
+import { INTERNAL_CREDENTIAL_HEADER, loadSettings, type Redis } from '@timedeal/platform'
 import {
   type CallOptions,
   callApp,
   connectTestRedis,
   createTestDatabase as createPlatformTestDatabase,
+  startInProcess,
   type TestDatabase,
-  testLogger,
   uniqueName,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
@@ -69,17 +63,8 @@ export async function startUserService(
     ...overrides,
   })
   const redis = connectTestRedis()
-  const metrics = createMetricsRegistry('user-service')
-  const service = await startService({
-    settings,
-    sequelize: database.sequelize,
-    redis,
-    logger: testLogger,
-    metrics,
-  })
-  const { publicApp: app, internalApp } = createServiceApps(
-    { service: 'user-service', logger: testLogger, metrics },
-    { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes },
+  const { service, app, internalApp } = await startInProcess('user-service', ({ logger, metrics }) =>
+    startService({ settings, sequelize: database.sequelize, redis, logger, metrics }),
   )
   if (!internalApp) throw new Error('user-service has internal routes')
 
