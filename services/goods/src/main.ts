@@ -17,7 +17,7 @@ await runService({
     const service = await startGoodsService(settings, { sequelize, redis, ...(bus ? { bus } : {}) }, logger, metrics)
     // Added last, so it stops first: the workers finish before their clients close.
     lifecycle.add('goods-workers', service, (started) => started.stop())
-    return { publicRoutes: service.routes, internalRoutes: service.internalRoutes }
+    return { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes }
   },
   seed: async ({ settings, connect, logger, metrics }) => {
     const clients = { sequelize: await connect.mysql(), redis: await connect.redis() }

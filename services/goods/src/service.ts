@@ -29,7 +29,7 @@ export interface GoodsServiceClients {
 }
 
 export interface GoodsService {
-  readonly routes: Hono<AppEnv>
+  readonly publicRoutes: Hono<AppEnv>
   /** For the internal listener, mounted under `/internal`. */
   readonly internalRoutes: Hono<AppEnv>
   readonly catalog: Catalog
@@ -153,7 +153,7 @@ export async function startGoodsService(
   }
 
   return {
-    routes: goodsRoutes(routeDeps),
+    publicRoutes: goodsRoutes(routeDeps),
     internalRoutes: goodsInternalRoutes(routeDeps),
     catalog,
     live,

@@ -85,7 +85,7 @@ export async function startTestGoods(options: {
   )
   const { publicApp: app, internalApp } = createServiceApps(
     { service: 'goods-service', logger: testLogger, metrics },
-    { publicRoutes: service.routes, internalRoutes: service.internalRoutes },
+    { publicRoutes: service.publicRoutes, internalRoutes: service.internalRoutes },
   )
   if (!internalApp) throw new Error('goods-service has internal routes')
   internalAppOf.set(app, internalApp)
