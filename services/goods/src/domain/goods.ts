@@ -129,18 +129,12 @@ export function stockSourceOf(goods: Goods): StockSource {
 export const saleStateSchema = z.enum(SALE_STATES)
 
 /** What the API shows of a goods: the catalog fields with its live stock and sale state. */
-export interface GoodsView {
-  readonly id: string
-  readonly sellerId: string
-  readonly name: string
-  readonly description: string
-  readonly price: number
-  readonly initialStock: number
+export interface GoodsView
+  extends Pick<Goods, 'id' | 'sellerId' | 'name' | 'description' | 'price' | 'initialStock' | 'purchaseLimit'> {
   readonly stockAvailable: number
   readonly saleState: SaleState
   readonly saleStartsAt: string
   readonly saleEndsAt: string
-  readonly purchaseLimit: number | null
   readonly createdAt: string
   readonly updatedAt: string
 }

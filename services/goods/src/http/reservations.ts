@@ -106,6 +106,14 @@ const reservationRecord = reservationHeld.extend({
 const reservationIdPath = z.object({ id: z.string() })
 const RESERVATION_NOT_FOUND = { 404: ['RESERVATION_NOT_FOUND'] } as const
 const STOCK_UNAVAILABLE = { 503: ['STOCK_UNAVAILABLE'] } as const
+/** What confirm and release answer besides their own conflicts. */
+const RESERVATION_COMMAND_PROBLEMS = problemResponses(
+  JSON_BODY_PROBLEMS,
+  PARAMETER_PROBLEMS,
+  SERVICE_CREDENTIAL_PROBLEMS,
+  RESERVATION_NOT_FOUND,
+  STOCK_UNAVAILABLE,
+)
 
 const reserve = createRoute({
   method: 'post',
@@ -141,14 +149,8 @@ const confirm = createRoute({
   request: { params: reservationIdPath, body: jsonBody(confirmRequest, { optional: true }) },
   responses: {
     200: jsonResponse(z.object({ reservationId: z.string(), state: z.literal('CONFIRMED') }), 'confirmed'),
-    ...problemResponses(
-      JSON_BODY_PROBLEMS,
-      PARAMETER_PROBLEMS,
-      SERVICE_CREDENTIAL_PROBLEMS,
-      RESERVATION_NOT_FOUND,
-      STOCK_UNAVAILABLE,
-      { 409: ['RESERVATION_EXPIRED', 'RESERVATION_RELEASED', 'RESERVATION_CONFLICT'] },
-    ),
+    ...RESERVATION_COMMAND_PROBLEMS,
+    ...problemResponses({ 409: ['RESERVATION_EXPIRED', 'RESERVATION_RELEASED', 'RESERVATION_CONFLICT'] }),
   },
 })
 
@@ -164,14 +166,8 @@ const release = createRoute({
       z.object({ reservationId: z.string(), state: z.literal('RELEASED'), released: z.boolean() }),
       'released (by this call or before it)',
     ),
-    ...problemResponses(
-      JSON_BODY_PROBLEMS,
-      PARAMETER_PROBLEMS,
-      SERVICE_CREDENTIAL_PROBLEMS,
-      RESERVATION_NOT_FOUND,
-      STOCK_UNAVAILABLE,
-      { 409: ['RESERVATION_CONFLICT'] },
-    ),
+    ...RESERVATION_COMMAND_PROBLEMS,
+    ...problemResponses({ 409: ['RESERVATION_CONFLICT'] }),
   },
 })
 
