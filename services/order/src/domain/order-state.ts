@@ -106,16 +106,12 @@ export function isFinal(state: OrderState): boolean {
   return commandsAllowedIn(state).length === 0
 }
 
-export interface NewOrder {
-  readonly id: string
-  readonly buyerId: string
-  readonly sellerId: string
-  readonly goodsId: string
-  readonly reservationId: string
-  readonly quantity: number
-  readonly unitPrice: number
+export interface NewOrder
+  extends Pick<
+    Order,
+    'id' | 'buyerId' | 'sellerId' | 'goodsId' | 'reservationId' | 'quantity' | 'unitPrice' | 'payBy'
+  > {
   readonly at: Date
-  readonly payBy: Date
 }
 
 /** A new order waiting for its payment, and the OrderPlaced event that asks for the charge. */
