@@ -1,4 +1,4 @@
-import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import { changeRows, dateOrNull, selectRow, selectRows } from '@timedeal/platform'
 import { type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { Order, OrderState } from '../domain/order-state.ts'
 
@@ -158,15 +158,13 @@ function toOrder(row: OrderRow): Order {
     failureReason: row.failure_reason,
     placedAt: new Date(row.placed_at),
     payBy: new Date(row.pay_by),
-    paidAt: instant(row.paid_at),
-    failedAt: instant(row.failed_at),
-    cancelledAt: instant(row.cancelled_at),
-    shippedAt: instant(row.shipped_at),
-    deliveredAt: instant(row.delivered_at),
-    returnedAt: instant(row.returned_at),
-    expiredAt: instant(row.expired_at),
+    paidAt: dateOrNull(row.paid_at),
+    failedAt: dateOrNull(row.failed_at),
+    cancelledAt: dateOrNull(row.cancelled_at),
+    shippedAt: dateOrNull(row.shipped_at),
+    deliveredAt: dateOrNull(row.delivered_at),
+    returnedAt: dateOrNull(row.returned_at),
+    expiredAt: dateOrNull(row.expired_at),
     stateSince: new Date(row.state_since),
   }
 }
-
-const instant = (value: Date | null): Date | null => (value ? new Date(value) : null)

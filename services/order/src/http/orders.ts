@@ -5,6 +5,7 @@ import {
   authenticate,
   createRoutes,
   forwardedHeaders,
+  isoOrNull,
   JSON_BODY_PROBLEMS,
   jsonBody,
   jsonResponse,
@@ -86,8 +87,6 @@ function decodeCursor(cursor: string | undefined): string | undefined {
   return id
 }
 
-const instant = (value: Date | null) => (value ? value.toISOString() : null)
-
 /** What the API shows of an order. */
 export function orderView(order: Order): z.infer<typeof orderSchema> {
   return {
@@ -104,13 +103,13 @@ export function orderView(order: Order): z.infer<typeof orderSchema> {
     failureReason: order.failureReason,
     placedAt: order.placedAt.toISOString(),
     payBy: order.payBy.toISOString(),
-    paidAt: instant(order.paidAt),
-    failedAt: instant(order.failedAt),
-    cancelledAt: instant(order.cancelledAt),
-    shippedAt: instant(order.shippedAt),
-    deliveredAt: instant(order.deliveredAt),
-    returnedAt: instant(order.returnedAt),
-    expiredAt: instant(order.expiredAt),
+    paidAt: isoOrNull(order.paidAt),
+    failedAt: isoOrNull(order.failedAt),
+    cancelledAt: isoOrNull(order.cancelledAt),
+    shippedAt: isoOrNull(order.shippedAt),
+    deliveredAt: isoOrNull(order.deliveredAt),
+    returnedAt: isoOrNull(order.returnedAt),
+    expiredAt: isoOrNull(order.expiredAt),
   }
 }
 

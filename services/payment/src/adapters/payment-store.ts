@@ -1,4 +1,4 @@
-import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import { changeRows, dateOrNull, selectRow, selectRows } from '@timedeal/platform'
 import type { Sequelize, Transaction } from 'sequelize'
 import type { Payment, PaymentStatus } from '../domain/payment.ts'
 
@@ -74,7 +74,6 @@ export class PaymentStore {
 }
 
 function toPayment(row: PaymentRow): Payment {
-  const instant = (value: Date | null) => (value ? new Date(value) : null)
   return {
     id: row.id,
     orderId: row.order_id,
@@ -85,9 +84,9 @@ function toPayment(row: PaymentRow): Payment {
     providerReference: row.provider_reference,
     failureCode: row.failure_code,
     createdAt: new Date(row.created_at),
-    completedAt: instant(row.completed_at),
-    failedAt: instant(row.failed_at),
-    refundedAt: instant(row.refunded_at),
+    completedAt: dateOrNull(row.completed_at),
+    failedAt: dateOrNull(row.failed_at),
+    refundedAt: dateOrNull(row.refunded_at),
     refundReference: row.refund_reference,
   }
 }

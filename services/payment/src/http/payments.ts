@@ -4,6 +4,7 @@ import {
   type AuthedEnv,
   authenticate,
   createRoutes,
+  isoOrNull,
   jsonResponse,
   PARAMETER_PROBLEMS,
   problemResponses,
@@ -39,8 +40,6 @@ const paymentSchema = z.object({
   refundedAt: instant.nullable(),
 })
 
-const instantOrNull = (value: Date | null) => (value ? value.toISOString() : null)
-
 /** What the API shows of a payment; provider references stay inside. */
 export function paymentView(payment: Payment): z.infer<typeof paymentSchema> {
   return {
@@ -52,9 +51,9 @@ export function paymentView(payment: Payment): z.infer<typeof paymentSchema> {
     provider: payment.provider,
     failureCode: payment.failureCode,
     createdAt: payment.createdAt.toISOString(),
-    completedAt: instantOrNull(payment.completedAt),
-    failedAt: instantOrNull(payment.failedAt),
-    refundedAt: instantOrNull(payment.refundedAt),
+    completedAt: isoOrNull(payment.completedAt),
+    failedAt: isoOrNull(payment.failedAt),
+    refundedAt: isoOrNull(payment.refundedAt),
   }
 }
 

@@ -1,0 +1,9 @@
+/** An optional instant as the APIs show it: ISO 8601, or null while it has not happened. */
+export function isoOrNull(value: Date | null): string | null {
+  return value ? value.toISOString() : null
+}
+
+/** An optional DATETIME column as a Date (the driver may hand back a string), or null. */
+export function dateOrNull(value: Date | string | null): Date | null {
+  return value ? new Date(value) : null
+}
