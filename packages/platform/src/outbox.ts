@@ -7,7 +7,7 @@
 import type { CloudEvent } from '@timedeal/contracts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
-import { DEFAULT_INBOX_RETENTION_MS, hasInbox, pruneInbox } from './inbox.ts'
+import { createInboxTable, DEFAULT_INBOX_RETENTION_MS, hasInbox, pruneInbox } from './inbox.ts'
 import type { EventBus, EventPublisher } from './kafka.ts'
 import type { Logger } from './logger.ts'
 import { type Migration, sqlTime } from './mysql.ts'
@@ -34,6 +34,15 @@ export const createOutboxTable = (name: string): Migration => ({
     await queryInterface.dropTable(OUTBOX_TABLE)
   },
 })
+
+/**
+ * The outbox and inbox migrations of a service that both publishes and consumes events, one
+ * after the other, under the names its migration history already gives them.
+ */
+export const createEventTables = (names: { readonly outbox: string; readonly inbox: string }): Migration[] => [
+  createOutboxTable(names.outbox),
+  createInboxTable(names.inbox),
+]
 
 /**
  * Adds events to the outbox inside `transaction`. When the transaction commits, `afterCommit`

@@ -1,10 +1,4 @@
-import {
-  changeRows,
-  createInboxTable,
-  createOutboxTable,
-  indexInboxByHandledAt,
-  type Migration,
-} from '@timedeal/platform'
+import { changeRows, createEventTables, indexInboxByHandledAt, type Migration } from '@timedeal/platform'
 
 /** Versioned schema changes of `timedeal_payment`, applied in order at start or by `main.ts migrate`. */
 export const migrations: readonly Migration[] = [
@@ -37,8 +31,7 @@ export const migrations: readonly Migration[] = [
       )
     },
   },
-  createOutboxTable('0002-create-outbox'),
-  createInboxTable('0003-create-inbox'),
+  ...createEventTables({ outbox: '0002-create-outbox', inbox: '0003-create-inbox' }),
   {
     name: '0004-create-sandbox-ledger',
     up: async ({ sequelize }) => {
