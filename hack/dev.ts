@@ -7,8 +7,8 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { allTopics } from '@timedeal/contracts'
 import {
-  createEventBus,
   createLogger,
+  eventBusFromSettings,
   kafkaSettings,
   loadSettingsOrExit,
   routeProcessWarnings,
@@ -96,12 +96,7 @@ async function runToEnd(service: DevService, index: number, args: string[]): Pro
 async function createTopics(): Promise<void> {
   const logger = createLogger('dev', 'warn')
   routeProcessWarnings(logger)
-  const bus = createEventBus({
-    brokers: settings.KAFKA_BROKERS,
-    clientId: 'timedeal-dev',
-    logger,
-    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
-  })
+  const bus = eventBusFromSettings(settings, 'timedeal-dev', logger)
   const admin = await bus.admin()
   try {
     const created = await admin.ensureTopics(allTopics())

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util'
 import {
-  createEventBus,
   createLogger,
+  eventBusFromSettings,
   kafkaSettings,
   loadSettingsOrExit,
   routeProcessWarnings,
@@ -31,12 +31,7 @@ if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
 const settings = loadSettingsOrExit(z.object(kafkaSettings()))
 const logger = createLogger('dlq-replay', 'warn')
 routeProcessWarnings(logger)
-const bus = createEventBus({
-  brokers: settings.KAFKA_BROKERS,
-  clientId: 'timedeal-dlq-replay',
-  logger,
-  topicPrefix: settings.KAFKA_TOPIC_PREFIX,
-})
+const bus = eventBusFromSettings(settings, 'timedeal-dlq-replay', logger)
 const { replayed } = await bus.replayDeadLetters({
   deadLetterTopic,
   ...(limit === undefined ? {} : { limit }),

@@ -25,10 +25,10 @@ import {
   topicNamespace,
 } from '@timedeal/contracts'
 import {
-  createEventBus,
   createLogger,
   createRedis,
   type EventBus,
+  eventBusFromSettings,
   kafkaSettings,
   loadSettingsOrExit,
   positiveInt,
@@ -546,12 +546,7 @@ async function cleanUp(run: Run): Promise<void> {
 
 async function main(): Promise<void> {
   // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench orders.
-  const bus = createEventBus({
-    brokers: settings.KAFKA_BROKERS,
-    clientId: 'bench-orders',
-    logger,
-    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
-  })
+  const bus = eventBusFromSettings(settings, 'bench-orders', logger)
   const admin = await bus.admin()
   await admin.ensureTopics(allTopics())
   const run: Run = {

@@ -48,6 +48,17 @@ export interface EventBus {
   replayDeadLetters(options: ReplayOptions): Promise<{ replayed: number }>
 }
 
+/** What `kafkaSettings()` parses to. */
+export interface KafkaSettings {
+  readonly KAFKA_BROKERS: readonly string[]
+  readonly KAFKA_TOPIC_PREFIX: string
+}
+
+/** The bus of a script whose settings include `kafkaSettings()`: their brokers, behind their topic prefix. */
+export function eventBusFromSettings(settings: KafkaSettings, clientId: string, logger: Logger): EventBus {
+  return createEventBus({ brokers: settings.KAFKA_BROKERS, clientId, logger, topicPrefix: settings.KAFKA_TOPIC_PREFIX })
+}
+
 export function createEventBus(options: EventBusOptions): EventBus {
   const kafka = new Kafka({
     clientId: options.clientId,
