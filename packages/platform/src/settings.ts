@@ -241,6 +241,20 @@ export const consumerSettings = () => ({
 })
 
 /**
+ * Whether a service consumes one stream of events (`<EVENTS>_EVENTS_ENABLED`), under which
+ * consumer group (`<EVENTS>_EVENTS_GROUP`, also the key of its inbox records), and how its
+ * consumers retry (`consumerSettings()`).
+ */
+export function eventConsumerSettings<const Events extends string>(events: Events, group: string) {
+  const stream = {
+    [`${events}_EVENTS_ENABLED`]: bool(true),
+    [`${events}_EVENTS_GROUP`]: z.string().min(1).default(group),
+  } as Record<`${Events}_EVENTS_ENABLED`, ReturnType<typeof bool>> &
+    Record<`${Events}_EVENTS_GROUP`, z.ZodDefault<z.ZodString>>
+  return { ...stream, ...consumerSettings() }
+}
+
+/**
  * How the outbox relay publishes, and how long the database's inbox remembers handled ids
  * (the leading relay forgets older ones). `INBOX_RETENTION_MS` must stay longer than any
  * record can be read from a topic (see `DEFAULT_INBOX_RETENTION_MS`).

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { z } from 'zod'
 import {
   authSettings,
+  eventConsumerSettings,
   internalListener,
   kafkaSettings,
   loadSettings,
@@ -166,6 +167,17 @@ describe('listeners, request bodies and shutdown', () => {
   test('request bodies are capped at 64 KiB unless HTTP_BODY_LIMIT_BYTES says otherwise', () => {
     assert.equal(loadSettings(schema, {}).HTTP_BODY_LIMIT_BYTES, 64 * 1024)
     assert.equal(loadSettings(schema, { HTTP_BODY_LIMIT_BYTES: '1024' }).HTTP_BODY_LIMIT_BYTES, 1024)
+  })
+
+  test('a consumed stream of events is named by its prefix, on by default, under the group the service names', () => {
+    const consumer = z.object(eventConsumerSettings('ORDER', 'goods-service'))
+    const defaults = loadSettings(consumer, {})
+    assert.equal(defaults.ORDER_EVENTS_ENABLED, true)
+    assert.equal(defaults.ORDER_EVENTS_GROUP, 'goods-service')
+    assert.equal(defaults.CONSUMER_MAX_ATTEMPTS, 5)
+    const set = loadSettings(consumer, { ORDER_EVENTS_ENABLED: 'false', ORDER_EVENTS_GROUP: 'goods-replay' })
+    assert.equal(set.ORDER_EVENTS_ENABLED, false)
+    assert.equal(set.ORDER_EVENTS_GROUP, 'goods-replay')
   })
 })
 

@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import {
   authSettings,
   bool,
-  consumerSettings,
+  eventConsumerSettings,
   kafkaSettings,
   mysqlSettings,
   positiveInt,
@@ -39,9 +39,7 @@ export const settingsSchema = z.object({
   LEDGER_WORKER_ENABLED: bool(true),
   EXPIRY_SWEEP_INTERVAL_MS: positiveInt(1_000),
   COLD_LOAD_TIMEOUT_MS: positiveInt(5_000),
-  ORDER_EVENTS_ENABLED: bool(true),
-  ORDER_EVENTS_GROUP: z.string().min(1).default('goods-service'),
-  ...consumerSettings(),
+  ...eventConsumerSettings('ORDER', 'goods-service'),
   DEMO_SELLER_ID: z.string().min(1).max(64).default('00000000-0000-4000-8000-00000000a001'),
 })
 

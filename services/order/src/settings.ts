@@ -1,7 +1,7 @@
 import {
   authSettings,
   bool,
-  consumerSettings,
+  eventConsumerSettings,
   kafkaSettings,
   mysqlSettings,
   positiveInt,
@@ -20,7 +20,6 @@ export const settingsSchema = z.object({
   ...kafkaSettings(),
   ...authSettings(),
   ...relaySettings(),
-  ...consumerSettings(),
   GOODS_URL: z.url({ error: 'expected the base URL of goods-service' }).default('http://127.0.0.1:8082'),
   /** goods-service's internal listener (reservations), never routed by the gateway or the Ingress. */
   GOODS_INTERNAL_URL: z
@@ -43,8 +42,7 @@ export const settingsSchema = z.object({
   IDEMPOTENCY_REFUSAL_TTL_MS: positiveInt(MINUTE),
   /** Publish the outbox from this process; false when the relay runs on its own (`src/relay.ts`). */
   OUTBOX_RELAY: bool(true),
-  PAYMENT_EVENTS_ENABLED: bool(true),
-  PAYMENT_EVENTS_GROUP: z.string().min(1).default('order-service'),
+  ...eventConsumerSettings('PAYMENT', 'order-service'),
   /** A paid order is shipped, then delivered, on its own after these delays: for demos. */
   FULFILMENT_AUTO: bool(false),
   FULFILMENT_SHIP_AFTER_MS: positiveInt(30_000),

@@ -1,9 +1,9 @@
 import {
   authSettings,
-  bool,
-  consumerSettings,
+  eventConsumerSettings,
   kafkaSettings,
   mysqlSettings,
+  nonNegativeInt,
   positiveInt,
   relaySettings,
   serviceSettings,
@@ -17,9 +17,6 @@ const rate = z.coerce
   .min(0, 'expected a number between 0 and 1')
   .max(1, 'expected a number between 0 and 1')
 
-const nonNegativeInt = (fallback: number) =>
-  z.coerce.number({ error: 'expected a number' }).int('expected a whole number').min(0).default(fallback)
-
 /** Every setting of payment-service, read from environment variables once at start. */
 export const settingsSchema = z.object({
   ...serviceSettings('payment-service', 8084),
@@ -29,9 +26,7 @@ export const settingsSchema = z.object({
   JWT_ISSUER,
   JWT_AUDIENCE,
   ...relaySettings(),
-  ORDER_EVENTS_ENABLED: bool(true),
-  ORDER_EVENTS_GROUP: z.string().min(1).default('payment-service'),
-  ...consumerSettings(),
+  ...eventConsumerSettings('ORDER', 'payment-service'),
   PAYMENT_PROVIDER: z.enum(['sandbox'], { error: 'expected sandbox' }).default('sandbox'),
   /**
    * An order placed longer ago than this is not charged (ORDER_TOO_OLD): order-service has
