@@ -71,24 +71,25 @@ export type ReserveOutcome =
     }
   | { readonly ok: false; readonly now: number; readonly refusal: ReserveRefusal; readonly available: number | null }
 
-export type ConfirmOutcome =
-  | { readonly status: 'CONFIRMED'; readonly changed: boolean }
-  | { readonly status: 'RELEASED'; readonly reason: string }
+/** What confirm and release answer when they cannot act on the reservation they were given. */
+export type ReservationNotAtHand =
+  /** Confirm: the id is unknown. Release: no goods was named and the id is unknown, so nothing could be marked. */
   | { readonly status: 'RESERVATION_NOT_FOUND' }
   /** The id was reserved at other goods than the caller named. */
   | { readonly status: 'RESERVATION_CONFLICT' }
   | { readonly status: 'NOT_LOADED'; readonly goodsId: string }
+
+export type ConfirmOutcome =
+  | { readonly status: 'CONFIRMED'; readonly changed: boolean }
+  | { readonly status: 'RELEASED'; readonly reason: string }
+  | ReservationNotAtHand
 
 export type ReleaseOutcome =
   | { readonly status: 'RELEASED'; readonly changed: boolean }
   /** The goods had no reservation with this id: it is marked released, so a late reserve is refused. */
   | { readonly status: 'MARKED' }
   | { readonly status: 'NOT_DUE' }
-  /** No goods was named and the id is unknown, so nothing could be marked. */
-  | { readonly status: 'RESERVATION_NOT_FOUND' }
-  /** The id was reserved at other goods than the caller named. */
-  | { readonly status: 'RESERVATION_CONFLICT' }
-  | { readonly status: 'NOT_LOADED'; readonly goodsId: string }
+  | ReservationNotAtHand
 
 export type ConfigureOutcome =
   | { readonly status: 'OK'; readonly delta: number }
