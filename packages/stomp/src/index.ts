@@ -1,1 +1,6 @@
+export * from './decoder.ts'
+export * from './encoder.ts'
+export * from './escaping.ts'
 export * from './frame.ts'
+export * from './limits.ts'
+export * from './protocol-error.ts'
