@@ -59,6 +59,14 @@ export interface WithReceipt {
   readonly receipt?: StompFrame
 }
 
+/** What an ACK or NACK settles. */
+export interface Settlement extends WithReceipt {
+  readonly subscriptionId: string
+  readonly destination: string
+  /** Every message the frame settles, oldest first (more than one under cumulative `client` mode). */
+  readonly messageIds: readonly string[]
+}
+
 export type SessionAction =
   | { readonly type: 'frame'; readonly frame: StompFrame }
   /** Send a heart-beat (an EOL) to the client. */
@@ -85,13 +93,8 @@ export type SessionAction =
       /** Messages delivered on a client-ack subscription and never acknowledged. */
       readonly unacknowledged: readonly string[]
     } & WithReceipt)
-  | ({
-      readonly type: 'ack' | 'nack'
-      readonly subscriptionId: string
-      readonly destination: string
-      /** Every message the frame settles, oldest first (more than one under cumulative `client` mode). */
-      readonly messageIds: readonly string[]
-    } & WithReceipt)
+  | ({ readonly type: 'ack' } & Settlement)
+  | ({ readonly type: 'nack' } & Settlement)
   | { readonly type: 'close'; readonly reason: string }
 
 export interface MessageContent {
