@@ -264,7 +264,9 @@ export class StompSession {
     const taken = new Set([...MESSAGE_HEADERS, ...serverHeaders.map(([name]) => name)])
     headers.push(...serverHeaders.filter(([name]) => !MESSAGE_HEADERS.includes(name)))
     headers.push(...(content.headers ?? []).filter(([name]) => !taken.has(name)))
-    return { command: 'MESSAGE', headers, body: content.body }
+    // STOMP 1.0 has no header escaping: a header another client wrote with a line end cannot reach this one.
+    const writable = this.#version === '1.0' ? headers.filter(writableWithoutEscaping) : headers
+    return { command: 'MESSAGE', headers: writable, body: content.body }
   }
 
   /**
@@ -473,7 +475,8 @@ export class StompSession {
 
   #fail(violation: Violation, receiptId?: string, extraHeaders: readonly StompHeader[] = []): SessionAction[] {
     this.#state = 'closed'
-    const headers: StompHeader[] = [['message', violation.message], ...extraHeaders]
+    // CONNECT-phase and 1.0 frames are not escaped, so the message must fit on one line.
+    const headers: StompHeader[] = [['message', oneLine(violation.message)], ...extraHeaders]
     if (receiptId !== undefined) headers.push(['receipt-id', receiptId])
     const detail = violation.detail ?? ''
     headers.push(['content-type', 'text/plain'])
@@ -517,6 +520,14 @@ function receiptFor(frame: StompFrame): WithReceipt {
   const receiptId = headerValue(frame, 'receipt')
   if (receiptId === undefined) return {}
   return { receipt: { command: 'RECEIPT', headers: [['receipt-id', receiptId]], body: EMPTY } }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/[\r\n]+/g, ' ')
+}
+
+function writableWithoutEscaping([name, value]: StompHeader): boolean {
+  return !/[\r\n:]/.test(name) && !/[\r\n]/.test(value)
 }
 
 /** A client-supplied value quoted and cut short for an error message. */

@@ -3,6 +3,9 @@ import { describe, test } from 'node:test'
 import {
   type Authenticate,
   type AuthOutcome,
+  createFrameDecoder,
+  encodeFrame,
+  headersAreEscaped,
   headerValue,
   negotiateHeartBeat,
   parseHeartBeat,
@@ -522,6 +525,24 @@ describe('messages', () => {
   })
 })
 
+describe('messages to STOMP 1.0 clients', () => {
+  test('leaves out headers that cannot be written without escaping', async () => {
+    const session = newSession()
+    await session.receive(frame('CONNECT', { passcode: 'alice-token' }), 0)
+    await session.receive(frame('SUBSCRIBE', { destination: '/d' }), 1)
+    const message = session.message('/d', {
+      destination: '/d',
+      headers: [
+        ['x-note', 'two\nlines'],
+        ['x:odd', 'v'],
+        ['x-kind', 'offer'],
+      ],
+      body: EMPTY,
+    })
+    assert.deepEqual(message?.headers.slice(3), [['x-kind', 'offer']])
+  })
+})
+
 describe('acknowledgements', () => {
   async function deliveries(ack: string, count: number, version = '1.2') {
     const session = await connected({}, { 'accept-version': version })
@@ -616,6 +637,15 @@ describe('receipts, transactions, disconnect and violations', () => {
     }
   })
 
+  test('keeps an ERROR message on one line, since CONNECT-phase frames are not escaped', async () => {
+    const session = newSession({ authenticate: () => ({ ok: false, message: 'token expired\nat noon' }) })
+    const error = assertErrorAndClose(
+      await session.receive(frame('CONNECT', { 'accept-version': '1.2' }), 0),
+      /expired/,
+    )
+    assert.equal(headerValue(error, 'message'), 'token expired at noon')
+  })
+
   test('lets the endpoint end a session with an ERROR of its own, once', async () => {
     const session = await connected()
     const error = assertErrorAndClose(session.reject('not a member of room 7', { receiptId: 'r-5' }), /not a member/)
@@ -640,5 +670,67 @@ describe('receipts, transactions, disconnect and violations', () => {
         }
       }
     }
+  })
+})
+
+describe('with the codec', () => {
+  test('speaks to a client byte stream split at odd places, from CONNECT to DISCONNECT', async () => {
+    const session = newSession()
+    const serverDecoder = createFrameDecoder()
+    const clientDecoder = createFrameDecoder()
+    const body = new Uint8Array([0x61, 0x00, 0x62])
+    const request = new Uint8Array([
+      ...text.encode('CONNECT\naccept-version:1.1,1.2\nhost:chat\npasscode:alice-token\n\n\0\n'),
+      ...text.encode('SUBSCRIBE\nid:0\ndestination:/sub/rooms/1\nack:client-individual\nreceipt:r-1\n\n\0'),
+      ...text.encode('SEND\ndestination:/pub/rooms/1\nx-note:a\\cb\\nc\ncontent-length:3\n\n'),
+      ...body,
+      0,
+    ])
+    const received: StompFrame[] = []
+    const deliver = (outgoing: StompFrame) => {
+      const bytes = encodeFrame(outgoing, { escape: headersAreEscaped(outgoing.command, session.version) })
+      const decoded = clientDecoder.push(bytes)
+      assert.equal(decoded.error, undefined)
+      received.push(...decoded.frames)
+    }
+    for (let at = 0; at < request.length; at += 7) {
+      const { frames: incoming, error } = serverDecoder.push(request.subarray(at, at + 7))
+      assert.equal(error, undefined)
+      for (const decoded of incoming) {
+        for (const action of await session.receive(decoded, at)) {
+          if (action.type === 'frame') deliver(action.frame)
+          if (action.type === 'connected') serverDecoder.setVersion(action.version)
+          if (action.type === 'subscribe' && action.receipt) deliver(action.receipt)
+          if (action.type === 'send') {
+            const message = session.message('0', {
+              destination: '/sub/rooms/1',
+              messageId: 'm-1',
+              serverHeaders: [['user-id', session.userId ?? '']],
+              headers: action.headers,
+              body: action.body,
+            })
+            assert.ok(message)
+            deliver(message)
+            if (action.receipt) deliver(action.receipt)
+          }
+        }
+      }
+    }
+    assert.deepEqual(
+      received.map((each) => each.command),
+      ['CONNECTED', 'RECEIPT', 'MESSAGE'],
+    )
+    const message = received[2] ?? frame('X')
+    assert.equal(headerValue(message, 'x-note'), 'a:b\nc')
+    assert.equal(headerValue(message, 'user-id'), 'alice')
+    assert.deepEqual(message.body, body)
+    const ackId = headerValue(message, 'ack') ?? ''
+    const { frames: ackFrames } = serverDecoder.push(text.encode(`ACK\nid:${ackId}\n\n\0DISCONNECT\nreceipt:bye\n\n\0`))
+    const [ack, disconnect] = ackFrames
+    assert.ok(ack && disconnect)
+    assert.deepEqual(only(await session.receive(ack, 100), 'ack').messageIds, ['m-1'])
+    const last = await session.receive(disconnect, 101)
+    assert.equal(frames(last)[0]?.command, 'RECEIPT')
+    assert.equal(last.at(-1)?.type, 'close')
   })
 })
