@@ -299,7 +299,7 @@ export class StompSession {
   }
 
   #dispatch(frame: StompFrame): Promise<SessionAction[]> | SessionAction[] {
-    if (this.#state === 'awaiting-connect') {
+    if (this.#state !== 'connected') {
       if (frame.command !== 'CONNECT' && frame.command !== 'STOMP') {
         throw new Violation(`expected CONNECT, got ${describe(frame.command)}`)
       }

@@ -199,7 +199,11 @@ describe('authentication', () => {
     const { authenticate, release } = pendingAuthentication()
     const session = newSession({ authenticate })
     const connecting = session.receive(frame('CONNECT', { 'accept-version': '1.2' }), 0)
+    let subscribed = false
     const subscribing = session.receive(frame('SUBSCRIBE', { id: '0', destination: '/sub/rooms/1' }), 1)
+    void subscribing.then(() => (subscribed = true))
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.equal(subscribed, false)
     release({ ok: true, userId: 'alice' })
     assert.equal(frames(await connecting)[0]?.command, 'CONNECTED')
     assert.equal(only(await subscribing, 'subscribe').destination, '/sub/rooms/1')
