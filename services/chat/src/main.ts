@@ -7,8 +7,8 @@ await runService({
   service: 'chat-service',
   settings: settingsSchema,
   migrations,
-  start: async ({ connect, lifecycle }) => {
-    const service = await startChatService({ connect })
+  start: async ({ connect, lifecycle, settings, logger }) => {
+    const service = await startChatService({ connect, settings, logger })
     lifecycle.add('chat-service', service, (started) => started.stop())
     return { publicRoutes: service.publicRoutes }
   },

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { assertEveryRouteDocumented, createMetricsRegistry, createServiceApps } from '@timedeal/platform'
-import { createTestDatabase, spawnService, testLogger, testSettings, waitUntilReady } from '@timedeal/platform/testing'
-import { publicRoutes } from '../src/http/index.ts'
+import { createTestDatabase, spawnService, testSettings, waitUntilReady } from '@timedeal/platform/testing'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
@@ -25,18 +23,5 @@ describe('chat-service process', () => {
       assert.equal(await service.stop('SIGTERM'), 0)
       await database.drop()
     }
-  })
-})
-
-describe('chat-service routes', () => {
-  test('every public route is in /openapi.json with its request, responses and problem codes', async () => {
-    const { publicApp } = createServiceApps(
-      { service: 'chat-service', logger: testLogger, metrics: createMetricsRegistry('chat-service') },
-      { publicRoutes: publicRoutes() },
-    )
-    const document = (await (await publicApp.request('/openapi.json')).json()) as { openapi: string; info: object }
-    assert.equal(document.openapi, '3.1.0')
-    assert.equal((document.info as { title: string }).title, 'chat-service')
-    await assertEveryRouteDocumented(publicApp)
   })
 })

@@ -21,7 +21,7 @@ interface MessageDocument {
   roomId: string
   senderId: string
   body: Buffer
-  headers: string[][]
+  headers: { name: string; value: string }[]
   sentAt: Date
 }
 
@@ -31,7 +31,8 @@ const messageSchema = new mongoose.Schema<MessageDocument>(
     roomId: { type: String, required: true },
     senderId: { type: String, required: true },
     body: { type: Buffer, required: true },
-    headers: { type: [[String]], default: [] },
+    // Pairs as subdocuments: FerretDB, the local MongoDB, stores no nested arrays.
+    headers: { type: [new mongoose.Schema({ name: String, value: String }, { _id: false })], default: [] },
     sentAt: { type: Date, required: true },
   },
   // `id` is a stored field here, not mongoose's virtual copy of `_id`.
@@ -126,7 +127,7 @@ function toDocument(message: ChatMessage): MessageDocument {
     roomId: message.roomId,
     senderId: message.senderId,
     body: Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
-    headers: message.headers.map(([name, value]) => [name, value]),
+    headers: message.headers.map(([name, value]) => ({ name, value })),
     sentAt: message.sentAt,
   }
 }
@@ -140,7 +141,7 @@ function toMessage(document: MessageDocument): ChatMessage {
     senderId: document.senderId,
     body:
       body instanceof mongoose.mongo.Binary ? body.buffer.subarray(0, body.position) : new Uint8Array(body as Buffer),
-    headers: (document.headers ?? []).map((pair) => [String(pair[0]), String(pair[1])] as [string, string]),
+    headers: (document.headers ?? []).map(({ name, value }) => [name, value] as [string, string]),
     sentAt: new Date(document.sentAt),
   }
 }
