@@ -98,9 +98,19 @@ export class MessageStore {
 
   /** One page of the room's history, newest first, before the message `before` when given. */
   async page(roomId: string, options: { before?: string | undefined; limit: number }): Promise<ChatMessage[]> {
-    const range = options.before === undefined ? { roomId } : { roomId, id: { $lt: options.before } }
-    const documents = await this.#model.find(range).sort({ roomId: -1, id: -1 }).limit(options.limit).lean()
+    const documents = await this.#pageQuery(roomId, options).lean()
     return documents.map(toMessage)
+  }
+
+  /** The server's plan for {@link page}: which index it walks, and the query as it was sent. */
+  explainPage(roomId: string, options: { before?: string | undefined; limit: number }): Promise<unknown> {
+    return this.#pageQuery(roomId, options).explain()
+  }
+
+  // A range on (roomId, id) walked backwards: never a skip, so every page costs the same.
+  #pageQuery(roomId: string, options: { before?: string | undefined; limit: number }) {
+    const range = options.before === undefined ? { roomId } : { roomId, id: { $lt: options.before } }
+    return this.#model.find(range).sort({ roomId: -1, id: -1 }).limit(options.limit)
   }
 
   async find(roomId: string, messageId: string): Promise<ChatMessage | undefined> {
