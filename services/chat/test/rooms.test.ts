@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { assertEveryRouteDocumented } from '@timedeal/platform'
-import { startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
+import { freePort, startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import type { ChatMessage } from '../src/adapters/message-store.ts'
-import { newMessageId } from '../src/domain/ids.ts'
+import { newMessageId, UUID_PATTERN } from '../src/domain/ids.ts'
 import { spawnGoodsService, startTestChatService, type TestChatService, type TestGoodsService } from './support.ts'
 
 interface RoomView {
@@ -124,6 +124,35 @@ describe('opening a room', () => {
 
     const anonymous = await chat.call('POST', '/api/chat/rooms', { token: '', body: { goodsId } })
     assert.equal(anonymous.status, 401)
+  })
+
+  test('goods-service out of reach is a 503 GOODS_UNAVAILABLE, and a room already open still answers', async () => {
+    const { buyer, goodsId, room } = await openedRoom()
+    const nowhere = `http://127.0.0.1:${await freePort()}`
+    const cut = await startTestChatService({ url: nowhere }, issuer, { GOODS_TIMEOUT_MS: '500' })
+    try {
+      const answer = await cut.call('POST', '/api/chat/rooms', { token: buyer.token, body: { goodsId } })
+      assert.equal(answer.status, 503)
+      assert.equal(((await answer.json()) as { code: string }).code, 'GOODS_UNAVAILABLE')
+    } finally {
+      await cut.stop()
+    }
+    const again = await chat.call('POST', '/api/chat/rooms', { token: buyer.token, body: { goodsId } })
+    assert.equal(((await again.json()) as RoomView).id, room.id)
+  })
+})
+
+describe('message ids', () => {
+  test('ids made in one millisecond, or after the clock steps back, still only grow', () => {
+    const now = Date.now()
+    const ids = [
+      ...Array.from({ length: 5_000 }, () => newMessageId(now)),
+      ...Array.from({ length: 10 }, () => newMessageId(now - 60_000)),
+    ]
+    for (const id of ids) assert.match(id, UUID_PATTERN)
+    for (let i = 1; i < ids.length; i++) {
+      assert.ok((ids[i - 1] as string) < (ids[i] as string), `id ${i} sorts after id ${i - 1}`)
+    }
   })
 })
 
