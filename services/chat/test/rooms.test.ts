@@ -280,7 +280,8 @@ describe('message history', () => {
 
     const seen: MessageView[] = []
     let query = '?limit=7'
-    for (let pages = 0; pages < 10; pages++) {
+    let pages = 0
+    for (; pages < 10; pages++) {
       const answer = await history(seller.token, room.id, query)
       assert.equal(answer.status, 200)
       const page = (await answer.json()) as MessagePage
@@ -288,6 +289,7 @@ describe('message history', () => {
       if (!page.nextBefore) break
       query = `?limit=7&before=${page.nextBefore}`
     }
+    assert.equal(pages + 1, 4, '25 messages are four pages of 7, the last one short')
     assert.deepEqual(
       seen.map((m) => m.id),
       sent.map((m) => m.id).reverse(),
@@ -295,6 +297,11 @@ describe('message history', () => {
     const binary = seen.find((m) => m.id === sent[3]?.id)
     assert.deepEqual([...Buffer.from(binary?.body ?? '', 'base64')], [0, 255, 10, 0, 7])
     assert.equal(binary?.text, null)
+
+    // A full last page says there is nothing older.
+    const exact = (await (await history(seller.token, room.id, `?limit=5&before=${sent[5]?.id}`)).json()) as MessagePage
+    assert.equal(exact.items.length, 5)
+    assert.equal(exact.nextBefore, null)
 
     const resumed = await chat.service.stores.messages.after(room.id, sent[20]?.id as string, 100)
     assert.deepEqual(

@@ -171,8 +171,10 @@ export const roomRoutes = ({ rooms, verifier }: RoomRoutesDeps): Routes<AuthedEn
     .openapi(roomHistory, async (c) => {
       const { id: roomId } = c.req.valid('param')
       const { before, limit } = c.req.valid('query')
-      const messages = await rooms.history(c.var.caller.id, roomId, { before, limit })
-      const nextBefore = messages.length === limit ? (messages.at(-1)?.id ?? null) : null
+      // One more than asked tells whether an older page exists.
+      const found = await rooms.history(c.var.caller.id, roomId, { before, limit: limit + 1 })
+      const messages = found.slice(0, limit)
+      const nextBefore = found.length > limit ? (messages.at(-1)?.id ?? null) : null
       return c.json({ items: messages.map(messageView), nextBefore }, 200)
     })
 }
