@@ -68,11 +68,14 @@ export const events = {
   chatMessagePosted: define(
     'timedeal.chat.message.posted.v1',
     TOPIC_CHAT_MESSAGES,
+    // A STOMP SEND as the client wrote it: the body's bytes (base64, so binary bodies survive)
+    // and the client's own headers in order, so delivery can repeat both exactly.
     z.object({
       messageId: id,
       roomId: id,
       senderId: id,
-      body: z.string().min(1).max(4000),
+      body: z.base64().max(1_400_000),
+      headers: z.array(z.tuple([z.string(), z.string()])).max(256),
       postedAt: instant,
     }),
   ),

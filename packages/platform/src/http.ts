@@ -1,3 +1,4 @@
+import type { WebSocketServerLike } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -46,6 +47,16 @@ export interface ServiceRoutes {
   readonly publicRoutes: Hono<AppEnv>
   /** Mounted under `/internal` and served only on the internal listener (INTERNAL_PORT). */
   readonly internalRoutes?: Hono<AppEnv>
+  /**
+   * A `ws` server created with `{ noServer: true }`: the public listener hands it the upgrades
+   * that a public route accepts with `upgradeWebSocket` (`@hono/node-server`).
+   */
+  readonly websocket?: ListenerWebSocketServer
+}
+
+/** A `ws` server (`noServer: true`) whose connections the listener closes (1001) when it closes. */
+export type ListenerWebSocketServer = WebSocketServerLike & {
+  readonly clients: ReadonlySet<{ close(code?: number, reason?: string): void }>
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024

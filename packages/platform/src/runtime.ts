@@ -107,7 +107,14 @@ export async function runService<Schema extends z.ZodObject>(
       routes,
     )
     const listeners: Listener[] = [
-      { name: 'public', app: publicApp, host: settings.HTTP_HOST, port: settings.HTTP_PORT, portSetting: 'HTTP_PORT' },
+      {
+        name: 'public',
+        app: publicApp,
+        host: settings.HTTP_HOST,
+        port: settings.HTTP_PORT,
+        portSetting: 'HTTP_PORT',
+        ...(routes.websocket ? { websocket: routes.websocket } : {}),
+      },
     ]
     // A service without internal routes opens no internal listener.
     if (internalApp) listeners.push({ name: 'internal', app: internalApp, ...internal, portSetting: 'INTERNAL_PORT' })

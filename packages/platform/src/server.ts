@@ -2,6 +2,7 @@ import type { Server } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { serve } from '@hono/node-server'
 import type { Hono } from 'hono'
+import type { ListenerWebSocketServer } from './http.ts'
 import { type Lifecycle, stopOnSignal } from './lifecycle.ts'
 import type { Logger } from './logger.ts'
 
@@ -14,6 +15,8 @@ export interface Listener {
   readonly portSetting: string
   /** What listens here, for the log (`public`, `internal`). */
   readonly name: string
+  /** Takes the WebSocket upgrades the app accepts. */
+  readonly websocket?: ListenerWebSocketServer
 }
 
 export interface ServeOptions {
@@ -45,7 +48,7 @@ export async function serveUntilSignal(options: ServeOptions): Promise<Server[]>
         logger.info({ drainMs: options.drainMs }, 'not ready; still serving for the drain period')
         await sleep(options.drainMs)
       }
-      await Promise.all(servers.map(closeServer))
+      await Promise.all(servers.map((server, index) => closeServer(server, options.listeners[index]?.websocket)))
     },
   })
   return servers
@@ -54,8 +57,10 @@ export async function serveUntilSignal(options: ServeOptions): Promise<Server[]>
 async function listen(listener: Listener, logger: Logger, lifecycle: Lifecycle): Promise<Server> {
   const where = `${listener.host}:${listener.port}`
   const server = await new Promise<Server>((resolve, reject) => {
-    const started = serve({ fetch: listener.app.fetch, hostname: listener.host, port: listener.port }, () =>
-      resolve(started as Server),
+    const websocket = listener.websocket ? { websocket: { server: listener.websocket } } : {}
+    const started = serve(
+      { fetch: listener.app.fetch, hostname: listener.host, port: listener.port, ...websocket },
+      () => resolve(started as Server),
     ) as Server
     started.once('error', reject)
   }).catch(async (error: NodeJS.ErrnoException) => {
@@ -72,8 +77,12 @@ async function listen(listener: Listener, logger: Logger, lifecycle: Lifecycle):
   return server
 }
 
-/** Stops accepting connections and resolves once the requests in flight have finished. */
-function closeServer(server: Server): Promise<void> {
+/**
+ * Stops accepting connections and resolves once the requests in flight have finished. WebSocket
+ * connections would hold the server open forever, so they are told the server is going away.
+ */
+function closeServer(server: Server, websocket: ListenerWebSocketServer | undefined): Promise<void> {
+  for (const client of websocket?.clients ?? []) client.close(1001, 'server shutting down')
   return new Promise((resolve) => {
     server.close(() => resolve())
     server.closeIdleConnections()

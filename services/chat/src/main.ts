@@ -10,6 +10,6 @@ await runService({
   start: async ({ connect, lifecycle, settings, logger }) => {
     const service = await startChatService({ connect, settings, logger })
     lifecycle.add('chat-service', service, (started) => started.stop())
-    return { publicRoutes: service.publicRoutes }
+    return { publicRoutes: service.publicRoutes, websocket: service.websocket }
   },
 })

@@ -5,10 +5,12 @@ import {
   type TokenVerifier,
   tokenVerifierFromSettings,
 } from '@timedeal/platform'
+import type { WebSocketServer } from 'ws'
 import { createGoodsClient, type GoodsClient } from './adapters/goods-client.ts'
 import { MessageStore } from './adapters/message-store.ts'
 import { NotificationStore } from './adapters/notification-store.ts'
 import { RoomStore } from './adapters/room-store.ts'
+import { startRealtime } from './flows/realtime.ts'
 import { createRooms, type Rooms } from './flows/rooms.ts'
 import { publicRoutes } from './http/index.ts'
 import type { Settings } from './settings.ts'
@@ -35,6 +37,8 @@ export interface ChatService {
   readonly stores: ChatStores
   readonly rooms: Rooms
   readonly verifier: TokenVerifier
+  /** The `ws` server of `/ws/chat`, for the public listener's upgrades. */
+  readonly websocket: WebSocketServer
   stop(): Promise<void>
 }
 
@@ -63,11 +67,13 @@ export async function startChatService(deps: ChatServiceDeps): Promise<ChatServi
   // The history reads are ranges on this index: it exists before the first request is served.
   await stores.messages.ensureIndexes()
   const rooms = createRooms({ ...stores, goods })
+  const realtime = await startRealtime({ connect, settings, logger, verifier, stores })
   return {
-    publicRoutes: publicRoutes({ rooms, verifier }),
+    publicRoutes: publicRoutes({ rooms, verifier }).route('/', realtime.routes),
     stores,
     rooms,
     verifier,
-    async stop() {},
+    websocket: realtime.websocket,
+    stop: () => realtime.stop(),
   }
 }

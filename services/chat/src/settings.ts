@@ -52,8 +52,12 @@ function realtimeSettings() {
     CHAT_SEND_RATE_PER_SECOND: positiveInt(20),
     /** Past this rate the connection gets ERROR and is closed; between the two, an error MESSAGE. */
     CHAT_SEND_HARD_RATE_PER_SECOND: positiveInt(60),
-    /** How long a member counts as present in a room without a heart-beat (ms). */
+    /** How long a member counts as present in a room once its instance stops renewing it (ms). */
     CHAT_PRESENCE_TTL_MS: positiveInt(30_000),
+    /** The consumer group shared by every instance that stores messages and notifies; each instance also has its own under this name. */
+    CHAT_MESSAGES_GROUP: z.string().min(1).default('chat-service.messages'),
+    /** Before every Redis key and channel of the chat (presence, notifications). */
+    CHAT_REDIS_PREFIX: z.string().min(1).default('chat'),
   }
 }
 

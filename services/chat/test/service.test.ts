@@ -1,18 +1,20 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase, spawnService, testSettings, waitUntilReady } from '@timedeal/platform/testing'
+import { TOPIC_CHAT_MESSAGES } from '@timedeal/contracts'
+import { prepareServiceUnderTest, spawnService, testSettings, waitUntilReady } from '@timedeal/platform/testing'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 describe('chat-service process', () => {
   test('starts against the real servers, reports each dependency ready, and stops on SIGTERM', async () => {
     // Databases of the test's own: the development ones are never touched.
-    const database = await createTestDatabase('chat_process')
-    const service = await spawnService(entry, {
-      MYSQL_DATABASE: database.name,
-      MONGO_DATABASE: testSettings.MONGO_DATABASE,
+    const owned = await prepareServiceUnderTest({
+      name: 'chat_process',
+      consumes: { groupSetting: 'CHAT_MESSAGES_GROUP', topics: [TOPIC_CHAT_MESSAGES] },
+      redisPrefixSetting: 'CHAT_REDIS_PREFIX',
     })
+    const service = await spawnService(entry, { ...owned.env, MONGO_DATABASE: testSettings.MONGO_DATABASE })
     try {
       const ready = (await waitUntilReady(service)) as { checks: Record<string, { status: string }> }
       assert.deepEqual(Object.keys(ready.checks).sort(), ['kafka', 'mongo', 'mysql', 'redis'])
@@ -21,7 +23,7 @@ describe('chat-service process', () => {
       assert.deepEqual(await health.json(), { status: 'ok', service: 'chat-service' })
     } finally {
       assert.equal(await service.stop('SIGTERM'), 0)
-      await database.drop()
+      await owned.release()
     }
   })
 })
