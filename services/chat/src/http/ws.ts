@@ -128,6 +128,7 @@ class StompConnection implements ChatConnection {
   readonly #session: StompSession
   readonly #deps: ChatSocketDeps
   #timer: NodeJS.Timeout | undefined
+  #timerAt = 0
   #hubKnows = false
   #turn: Promise<void> = Promise.resolve()
   #ended = false
@@ -288,9 +289,13 @@ class StompConnection implements ChatConnection {
 
   /** One timer per connection, armed for the session's next heart-beat or deadline. */
   #schedule(): void {
-    if (this.#timer !== undefined || this.#ended) return
+    if (this.#ended) return
     const at = this.#session.nextTickAt()
-    if (at === undefined) return
+    // Activity only moves the next tick later (an early wake-up just re-arms), but CONNECT can
+    // bring it forward: from the connect deadline to the first heart-beat.
+    if (at === undefined || (this.#timer !== undefined && at >= this.#timerAt)) return
+    clearTimeout(this.#timer)
+    this.#timerAt = at
     this.#timer = setTimeout(
       () => {
         this.#timer = undefined
