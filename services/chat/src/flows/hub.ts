@@ -199,6 +199,7 @@ export class ChatFlow implements ChatHub {
     if (!state) return
     this.#connections.delete(connection.sessionId)
     removeFrom(this.#userConnections, connection.userId, state)
+    if (!this.#userConnections.has(connection.userId)) this.#sends.delete(connection.userId)
     for (const subscription of [...state.rooms.values()]) this.#dropRoomSubscription(state, subscription)
   }
 

@@ -271,7 +271,8 @@ class StompConnection implements ChatConnection {
     // Past the buffer the client is not reading: close it rather than hold its messages.
     if (this.#socket.bufferedAmount > this.#deps.limits.sendBufferBytes) {
       this.#deps.logger.warn({ sessionId: this.sessionId }, 'chat client too slow; closing')
-      this.#socket.close(1008, 'send buffer full')
+      // It would not read a close frame either: the socket goes at once.
+      this.#socket.terminate()
       this.closed()
       return
     }
