@@ -9,6 +9,7 @@ import {
   type ServiceProcess,
   type ServiceUnderTest,
   spawnReadyService,
+  startGroupsAtEnd,
   startTestIssuer,
   type TestIssuer,
   testLogger,
@@ -119,5 +120,41 @@ describe('two chat-service instances', () => {
     assert.equal(await notifications.unreadCount(buyerId), 0)
     buyer.close()
     seller.close()
+  })
+
+  test('the presence of a killed instance expires: its member is then notified like anyone absent', async () => {
+    const [first] = instances as [ServiceProcess, ServiceProcess]
+    // Its own shared group, so the killed process holds none of the others' partitions.
+    const group = uniqueName('chat-messages-doomed')
+    await startGroupsAtEnd([group], [TOPIC_CHAT_MESSAGES])
+    const doomed = await spawnReadyService(entry, {
+      ...owned.env,
+      MONGO_DATABASE: mongoDatabase,
+      LOG_LEVEL: 'warn',
+      CHAT_MESSAGES_GROUP: group,
+      CHAT_PRESENCE_TTL_MS: '1500',
+    })
+    const buyerId = uniqueName('buyer')
+    const sellerId = uniqueName('seller')
+    const roomId = await openRoom(buyerId, sellerId)
+    const notifications = new NotificationStore(owned.database.sequelize)
+    try {
+      const buyer = await RawStompClient.connect(socketUrl(doomed), await issuer.sign({ sub: buyerId, role: 'BUYER' }))
+      await buyer.subscribe('room', `/sub/rooms/${roomId}`)
+      const seller = await RawStompClient.connect(
+        socketUrl(first),
+        await issuer.sign({ sub: sellerId, role: 'SELLER' }),
+      )
+      seller.sendFrame('SEND', [['destination', `/pub/rooms/${roomId}`]], 'while you are here')
+      assert.equal(Buffer.from((await buyer.next(15_000)).body).toString(), 'while you are here')
+
+      await doomed.stop('SIGKILL')
+      await new Promise((resolve) => setTimeout(resolve, 2500))
+      seller.sendFrame('SEND', [['destination', `/pub/rooms/${roomId}`]], 'after the crash')
+      await eventually(async () => ((await notifications.unreadCount(buyerId)) === 1 ? true : undefined))
+      seller.close()
+    } finally {
+      await doomed.stop('SIGKILL')
+    }
   })
 })
