@@ -99,7 +99,12 @@ describe('two chat-service instances', () => {
     assert.equal(Buffer.from((await buyer.next()).body).toString(), 'are you there?')
     const pushed = await seller.next(15_000)
     assert.equal(header(pushed, 'destination'), '/user/queue/notifications')
-    const notification = JSON.parse(Buffer.from(pushed.body).toString()) as { roomId: string; senderId: string }
+    const notification = JSON.parse(Buffer.from(pushed.body).toString()) as {
+      type: string
+      roomId: string
+      senderId: string
+    }
+    assert.equal(notification.type, 'message')
     assert.equal(notification.roomId, roomId)
     assert.equal(notification.senderId, buyerId)
 
@@ -118,6 +123,16 @@ describe('two chat-service instances', () => {
     // The buyer was present when "yes" came: give the shared consumer time to judge it; nothing for them.
     await new Promise((resolve) => setTimeout(resolve, 1500))
     assert.equal(await notifications.unreadCount(buyerId), 0)
+
+    // The seller enters the room: their notifications of it are read, and the buyer is told.
+    await buyer.subscribe('notifications', '/user/queue/notifications')
+    await seller.subscribe('room', `/sub/rooms/${roomId}`)
+    assert.equal(await notifications.unreadCount(sellerId), 0)
+    const read = JSON.parse(Buffer.from((await buyer.next(15_000)).body).toString()) as {
+      type: string
+      readerId: string
+    }
+    assert.deepEqual([read.type, read.readerId], ['read', sellerId])
     buyer.close()
     seller.close()
   })

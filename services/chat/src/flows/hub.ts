@@ -40,13 +40,17 @@ export interface NotificationFanOut {
   push(userId: string, notification: PushedNotification): Promise<void>
 }
 
-export interface PushedNotification {
-  readonly id: string
-  readonly roomId: string
-  readonly messageId: string
-  readonly senderId: string
-  readonly at: string
-}
+/** What `/user/queue/notifications` carries (JSON): a message the user missed, or their peer reading the room. */
+export type PushedNotification =
+  | {
+      readonly type: 'message'
+      readonly id: string
+      readonly roomId: string
+      readonly messageId: string
+      readonly senderId: string
+      readonly at: string
+    }
+  | { readonly type: 'read'; readonly roomId: string; readonly readerId: string; readonly at: string }
 
 export interface RateLimit {
   /** Sends per second above which a user gets an error MESSAGE (the connection stays). */
@@ -180,7 +184,7 @@ export class ChatFlow implements ChatHub {
     state.rooms.set(id, subscription)
     addTo(this.#roomSubscribers, roomId, subscription)
     await this.#deps.presence.enter(roomId, connection.userId, connection.sessionId)
-    await this.#deps.notifications.markRoomRead(roomId, connection.userId)
+    await this.#enter(roomId, connection.userId)
     if (resumeAfter) await this.#replay(subscription, resumeAfter)
   }
 
@@ -233,6 +237,7 @@ export class ChatFlow implements ChatHub {
         at: message.sentAt,
       })
       await this.#deps.fanOut.push(userId, {
+        type: 'message',
         id: notification.id,
         roomId: message.roomId,
         messageId: message.id,
@@ -249,7 +254,10 @@ export class ChatFlow implements ChatHub {
       for (const id of state.notificationIds) {
         state.connection.deliver(id, {
           destination: NOTIFICATIONS_QUEUE,
-          messageId: `notification-${notification.id}`,
+          messageId:
+            notification.type === 'message'
+              ? `notification-${notification.id}`
+              : `read-${notification.roomId}-${notification.readerId}-${notification.at}`,
           headers: [['content-type', 'application/json']],
           body,
         })
@@ -266,6 +274,20 @@ export class ChatFlow implements ChatHub {
         sessionId: state.connection.sessionId,
       })),
     )
+  }
+
+  /** Entering a room reads it: its notifications are marked read and the other member is told. */
+  async #enter(roomId: string, userId: string): Promise<void> {
+    await this.#deps.notifications.markRoomRead(roomId, userId)
+    const room = await this.#deps.rooms.find(roomId)
+    const peer = room?.buyerId === userId ? room.sellerId : room?.buyerId
+    if (!peer) return
+    await this.#deps.fanOut.push(peer, {
+      type: 'read',
+      roomId,
+      readerId: userId,
+      at: new Date(this.#now()).toISOString(),
+    })
   }
 
   async #replay(subscription: RoomSubscription, afterId: string): Promise<void> {
