@@ -134,12 +134,14 @@ describe('/ws/chat with raw frames', () => {
     await assertStillServing()
   })
 
-  test('a foreign Origin is refused at the upgrade; a listed one and none at all are let in', async () => {
+  test('a foreign Origin is refused at the upgrade; a listed one, its own host and none at all are let in', async () => {
     await assert.rejects(RawStompClient.open(server.url, { origin: 'https://evil.example' }), /refused with 403/)
     const listed = await RawStompClient.open(server.url, { origin: 'http://localhost:8080' })
     listed.close()
     const none = await RawStompClient.open(server.url)
     none.close()
+    const same = await RawStompClient.open(server.url, { origin: `http://${new URL(server.url).host}` })
+    same.close()
   })
 
   test('the best STOMP subprotocol offered is chosen', async () => {

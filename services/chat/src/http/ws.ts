@@ -97,7 +97,11 @@ export function chatSocketRoutes(deps: ChatSocketDeps): Hono<AppEnv> {
     async (c, next) => {
       // Cross-site WebSocket hijacking: a browser always sends its page's Origin.
       const origin = c.req.header('origin')
-      if (origin !== undefined && !deps.limits.allowedOrigins.includes(origin)) {
+      if (
+        origin !== undefined &&
+        !deps.limits.allowedOrigins.includes(origin) &&
+        !sameOrigin(origin, c.req.header('host'))
+      ) {
         deps.logger.info({ origin }, 'chat upgrade refused: origin not allowed')
         return c.body(null, 403)
       }
@@ -306,6 +310,12 @@ class StompConnection implements ChatConnection {
     )
     this.#timer.unref()
   }
+}
+
+/** A page served by this very host is no cross-site page (and non-browser clients often send this origin). */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined || !URL.canParse(origin)) return false
+  return new URL(origin).host === host
 }
 
 /** Text bodies (and empty ones) go in text WebSocket frames; anything else, in binary ones. */
