@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders
+.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,11 @@ bench-stock: deps ## benchmark stock reservations: HTTP vs the Lua ceiling vs a 
 bench-orders: deps ## benchmark orders: HTTP to PAID and outbox lag, with the MySQL and Kafka ceilings (bench-results/)
 	@hack/infra.sh up mariadb redis kafka
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/orders.ts
+
+bench-chat: deps ## benchmark chat: deliveries/s and SEND→MESSAGE p99 on 1 and 2 instances vs RabbitMQ Web-STOMP (bench-results/)
+	@hack/infra.sh up mariadb redis kafka ferretdb
+	@hack/bench/rabbitmq-install.sh
+	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/chat.ts
 
 clean: ## remove build output (the state folder and caches stay)
 	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache
