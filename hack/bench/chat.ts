@@ -677,12 +677,16 @@ async function main(): Promise<void> {
 
   const best = (label: string) => results.find((result) => result.label === label)?.best
   const rabbit = best('RabbitMQ Web-STOMP')
+  const rabbitSteps = results.find((result) => result.label === 'RabbitMQ Web-STOMP')?.steps ?? []
   const ratios: Record<string, number> = {}
   for (const result of results) {
     if (!rabbit || result.label.startsWith('RabbitMQ') || !result.best) continue
     const key = result.label.endsWith('×1') ? 'oneInstance' : 'twoInstances'
     ratios[`${key}DeliveriesVsRabbitmq`] = round(result.best.deliveriesPerSecond / rabbit.deliveriesPerSecond, 3)
-    ratios[`${key}P99VsRabbitmq`] = round(result.best.p99Ms / Math.max(0.01, rabbit.p99Ms), 3)
+    // p99 compared at the same offered rate (chat's best), not at each one's own ceiling.
+    const offered = result.best.offeredSendsPerSecond
+    const peer = rabbitSteps.find((step) => step.offeredSendsPerSecond === offered)
+    if (peer) ratios[`${key}P99VsRabbitmqAtSameRate`] = round(result.best.p99Ms / Math.max(0.01, peer.p99Ms), 3)
   }
   say(`ratios: ${JSON.stringify(ratios)}`)
   for (const result of results) {
