@@ -40,8 +40,8 @@ async function endsOf(topic: string): Promise<Offsets> {
 /** The subjects of every record published on `topic` (a physical name) after `since`. */
 async function subjectsSince(topic: string, since: Offsets): Promise<string[]> {
   const ends = await endsOf(topic)
-  const todo = [...ends].filter(([partition, end]) => end > (since.get(partition) ?? 0n))
-  if (todo.length === 0) return []
+  const grown = [...ends].filter(([partition, end]) => end > (since.get(partition) ?? 0n))
+  if (grown.length === 0) return []
   const consumer = raw.consumer({ groupId: uniqueName('isolation-reader'), maxWaitTimeInMs: 100 })
   const subjects: string[] = []
   const reached = new Set<number>()
@@ -59,9 +59,9 @@ async function subjectsSince(topic: string, since: Offsets): Promise<string[]> {
         if (offset + 1n >= (ends.get(partition) ?? 0n)) reached.add(partition)
       },
     })
-    for (const [partition] of todo) consumer.seek({ topic, partition, offset: String(since.get(partition) ?? 0n) })
+    for (const [partition] of grown) consumer.seek({ topic, partition, offset: String(since.get(partition) ?? 0n) })
     await eventually(
-      async () => (todo.every(([partition]) => reached.has(partition)) ? true : undefined),
+      async () => (grown.every(([partition]) => reached.has(partition)) ? true : undefined),
       30_000,
       `${topic} read to its end`,
     )
