@@ -1,6 +1,6 @@
-/** An optional instant as the APIs show it: ISO 8601, or null while it has not happened. */
-export function isoOrNull(value: Date | null): string | null {
-  return value ? value.toISOString() : null
+/** An optional instant (a Date or epoch ms) as the APIs show it: ISO 8601, or null while it has not happened. */
+export function isoOrNull(value: Date | number | null): string | null {
+  return value === null ? null : new Date(value).toISOString()
 }
 
 /** An optional DATETIME column as a Date (the driver may hand back a string), or null. */

@@ -1,6 +1,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import {
   createRoutes,
+  isoOrNull,
   JSON_BODY_PROBLEMS,
   jsonBody,
   jsonResponse,
@@ -69,17 +70,16 @@ const stockUnavailable = () =>
   })
 
 function recordView(record: ReservationRecord) {
-  const instant = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
   return {
     reservationId: record.reservationId,
     goodsId: record.goodsId,
     userId: record.userId,
     quantity: record.quantity,
     state: record.state,
-    reservedAt: instant(record.reservedAt),
-    expiresAt: instant(record.expiresAt),
-    confirmedAt: instant(record.confirmedAt),
-    releasedAt: instant(record.releasedAt),
+    reservedAt: isoOrNull(record.reservedAt),
+    expiresAt: isoOrNull(record.expiresAt),
+    confirmedAt: isoOrNull(record.confirmedAt),
+    releasedAt: isoOrNull(record.releasedAt),
     releaseReason: record.releaseReason,
   }
 }
