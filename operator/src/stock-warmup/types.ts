@@ -102,14 +102,20 @@ export interface StockWarmupStatus {
   total?: number
   /** Goods whose stock this warm-up wrote (absent keys loaded, or overwritten before opening). */
   loaded?: number
-  /** Goods left as they were because their stock was already in Redis. */
+  /** Goods left as they were: their stock was already in Redis (or, for `Overwrite`, their sale had opened). */
   skipped?: number
+  /** Of `skipped`, the goods an `Overwrite` left alone because their sale had opened. */
+  refused?: number
   /** Goods ids asked for by `goodsIds` that MySQL does not have. */
   missing?: number
   /** `sha256:<hex>` over the loaded goods' records, in goods id order (see `warmupChecksum`). */
   checksum?: string
   /** RFC 3339: when the last warm-up finished. */
   warmedAt?: string
+  /** RFC 3339: when the last attempt that failed (SourceError, RedisError) ended; retries wait from it. */
+  lastAttemptAt?: string
+  /** Attempts that failed in a row; the wait before the next grows with it. Reset by a success. */
+  failures?: number
   conditions?: Condition[]
 }
 
