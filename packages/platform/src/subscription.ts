@@ -25,17 +25,11 @@ export interface DeliveredEvent {
   readonly key: string | null
 }
 
-export interface SubscribeOptions {
+interface SubscribeCommon {
   readonly groupId: string
   readonly topics: readonly string[]
   /** Where a new group starts; later it resumes from its committed offsets. */
   readonly fromBeginning?: boolean
-  /**
-   * Called once per event, in order per partition. A rejection means "deliver it again": how
-   * often depends on why it failed (see {@link classifyFailure}); throw a
-   * {@link PermanentEventError} for an event that can never succeed.
-   */
-  readonly handle: (delivery: DeliveredEvent) => Promise<void>
   /** Called for a record that is not a valid catalog event; it then goes to the dead-letter topic. */
   readonly onInvalid?: (
     error: InvalidEventError,
@@ -61,6 +55,32 @@ export interface SubscribeOptions {
    */
   readonly partitionsConcurrently?: number
 }
+
+/** Events one at a time. */
+interface HandleEach {
+  /**
+   * Called once per event, in order per partition. A rejection means "deliver it again": how
+   * often depends on why it failed (see {@link classifyFailure}); throw a
+   * {@link PermanentEventError} for an event that can never succeed.
+   */
+  readonly handle: (delivery: DeliveredEvent) => Promise<void>
+  readonly handleBatch?: never
+}
+
+/** Events a polled batch at a time. */
+interface HandleBatch {
+  readonly handle?: never
+  /**
+   * Called with the valid events of one polled batch of one partition, in order (invalid
+   * records between them are dead-lettered in their place). All or nothing: a rejection hands
+   * the same events again, per why it failed; a permanent failure is narrowed down by handing
+   * the events one at a time, so only the event that fails alone is dead-lettered. Offsets are
+   * resolved once per handled batch.
+   */
+  readonly handleBatch: (deliveries: DeliveredEvent[]) => Promise<void>
+}
+
+export type SubscribeOptions = SubscribeCommon & (HandleEach | HandleBatch)
 
 export interface EventSubscription {
   /** Resolves once the consumer has joined its group and has partitions assigned. */
@@ -110,6 +130,8 @@ interface Subscription {
   readonly openProducer: () => Promise<Producer>
   /** Failed attempts of the record each partition is stuck on; reset by a success or another record. */
   readonly failures: Map<string, { offset: string; attempts: number }>
+  /** Per partition, the last offset of a batch that failed permanently: up to it, events go one at a time. */
+  readonly narrowedUntil: Map<string, bigint>
   readonly resumeTimers: Set<NodeJS.Timeout>
   closing: boolean
   deadLetters: Promise<Producer> | undefined
@@ -199,22 +221,51 @@ function afterFailure(
   return { next: 'retry', afterMs }
 }
 
-/** Validates one record and hands its event to the handler. */
-async function deliver(subscription: Subscription, record: KafkaMessage, where: RecordPosition): Promise<Outcome> {
-  const { options, failures } = subscription
-  let event: CloudEvent
+type HandleOne = (delivery: DeliveredEvent) => Promise<void>
+
+/** The record's event, or the reason it is not a valid catalog event. */
+function parse(record: KafkaMessage): CloudEvent | InvalidEventError {
   try {
-    event = validateEvent(fromKafkaRecord({ headers: record.headers, value: record.value }))
+    return validateEvent(fromKafkaRecord({ headers: record.headers, value: record.value }))
   } catch (error) {
     if (!(error instanceof InvalidEventError)) throw error
-    await options.onInvalid?.(error, where)
-    return deadLetterOrRetry(subscription, record, where, error, 0)
+    return error
   }
-  const stuck = `${where.topic}:${where.partition}`
-  const previous = failures.get(stuck)
-  const attempt = previous?.offset === where.offset ? previous.attempts + 1 : 1
+}
+
+/** Tells the service about an invalid record, then dead-letters it. */
+async function rejectInvalid(
+  subscription: Subscription,
+  record: KafkaMessage,
+  where: RecordPosition,
+  error: InvalidEventError,
+): Promise<Outcome> {
+  await subscription.options.onInvalid?.(error, where)
+  return deadLetterOrRetry(subscription, record, where, error, 0)
+}
+
+const partitionKey = (where: RecordPosition) => `${where.topic}:${where.partition}`
+
+/** The attempt this one is at the partition's current record (1 unless it failed there before). */
+function attemptAt(subscription: Subscription, where: RecordPosition): number {
+  const previous = subscription.failures.get(partitionKey(where))
+  return previous?.offset === where.offset ? previous.attempts + 1 : 1
+}
+
+/** Validates one record and hands its event to the handler. */
+async function deliver(
+  subscription: Subscription,
+  record: KafkaMessage,
+  where: RecordPosition,
+  handleOne: HandleOne,
+): Promise<Outcome> {
+  const { failures } = subscription
+  const event = parse(record)
+  if (event instanceof InvalidEventError) return rejectInvalid(subscription, record, where, event)
+  const stuck = partitionKey(where)
+  const attempt = attemptAt(subscription, where)
   try {
-    await options.handle({ event, ...where, key: record.key?.toString() ?? null })
+    await handleOne({ event, ...where, key: record.key?.toString() ?? null })
     failures.delete(stuck)
     return DONE
   } catch (error) {
@@ -238,7 +289,7 @@ function retryLater(subscription: Subscription, brokerTopic: string, where: Reco
 }
 
 /** Delivers a batch's records in order, resolving each offset only once its record is done with. */
-async function deliverBatch(subscription: Subscription, payload: EachBatchPayload): Promise<void> {
+async function deliverEach(subscription: Subscription, payload: EachBatchPayload, handleOne: HandleOne): Promise<void> {
   const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload
   for (const message of batch.messages) {
     if (subscription.closing || !isRunning() || isStale()) return
@@ -247,7 +298,7 @@ async function deliverBatch(subscription: Subscription, payload: EachBatchPayloa
       partition: batch.partition,
       offset: message.offset,
     }
-    const outcome = await deliver(subscription, message, where)
+    const outcome = await deliver(subscription, message, where, handleOne)
     if (outcome.next === 'stop') return
     if (outcome.next === 'retry') {
       retryLater(subscription, batch.topic, where, outcome.afterMs)
@@ -257,6 +308,121 @@ async function deliverBatch(subscription: Subscription, payload: EachBatchPayloa
     await commitOffsetsIfNecessary()
     await heartbeat()
   }
+}
+
+/** Valid events of a batch waiting to be handled together, with their records. */
+interface Run {
+  readonly records: { readonly record: KafkaMessage; readonly where: RecordPosition }[]
+  readonly deliveries: DeliveredEvent[]
+}
+
+/** What became of a run: an outcome at one of its records, or "narrow it down, one event at a time". */
+type RunOutcome = { readonly outcome: Outcome; readonly at: RecordPosition } | { readonly narrow: true }
+
+/**
+ * Hands a run of valid events to `handleBatch` at once. A permanent failure of several events
+ * is narrowed down: they are handed again one at a time (and so again after any retry, up to
+ * the run's last offset), so only the event that fails alone is dead-lettered.
+ */
+async function handleRun(
+  subscription: Subscription,
+  run: Run,
+  handleBatch: (deliveries: DeliveredEvent[]) => Promise<void>,
+): Promise<RunOutcome> {
+  const first = run.records[0]
+  const last = run.records.at(-1)
+  const event = run.deliveries[0]?.event
+  if (!first || !last || !event) return { narrow: true }
+  const attempt = attemptAt(subscription, first.where)
+  try {
+    await handleBatch(run.deliveries)
+    subscription.failures.delete(partitionKey(first.where))
+    return { outcome: DONE, at: last.where }
+  } catch (error) {
+    if (subscription.closing) return { outcome: STOP, at: first.where }
+    const kind = subscription.options.classifyFailure?.(error) ?? classifyFailure(error)
+    if (kind === 'permanent' && run.records.length > 1) {
+      subscription.narrowedUntil.set(partitionKey(first.where), BigInt(last.where.offset))
+      return { narrow: true }
+    }
+    return {
+      outcome: await afterFailure(subscription, first.record, first.where, event, error, attempt),
+      at: first.where,
+    }
+  }
+}
+
+/** Whether the partition is being narrowed down past a failed batch at this record. */
+function isNarrowed(subscription: Subscription, where: RecordPosition): boolean {
+  const key = partitionKey(where)
+  const until = subscription.narrowedUntil.get(key)
+  if (until === undefined) return false
+  if (BigInt(where.offset) <= until) return true
+  subscription.narrowedUntil.delete(key)
+  return false
+}
+
+/**
+ * Delivers a polled batch to `handleBatch`: its valid events together, each invalid record
+ * dead-lettered in its place between them; offsets resolved once per handled run.
+ */
+async function deliverRuns(
+  subscription: Subscription,
+  payload: EachBatchPayload,
+  handleBatch: (deliveries: DeliveredEvent[]) => Promise<void>,
+): Promise<void> {
+  const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload
+  const one: HandleOne = (delivery) => handleBatch([delivery])
+  let run: Run = { records: [], deliveries: [] }
+  /** Handles what was collected; false when the partition stops here for now. */
+  const flush = async (): Promise<boolean> => {
+    if (run.records.length === 0) return true
+    const collected = run
+    run = { records: [], deliveries: [] }
+    const result = await handleRun(subscription, collected, handleBatch)
+    if ('outcome' in result) return settle(result.outcome, result.at)
+    for (const { record, where } of collected.records) {
+      if (!(await settle(await deliver(subscription, record, where, one), where))) return false
+    }
+    return true
+  }
+  const settle = async (outcome: Outcome, where: RecordPosition): Promise<boolean> => {
+    if (outcome.next === 'stop') return false
+    if (outcome.next === 'retry') {
+      retryLater(subscription, batch.topic, where, outcome.afterMs)
+      return false
+    }
+    resolveOffset(where.offset)
+    return true
+  }
+  for (const message of batch.messages) {
+    if (subscription.closing || !isRunning() || isStale()) return
+    const where = {
+      topic: subscription.names.catalogName(batch.topic),
+      partition: batch.partition,
+      offset: message.offset,
+    }
+    if (isNarrowed(subscription, where)) {
+      if (!(await flush()) || !(await settle(await deliver(subscription, message, where, one), where))) return
+      continue
+    }
+    const event = parse(message)
+    if (event instanceof InvalidEventError) {
+      if (!(await flush()) || !(await settle(await rejectInvalid(subscription, message, where, event), where))) return
+      continue
+    }
+    run.records.push({ record: message, where })
+    run.deliveries.push({ event, ...where, key: message.key?.toString() ?? null })
+  }
+  if (subscription.closing || !isRunning() || isStale()) return
+  if (await flush()) await heartbeat()
+}
+
+function deliverBatch(subscription: Subscription, payload: EachBatchPayload): Promise<void> {
+  const { handle, handleBatch } = subscription.options
+  if (handleBatch) return deliverRuns(subscription, payload, handleBatch)
+  if (handle) return deliverEach(subscription, payload, handle)
+  throw new Error('a subscription needs handle or handleBatch')
 }
 
 async function close(subscription: Subscription): Promise<void> {
@@ -292,6 +458,7 @@ export async function kafkaSubscription(
     maxBackoff: Math.max(firstBackoff, options.maxRetryBackoffMs ?? 10_000),
     openProducer,
     failures: new Map(),
+    narrowedUntil: new Map(),
     resumeTimers: new Set(),
     closing: false,
     deadLetters: undefined,
