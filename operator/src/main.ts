@@ -26,7 +26,7 @@ async function main(argv: string[]): Promise<void> {
   routeProcessWarnings(logger)
   if (command === 'run') {
     if (rest.length > 0) fail(`run takes no arguments, got '${rest.join(' ')}'`)
-    const { runOperator } = await import('./runtime/manager.ts')
+    const { runOperator } = await import('./runtime/run.ts')
     await runOperator(settings, logger)
     return
   }
