@@ -3,7 +3,11 @@
  * calls from many resources batched (one metadata and one describeConfigs call per batch; one
  * createTopics, createPartitions, alterConfigs or deleteTopics call per batch of that action).
  */
-import { type Admin, ConfigResourceTypes, Kafka, logLevel } from 'kafkajs'
+import kafkajs, { type Admin, Kafka, logLevel } from 'kafkajs'
+
+// A CommonJS export Node cannot name statically.
+const { ConfigResourceTypes } = kafkajs
+
 import { batcher, eachOnFailure } from './batcher.ts'
 import type { TopicAction } from './plan.ts'
 import type { ObservedTopic } from './types.ts'
