@@ -10,6 +10,7 @@ import {
   SettingsError,
 } from '@timedeal/platform'
 import { z } from 'zod'
+import { stockWarmupSettings } from './stock-warmup/settings.ts'
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 
@@ -60,6 +61,7 @@ export const settingsSchema = z.object({
   ...redisSettings(),
   /** The warm-up source when a StockWarmup names no Secret: goods-service's database. */
   ...mysqlSettings('timedeal_goods'),
+  ...stockWarmupSettings(),
 })
 
 export type OperatorSettings = z.infer<typeof settingsSchema>
