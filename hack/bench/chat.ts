@@ -1,26 +1,29 @@
 /**
  * `make bench-chat`: how many chat deliveries per second chat-service keeps up with, and at what
- * SEND → MESSAGE latency, with one and with two instances, set beside RabbitMQ's Web-STOMP in the
- * same run and the same scenario. The client speaks raw STOMP frames over `ws` so it stays cheap.
+ * SEND → MESSAGE latency, with one and with two instances, at 1,000 and at 10,000 connections,
+ * set beside RabbitMQ's Web-STOMP in the same run and the same scenario. The load comes from
+ * worker threads speaking raw STOMP frames over `ws`, so the client stays cheap.
  *
- * N connections are spread over rooms; every room has a buyer and a seller, each with
- * `BENCH_CHAT_SESSIONS_PER_MEMBER` sessions, all subscribed, so one SEND is delivered to every
- * session of the room (the sender's own included). Load is offered in steps of a fixed send rate,
- * doubled until p99 passes `BENCH_CHAT_P99_LIMIT_MS` or deliveries fall behind, then tried once at
- * three quarters of that rate; the figure is the highest delivered rate of a step that kept up. chat-service gets databases, Redis keys and a
- * consumer group of its own (the Makefile gives a fresh Kafka topic prefix); RabbitMQ runs as a
- * plain process with everything under the state folder. Writes a report and an SVG chart under
- * bench-results/ and ends with one JSON line.
+ * Connections are spread over rooms; every room has a buyer and a seller, each with
+ * `BENCH_CHAT_SESSIONS_PER_MEMBER` sessions (spread over the instances), all subscribed, so one
+ * SEND is delivered to every session of the room (the sender's own included). Load is offered in
+ * steps of a fixed send rate, doubled until p99 passes `BENCH_CHAT_P99_LIMIT_MS` or deliveries
+ * fall behind, then tried once at three quarters of that rate; the figure is the highest
+ * delivered rate of a step that kept up. Every target starts afresh (its own consumer group, its
+ * own processes), so one target's backlog never slows the next. At the highest number of
+ * connections, chat-service runs one more step at the highest offered rate under the CPU profiler
+ * (over the inspector, for that step only); the report sums up where the time went. Writes a
+ * report, an SVG chart and the profiles under bench-results/ and ends with one JSON line.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { cpus } from 'node:os'
+import { writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
 import { allTopics, TOPIC_CHAT_MESSAGES } from '@timedeal/contracts'
 import {
+  bool,
   createLogger,
   createMongo,
   eventBusFromSettings,
@@ -30,8 +33,6 @@ import {
 } from '@timedeal/platform'
 import {
   createTestDatabase,
-  type ServiceProcess,
-  spawnService,
   startGroupsAtEnd,
   startTestIssuer,
   type TestDatabase,
@@ -39,372 +40,292 @@ import {
   testLogger,
   testSettings,
   uniqueName,
-  waitUntilReady,
 } from '@timedeal/platform/testing'
-import { createFrameDecoder, encodeFrame, type StompHeader } from '@timedeal/stomp'
-import { WebSocket } from 'ws'
 import { z } from 'zod'
-import { escapeXml, percentile, round, saveReport } from './figures.ts'
+import type { ClientCommand, ClientReply, SessionPlan } from './chat-clients.ts'
+import { chartSvg, type Goal, markdown, type StepResult, type TargetResult } from './chat-report.ts'
+import { chatTarget, rabbitmqVersion, rabbitTarget, type Target } from './chat-targets.ts'
+import { type CpuProfile, InspectorProfiler, summariseProfiles } from './cpu-profile.ts'
+import { percentile, resultsFolder, round, saveReport } from './figures.ts'
+
+const connectionCounts = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'expected connection counts separated by commas, e.g. 1000,10000')
+  .transform((text) => text.split(',').map(Number))
 
 const settings = loadSettingsOrExit(
   z.object({
     ...kafkaSettings(),
-    /** Connections held during the run (two sessions per member, two members per room by default). */
-    BENCH_CHAT_CONNECTIONS: positiveInt(1000),
+    /** A short run for trying things out: 1,000 connections, two-second steps (about two minutes). */
+    BENCH_CHAT_QUICK: bool(false),
+    /** The numbers of connections held, one measurement each (default 1000,10000; quick: 1000). */
+    BENCH_CHAT_CONNECTIONS: connectionCounts.optional(),
     BENCH_CHAT_SESSIONS_PER_MEMBER: positiveInt(2),
     /** The first step's offered SENDs per second; each next step doubles it. */
-    BENCH_CHAT_FIRST_RATE: positiveInt(50),
+    BENCH_CHAT_FIRST_RATE: positiveInt(100),
     BENCH_CHAT_MAX_STEPS: positiveInt(8),
-    BENCH_CHAT_STEP_SECONDS: positiveInt(4),
+    /** Seconds per step (default 4; quick: 2). */
+    BENCH_CHAT_STEP_SECONDS: z.coerce.number().int().positive().optional(),
     BENCH_CHAT_P99_LIMIT_MS: positiveInt(100),
-    /** Whether to run the RabbitMQ Web-STOMP peer (`false` skips it). */
-    BENCH_CHAT_RABBITMQ: z.enum(['true', 'false']).default('true'),
+    /** Worker threads of the load generator; a room's sessions share one. */
+    BENCH_CHAT_CLIENT_WORKERS: positiveInt(2),
+    /** Whether to run the RabbitMQ Web-STOMP peer. */
+    BENCH_CHAT_RABBITMQ: bool(true),
+    /** Whether to profile chat-service at the highest step. */
+    BENCH_CHAT_PROFILE: bool(true),
+    /** chat-service's entry point (another checkout's, to compare a baseline). */
+    BENCH_CHAT_SERVICE_ENTRY: z.string().optional(),
     TIMEDEAL_STATE_DIR: z.string().optional(),
   }),
 )
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 const stateDir = settings.TIMEDEAL_STATE_DIR ?? join(repoRoot, '.state')
-const chatEntry = join(repoRoot, 'services/chat/src/main.ts')
+const chatEntry = settings.BENCH_CHAT_SERVICE_ENTRY ?? join(repoRoot, 'services/chat/src/main.ts')
+const counts = settings.BENCH_CHAT_CONNECTIONS ?? (settings.BENCH_CHAT_QUICK ? [1000] : [1000, 10_000])
+const stepSeconds = settings.BENCH_CHAT_STEP_SECONDS ?? (settings.BENCH_CHAT_QUICK ? 2 : 4)
+const profiledCount = Math.max(...counts)
 const say = (line: string) => process.stdout.write(`[bench-chat] ${line}\n`)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const MEMBERS_PER_ROOM = 2
+const sessionsPerRoom = MEMBERS_PER_ROOM * settings.BENCH_CHAT_SESSIONS_PER_MEMBER
 /** Deliveries still missing this long after a step's last SEND mean it did not keep up. */
 const DRAIN_MS = 2000
 const KEEP_UP_SHARE = 0.99
+/** Handshakes in flight while the connections open. */
+const OPENING_CONCURRENCY = 128
+/** The step number of the warm-up, apart from the measured ones. */
+const WARM_UP_STEP = 999
 
-/** How one target is reached: its socket URLs, CONNECT headers and destinations. */
-interface Target {
-  readonly label: string
-  readonly socketUrls: readonly string[]
-  connectHeaders(userId: string): Promise<StompHeader[]>
-  subscribeDestination(roomId: string): string
-  sendDestination(roomId: string): string
-  /** Resident memory of the server's processes, bytes. */
-  rss(): number
-}
+/** The load generator's worker threads; each command goes to all and waits for every reply. */
+class ClientPool {
+  readonly #workers: Worker[]
 
-interface Session {
-  readonly socket: WebSocket
-  readonly roomIndex: number
-}
+  constructor(size: number) {
+    this.#workers = Array.from({ length: size }, () => new Worker(new URL('./chat-clients.ts', import.meta.url)))
+  }
 
-interface StepResult {
-  readonly offeredSendsPerSecond: number
-  readonly sent: number
-  readonly delivered: number
-  readonly expected: number
-  readonly deliveriesPerSecond: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly keptUp: boolean
-}
+  get size(): number {
+    return this.#workers.length
+  }
 
-interface TargetResult {
-  readonly label: string
-  readonly connections: number
-  readonly held: number
-  readonly rssPerConnectionKb: number
-  readonly steps: readonly StepResult[]
-  /** The best step that kept up (p99 within the limit and every delivery in), if any. */
-  readonly best: StepResult | undefined
-}
+  /** Sends `commandFor(index)` to each worker and collects their replies in order. */
+  all<T extends ClientReply>(commandFor: (index: number) => ClientCommand): Promise<T[]> {
+    return Promise.all(
+      this.#workers.map(
+        (worker, index) =>
+          new Promise<T>((resolve, reject) => {
+            const onError = (error: Error) => reject(error)
+            worker.once('error', onError)
+            worker.once('message', (reply: T) => {
+              worker.off('error', onError)
+              resolve(reply)
+            })
+            worker.postMessage(commandFor(index))
+          }),
+      ),
+    )
+  }
 
-/** Every delivery's latency lands here, keyed by the step it belongs to. */
-class Tally {
-  step = -1
-  delivered = 0
-  latencies: number[] = []
-  /** When any MESSAGE last came, whatever its step: a backlog still draining keeps this fresh. */
-  lastArrival = 0
-  record(step: number, sentAt: number): void {
-    this.lastArrival = performance.now()
-    if (step !== this.step) return
-    this.delivered++
-    this.latencies.push(performance.now() - sentAt)
+  async terminate(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.terminate()))
   }
 }
 
-const encoder = new TextEncoder()
-const frame = (command: string, headers: StompHeader[], body = '') =>
-  encodeFrame({ command, headers, body: encoder.encode(body) }, { escape: command !== 'CONNECT' })
-
-/** Opens one session: CONNECT, SUBSCRIBE with a receipt, then counts every MESSAGE in `tally`. */
-async function openSession(target: Target, url: string, userId: string, roomId: string, tally: Tally) {
-  const socket = new WebSocket(url, ['v12.stomp'], { perMessageDeflate: false })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve())
-    socket.once('error', reject)
-  })
-  const decoder = createFrameDecoder({ maxBodyBytes: 1 << 20, maxFrameBytes: 2 << 20 })
-  let subscribed: (() => void) | undefined
-  let failed: ((error: Error) => void) | undefined
-  socket.on('message', (data: Buffer) => {
-    for (const received of decoder.push(new Uint8Array(data)).frames) {
-      if (received.command === 'MESSAGE') {
-        const stamp = received.headers.find(([name]) => name === 'bench-sent')?.[1]
-        const [step, sentAt] = (stamp ?? '').split('@')
-        if (stamp) tally.record(Number(step), Number(sentAt))
-      } else if (received.command === 'RECEIPT') subscribed?.()
-      else if (received.command === 'ERROR') {
-        const message = received.headers.find(([name]) => name === 'message')?.[1]
-        failed?.(new Error(`ERROR from ${target.label}: ${message}`))
+/** The sessions of `roomIds`, a member's sessions spread over the target's instances. */
+async function sessionPlans(
+  target: Target,
+  roomIds: readonly string[],
+  userOf: (room: number, member: number) => string,
+) {
+  const plans: SessionPlan[] = []
+  for (const [room, roomId] of roomIds.entries()) {
+    for (let member = 0; member < MEMBERS_PER_ROOM; member++) {
+      const connectFrame = await target.connectFrame(userOf(room, member))
+      for (let session = 0; session < settings.BENCH_CHAT_SESSIONS_PER_MEMBER; session++) {
+        plans.push({
+          url: target.socketUrls[(member + session) % target.socketUrls.length] as string,
+          connectFrame,
+          subscribeFrame: `SUBSCRIBE\nid:room\ndestination:${target.subscribeDestination(roomId)}\nreceipt:subscribed\n\n\0`,
+          sendDestination: target.sendDestination(roomId),
+          room,
+        })
       }
     }
-  })
-  const ready = new Promise<void>((resolve, reject) => {
-    subscribed = resolve
-    failed = reject
-    setTimeout(() => reject(new Error('no RECEIPT for SUBSCRIBE within 30 s')), 30_000).unref()
-  })
-  socket.send(frame('CONNECT', [...(await target.connectHeaders(userId)), ['heart-beat', '0,0']]))
-  socket.send(
-    frame('SUBSCRIBE', [
-      ['id', 'room'],
-      ['destination', target.subscribeDestination(roomId)],
-      ['receipt', 'subscribed'],
-    ]),
-  )
-  await ready
-  return socket
+  }
+  return plans
 }
 
-/** Opens `count` sessions, a room's sessions spread over the target's instances, a few at a time. */
-async function openSessions(target: Target, roomIds: readonly string[], tally: Tally): Promise<Session[]> {
-  const perRoom = MEMBERS_PER_ROOM * settings.BENCH_CHAT_SESSIONS_PER_MEMBER
-  const plans = Array.from({ length: roomIds.length * perRoom }, (_, index) => {
-    const roomIndex = Math.floor(index / perRoom)
-    const member = index % MEMBERS_PER_ROOM
-    return { roomIndex, userId: `bench-${member === 0 ? 'buyer' : 'seller'}-${roomIndex}`, index }
-  })
-  const sessions: Session[] = []
-  let next = 0
-  let failures = 0
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (next < plans.length) {
-        const plan = plans[next++]
-        if (!plan) break
-        const url = target.socketUrls[plan.index % target.socketUrls.length] as string
-        try {
-          const socket = await openSession(target, url, plan.userId, roomIds[plan.roomIndex] as string, tally)
-          sessions.push({ socket, roomIndex: plan.roomIndex })
-        } catch (error) {
-          if (failures++ === 0) say(`  a session failed to open: ${error instanceof Error ? error.message : error}`)
-        }
-      }
-    }),
-  )
-  return sessions
-}
-
-/** One step: SENDs at `rate` per second for the step's length, round-robin over the sessions. */
-async function runStep(
-  target: Target,
-  sessions: readonly Session[],
-  roomIds: readonly string[],
-  perRoom: readonly number[],
-  tally: Tally,
-  step: number,
-  rate: number,
-): Promise<StepResult> {
-  tally.step = step
-  tally.delivered = 0
-  tally.latencies = []
-  let sent = 0
-  let expected = 0
-  let cursor = step * 7
+/** One step at `rate` SENDs per second over all the workers; CPU of both sides read around it. */
+async function runStep(target: Target, pool: ClientPool, step: number, rate: number): Promise<StepResult> {
+  const serverBefore = target.cpuSeconds()
+  const clientBefore = process.cpuUsage()
   const started = performance.now()
-  const until = started + settings.BENCH_CHAT_STEP_SECONDS * 1000
-  while (performance.now() < until) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate)
-    while (sent < due) {
-      const session = sessions[cursor++ % sessions.length] as Session
-      if (session.socket.readyState !== WebSocket.OPEN) continue
-      const roomId = roomIds[session.roomIndex] as string
-      session.socket.send(
-        frame(
-          'SEND',
-          [
-            ['destination', target.sendDestination(roomId)],
-            ['content-type', 'text/plain'],
-            ['bench-sent', `${step}@${performance.now()}`],
-          ],
-          'a chat message of an ordinary length, about as long as people type',
-        ),
-      )
-      sent++
-      expected += perRoom[session.roomIndex] ?? 0
-    }
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  const drainUntil = performance.now() + DRAIN_MS
-  while (tally.delivered < expected && performance.now() < drainUntil) {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  const seconds = settings.BENCH_CHAT_STEP_SECONDS
-  const p99Ms = percentile(tally.latencies, 0.99)
-  return {
+  const replies = await pool.all<Extract<ClientReply, { type: 'stepped' }>>(() => ({
+    type: 'step',
+    step,
+    rate: rate / pool.size,
+    seconds: stepSeconds,
+    drainMs: DRAIN_MS,
+  }))
+  const wallSeconds = (performance.now() - started) / 1000
+  const client = process.cpuUsage(clientBefore)
+  const sum = (pick: (reply: (typeof replies)[number]) => number) =>
+    replies.reduce((total, reply) => total + pick(reply), 0)
+  const latencies = replies.flatMap((reply) => Array.from(reply.latencies))
+  const delivered = sum((reply) => reply.delivered)
+  const expected = sum((reply) => reply.expected)
+  const p99Ms = percentile(latencies, 0.99)
+  const result: StepResult = {
     offeredSendsPerSecond: rate,
-    sent,
-    delivered: tally.delivered,
+    sent: sum((reply) => reply.sent),
+    delivered,
     expected,
-    deliveriesPerSecond: round(tally.delivered / seconds, 1),
-    p50Ms: round(percentile(tally.latencies, 0.5), 2),
+    deliveriesPerSecond: round(delivered / stepSeconds, 1),
+    p50Ms: round(percentile(latencies, 0.5), 2),
     p99Ms: round(p99Ms, 2),
-    keptUp: tally.delivered >= expected * KEEP_UP_SHARE && p99Ms <= settings.BENCH_CHAT_P99_LIMIT_MS,
+    keptUp: expected > 0 && delivered >= expected * KEEP_UP_SHARE && p99Ms <= settings.BENCH_CHAT_P99_LIMIT_MS,
+    serverCores: round((target.cpuSeconds() - serverBefore) / wallSeconds, 2),
+    clientCores: round((client.user + client.system) / 1e6 / wallSeconds, 2),
+    lost: sum((reply) => reply.lost),
   }
-}
-
-async function halfwayStep(
-  target: Target,
-  sessions: readonly Session[],
-  roomIds: readonly string[],
-  perRoom: readonly number[],
-  tally: Tally,
-  step: number,
-  failedRate: number,
-): Promise<StepResult> {
-  // The step that fell behind left a backlog; this one starts once it has drained (or 30 s passed).
-  const giveUp = performance.now() + 30_000
-  while (performance.now() - tally.lastArrival < 1000 && performance.now() < giveUp) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  const result = await runStep(target, sessions, roomIds, perRoom, tally, step, Math.round(failedRate * 0.75))
-  sayStep(target, result)
+  say(
+    `${target.label}: ${rate} SEND/s → ${result.deliveriesPerSecond} deliveries/s (${delivered}/${expected}), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, server ${result.serverCores} cores, client ${result.clientCores} cores${result.lost ? `, ${result.lost} connections lost` : ''}${result.keptUp ? '' : ' — behind'}`,
+  )
   return result
 }
 
-function sayStep(target: Target, result: StepResult): void {
-  say(
-    `${target.label}: ${result.offeredSendsPerSecond} SEND/s → ${result.deliveriesPerSecond} deliveries/s (${result.delivered}/${result.expected}), p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms${result.keptUp ? '' : ' — behind'}`,
-  )
-}
+/** Waits until a backlog a step left behind has drained (nothing arrived for a second), at most 30 s. */
+const quiet = (pool: ClientPool) => pool.all(() => ({ type: 'quiet', quietMs: 1000, giveUpMs: 30_000 }))
 
-/** Opens the sessions, measures memory per connection, then raises the rate step by step. */
-async function measure(target: Target, roomIds: readonly string[]): Promise<TargetResult> {
-  const tally = new Tally()
-  const idleRss = target.rss()
-  say(`${target.label}: opening ${settings.BENCH_CHAT_CONNECTIONS} connections over ${roomIds.length} rooms`)
-  const sessions = await openSessions(target, roomIds, tally)
-  await new Promise((resolve) => setTimeout(resolve, 1000))
-  const held = sessions.filter((session) => session.socket.readyState === WebSocket.OPEN).length
-  const rssPerConnectionKb = round((target.rss() - idleRss) / 1024 / Math.max(1, held), 1)
-  say(`${target.label}: ${held} connections held, ${rssPerConnectionKb} KiB RSS per connection`)
-  const perRoom = roomIds.map(() => 0)
-  for (const session of sessions) perRoom[session.roomIndex] = (perRoom[session.roomIndex] ?? 0) + 1
+/**
+ * Doubles the rate until a step falls behind, then tries three quarters of that rate; when
+ * even the first step falls behind, halves it instead (a few times) so there is a figure.
+ */
+async function ladder(target: Target, pool: ClientPool): Promise<StepResult[]> {
+  // Not counted: connections, producers and JIT warm up before the first measured step.
+  say(`${target.label}: warming up`)
+  await runStep(target, pool, WARM_UP_STEP, settings.BENCH_CHAT_FIRST_RATE / 2)
+  await quiet(pool)
   const steps: StepResult[] = []
-  try {
-    let rate = settings.BENCH_CHAT_FIRST_RATE
-    for (let step = 0; step < settings.BENCH_CHAT_MAX_STEPS; step++, rate *= 2) {
-      const result = await runStep(target, sessions, roomIds, perRoom, tally, step, rate)
-      steps.push(result)
-      sayStep(target, result)
-      if (!result.keptUp) {
-        // One more step halfway back, so the figure is within a quarter of the true ceiling, not a half.
-        if (step > 0) steps.push(await halfwayStep(target, sessions, roomIds, perRoom, tally, step + 1, rate))
-        break
+  let rate = settings.BENCH_CHAT_FIRST_RATE
+  for (let step = 0; step < settings.BENCH_CHAT_MAX_STEPS; step++, rate *= 2) {
+    const result = await runStep(target, pool, step, rate)
+    steps.push(result)
+    if (result.keptUp) continue
+    await quiet(pool)
+    if (step > 0) {
+      steps.push(await runStep(target, pool, steps.length, Math.round(rate * 0.75)))
+    } else {
+      for (let lower = Math.floor(rate / 2); lower >= 10 && steps.length < 4; lower = Math.floor(lower / 2)) {
+        const retried = await runStep(target, pool, steps.length, lower)
+        steps.push(retried)
+        if (retried.keptUp) break
+        await quiet(pool)
       }
     }
-  } finally {
-    tally.step = -1
-    for (const session of sessions) session.socket.terminate()
+    break
   }
-  const kept = steps.filter((step) => step.keptUp)
-  const best = kept.sort((a, b) => b.deliveriesPerSecond - a.deliveriesPerSecond)[0]
-  return { label: target.label, connections: settings.BENCH_CHAT_CONNECTIONS, held, rssPerConnectionKb, steps, best }
+  return steps
 }
 
-/** Resident memory of `pid` and every process under it, bytes. */
-function treeRss(pid: number): number {
-  const rssOf = (id: number) => {
-    try {
-      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${id}/status`, 'utf8'))
-      return match ? Number(match[1]) * 1024 : 0
-    } catch {
-      return 0
-    }
-  }
-  return [pid, ...descendants(pid)].reduce((sum, id) => sum + rssOf(id), 0)
-}
-
-function descendants(pid: number): number[] {
-  const children: number[] = []
+/** One more step at `rate` with the CPU profiler on in every chat-service process; saves the profiles. */
+async function profiledStep(target: Target, pool: ClientPool, step: number, rate: number, connections: number) {
+  await quiet(pool)
+  const profilers = await Promise.all(target.inspectorPorts.map((port) => InspectorProfiler.attach(port)))
   try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
-      if (text) children.push(...text.split(/\s+/).map(Number))
-    }
-  } catch {
-    return []
+    await Promise.all(profilers.map((profiler) => profiler.start()))
+    const result = await runStep(target, pool, step, rate)
+    const profiles: CpuProfile[] = await Promise.all(profilers.map((profiler) => profiler.stop()))
+    const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..*$/, '')
+    const files = await Promise.all(
+      profiles.map(async (profile, index) => {
+        const file = `chat-${stamp}-x${target.inspectorPorts.length}-${connections}-instance${index + 1}.cpuprofile`
+        await writeFile(join(resultsFolder, file), JSON.stringify(profile))
+        return file
+      }),
+    )
+    return { step: result, summary: summariseProfiles(profiles), files }
+  } finally {
+    for (const profiler of profilers) profiler.close()
   }
-  return children.flatMap((child) => [child, ...descendants(child)])
 }
 
-/** The pids of chat-service processes this run started (children of this process). */
-const chatPids = () =>
-  descendants(process.pid).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('services/chat/src/main.ts')
-    } catch {
-      return false
+/** Opens the connections, measures memory per connection, runs the steps (and the profiled one). */
+async function measure(
+  target: Target,
+  roomIds: readonly string[],
+  userOf: (room: number, member: number) => string,
+): Promise<TargetResult> {
+  const connections = roomIds.length * sessionsPerRoom
+  const pool = new ClientPool(settings.BENCH_CHAT_CLIENT_WORKERS)
+  try {
+    const plans = await sessionPlans(target, roomIds, userOf)
+    await sleep(1000)
+    const idleRss = target.rss()
+    say(`${target.label}: opening ${connections} connections over ${roomIds.length} rooms`)
+    const opening = performance.now()
+    const opened = await pool.all<Extract<ClientReply, { type: 'opened' }>>((index) => ({
+      type: 'open',
+      plans: plans.filter((plan) => plan.room % pool.size === index),
+      concurrency: Math.ceil(OPENING_CONCURRENCY / pool.size),
+    }))
+    const openSeconds = round((performance.now() - opening) / 1000, 1)
+    const failures = opened.reduce((sum, reply) => sum + reply.failures, 0)
+    if (failures > 0)
+      say(
+        `${target.label}: ${failures} sessions failed to open, the first: ${opened.find((reply) => reply.firstError)?.firstError}`,
+      )
+    await sleep(1500)
+    const held = opened.reduce((sum, reply) => sum + reply.held, 0)
+    const rssPerConnectionKb = round((target.rss() - idleRss) / 1024 / Math.max(1, held), 1)
+    say(
+      `${target.label}: ${held} connections held (opened in ${openSeconds} s), ${rssPerConnectionKb} KiB RSS per connection`,
+    )
+    const loadBefore = loadavg()[0] ?? 0
+    const steps = await ladder(target, pool)
+    const loadAverage = round(((loadavg()[0] ?? 0) + loadBefore) / 2, 1)
+    const kept = steps.filter((step) => step.keptUp)
+    const best = [...kept].sort((a, b) => b.deliveriesPerSecond - a.deliveriesPerSecond)[0]
+    const highest = Math.max(...steps.map((step) => step.offeredSendsPerSecond))
+    const profiled =
+      target.inspectorPorts.length > 0 && connections === profiledCount
+        ? await profiledStep(target, pool, steps.length, highest, connections)
+        : undefined
+    const heldAtEnd = (await pool.all<Extract<ClientReply, { type: 'held' }>>(() => ({ type: 'held' }))).reduce(
+      (sum, reply) => sum + reply.held,
+      0,
+    )
+    await pool.all(() => ({ type: 'close' }))
+    return {
+      label: target.label,
+      kind: target.kind,
+      connections,
+      held,
+      heldAtEnd,
+      openSeconds,
+      rssPerConnectionKb,
+      loadAverage,
+      steps,
+      best,
+      ...(profiled ? { profiled } : {}),
     }
-  })
+  } finally {
+    await pool.terminate()
+  }
+}
 
 interface ChatRun {
   readonly issuer: TestIssuer
   readonly database: TestDatabase
   readonly mongoDatabase: string
   readonly redisPrefix: string
-  readonly group: string
-}
-
-/** chat-service as `instances` processes on one database, key prefix and group, as in production. */
-async function chatTarget(run: ChatRun, instances: number): Promise<{ target: Target; stop: () => Promise<void> }> {
-  const env = {
-    MYSQL_DATABASE: run.database.name,
-    MONGO_DATABASE: run.mongoDatabase,
-    CHAT_REDIS_PREFIX: run.redisPrefix,
-    CHAT_MESSAGES_GROUP: run.group,
-    JWT_JWKS_URL: run.issuer.jwksUrl,
-    LOG_LEVEL: 'warn',
-    // The bench offers its own load; the per-user limits would only measure themselves.
-    CHAT_SEND_RATE_PER_SECOND: '100000',
-    CHAT_SEND_HARD_RATE_PER_SECOND: '200000',
-    CHAT_SEND_BUFFER_BYTES: String(16 << 20),
-  }
-  const processes: ServiceProcess[] = []
-  for (let index = 0; index < instances; index++) processes.push(await spawnService(chatEntry, env))
-  await Promise.all(processes.map((service) => waitUntilReady(service, 90_000)))
-  const tokens = new Map<string, string>()
-  return {
-    target: {
-      label: instances === 1 ? 'chat-service ×1' : `chat-service ×${instances}`,
-      socketUrls: processes.map((service) => `${service.url.replace('http', 'ws')}/ws/chat`),
-      async connectHeaders(userId) {
-        let token = tokens.get(userId)
-        if (!token) {
-          token = await run.issuer.sign({ sub: userId, role: userId.includes('buyer') ? 'BUYER' : 'SELLER' })
-          tokens.set(userId, token)
-        }
-        return [
-          ['accept-version', '1.2'],
-          ['host', 'timedeal'],
-          ['passcode', token],
-        ]
-      },
-      subscribeDestination: (roomId) => `/sub/rooms/${roomId}`,
-      sendDestination: (roomId) => `/pub/rooms/${roomId}`,
-      rss: () => chatPids().reduce((sum, pid) => sum + treeRss(pid), 0),
-    },
-    async stop() {
-      await Promise.all(processes.map((service) => service.stop('SIGTERM')))
-    },
-  }
+  roomIds: string[]
 }
 
 async function openRooms(database: TestDatabase, count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => randomUUID())
-  // A room is unique per (goods, buyer): each call gets goods of its own.
+  // A room is unique per (goods, buyer): each gets goods of its own.
   const goodsTag = randomUUID().slice(0, 8)
   for (let start = 0; start < count; start += 500) {
     const chunk = ids.slice(start, start + 500)
@@ -423,202 +344,146 @@ async function openRooms(database: TestDatabase, count: number): Promise<string[
   return ids
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-
-/** A port below 32768 (RabbitMQ's ports stay out of the ephemeral range) that is free now. */
-async function lowPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const candidate = 20_000 + Math.floor(Math.random() * 12_000)
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer()
-      server.once('error', () => resolve(false))
-      server.listen(candidate, '127.0.0.1', () => server.close(() => resolve(true)))
-    })
-    if (free) return candidate
-  }
-  return freePort()
-}
-
-const RABBITMQ_HOME = '/usr/lib/rabbitmq'
-
-/** RabbitMQ as a plain process: its own node name, folders under the state folder, ports on loopback. */
-async function rabbitTarget(): Promise<{ target: Target; stop: () => Promise<void>; version: string }> {
-  const base = join(stateDir, 'rabbitmq')
-  const runDir = join(base, `run-${Date.now().toString(36)}`)
-  mkdirSync(join(runDir, 'log'), { recursive: true })
-  const [amqp, dist, epmd, stomp, webStomp] = [await lowPort(), await lowPort(), await lowPort(), await lowPort(), 0]
-  const webStompPort = webStomp || (await lowPort())
-  const config = join(runDir, 'rabbitmq.conf')
-  writeFileSync(
-    config,
-    [
-      `listeners.tcp.default = 127.0.0.1:${amqp}`,
-      `stomp.listeners.tcp.1 = 127.0.0.1:${stomp}`,
-      `web_stomp.tcp.ip = 127.0.0.1`,
-      `web_stomp.tcp.port = ${webStompPort}`,
-      'web_stomp.ws_frame = binary',
-      'loopback_users = none',
-      '',
-    ].join('\n'),
-  )
-  const env = {
-    ...process.env,
-    HOME: base,
-    RABBITMQ_BASE: runDir,
-    RABBITMQ_CONFIG_FILE: config,
-    RABBITMQ_MNESIA_BASE: join(runDir, 'mnesia'),
-    RABBITMQ_LOG_BASE: join(runDir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: join(base, 'enabled_plugins'),
-    RABBITMQ_NODENAME: `bench${amqp}@localhost`,
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    RABBITMQ_DIST_PORT: String(dist),
-    ERL_EPMD_PORT: String(epmd),
-    ERL_EPMD_ADDRESS: '127.0.0.1',
-  }
-  const child: ChildProcess = spawn(join(RABBITMQ_HOME, 'bin/rabbitmq-server'), [], {
-    env,
-    stdio: ['ignore', 'ignore', 'ignore'],
-  })
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))])
-      if (child.exitCode === null) child.kill('SIGKILL')
-    }
-    rmSync(runDir, { recursive: true, force: true })
-    // The Erlang port mapper the broker started on its own port.
+/** chat-service with `instances` processes, on a consumer group of its own that starts at the end of the topic. */
+async function measureChat(run: ChatRun, instances: number, connections: number): Promise<TargetResult> {
+  const group = uniqueName('bench-chat-messages')
+  // A topic created moments ago may not have its partition leaders yet.
+  for (let attempt = 1; ; attempt++) {
     try {
-      execFileSync('epmd', ['-port', String(epmd), '-kill'], { env, stdio: 'ignore' })
-    } catch {}
-  }
-  const deadline = Date.now() + 90_000
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`rabbitmq-server exited with ${child.exitCode} (logs in ${runDir}/log)`)
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = new WebSocket(`ws://127.0.0.1:${webStompPort}/ws`, ['v12.stomp'])
-      socket.once('open', () => {
-        socket.terminate()
-        resolve(true)
-      })
-      socket.once('error', () => resolve(false))
-    })
-    if (open) break
-    if (Date.now() > deadline) {
-      await stop()
-      throw new Error(`RabbitMQ's Web-STOMP did not answer within 90 s (logs in ${runDir}/log)`)
+      await startGroupsAtEnd([group], [TOPIC_CHAT_MESSAGES], settings.KAFKA_BROKERS)
+      break
+    } catch (error) {
+      if (attempt >= 10) throw error
+      await sleep(1000)
     }
-    await new Promise((resolve) => setTimeout(resolve, 500))
   }
-  let version = '?'
-  try {
-    version = /Version:\s*(\S+)/.exec(execFileSync('dpkg', ['-s', 'rabbitmq-server'], { encoding: 'utf8' }))?.[1] ?? '?'
-  } catch {}
-  return {
-    version,
-    stop,
-    target: {
-      label: 'RabbitMQ Web-STOMP',
-      socketUrls: [`ws://127.0.0.1:${webStompPort}/ws`],
-      connectHeaders: async () => [
-        ['accept-version', '1.2'],
-        ['host', '/'],
-        ['login', 'guest'],
-        ['passcode', 'guest'],
-      ],
-      subscribeDestination: (roomId) => `/topic/rooms.${roomId}`,
-      sendDestination: (roomId) => `/topic/rooms.${roomId}`,
-      rss: () => (child.pid ? treeRss(child.pid) : 0),
+  const target = await chatTarget({
+    entry: chatEntry,
+    instances,
+    issuer: run.issuer,
+    inspect: settings.BENCH_CHAT_PROFILE && connections === profiledCount,
+    env: {
+      MYSQL_DATABASE: run.database.name,
+      MONGO_DATABASE: run.mongoDatabase,
+      CHAT_REDIS_PREFIX: run.redisPrefix,
+      CHAT_MESSAGES_GROUP: group,
+      JWT_JWKS_URL: run.issuer.jwksUrl,
+      LOG_LEVEL: 'warn',
+      // The bench offers its own load; the per-user limits would only measure themselves.
+      CHAT_SEND_RATE_PER_SECOND: '100000',
+      CHAT_SEND_HARD_RATE_PER_SECOND: '200000',
+      CHAT_SEND_BUFFER_BYTES: String(16 << 20),
     },
+  })
+  try {
+    // The first instance migrates; rooms go in once the tables exist.
+    const rooms = Math.ceil(connections / sessionsPerRoom)
+    if (run.roomIds.length < rooms) run.roomIds.push(...(await openRooms(run.database, rooms - run.roomIds.length)))
+    return await measure(target, run.roomIds.slice(0, rooms), (room, member) =>
+      member === 0 ? `bench-buyer-${room}` : `bench-seller-${room}`,
+    )
+  } finally {
+    await target.stop()
   }
 }
 
-function chartSvg(results: readonly TargetResult[]): string {
-  const width = 960
-  const rowHeight = 46
-  const height = 70 + results.length * rowHeight
-  const max = Math.max(1, ...results.map((result) => result.best?.deliveriesPerSecond ?? 0))
-  const bars = results.map((result, index) => {
-    const y = 50 + index * rowHeight
-    const value = result.best?.deliveriesPerSecond ?? 0
-    const barWidth = Math.max(1, Math.round((value / max) * 420))
-    const p99 = result.best ? `p99 ${result.best.p99Ms} ms` : 'no step kept up'
-    return [
-      `<text x="10" y="${y + 18}" font-size="13">${escapeXml(result.label)}</text>`,
-      `<rect x="180" y="${y}" width="${barWidth}" height="26" fill="${result.label.startsWith('RabbitMQ') ? '#e67e22' : '#2e86de'}"/>`,
-      `<text x="${188 + barWidth}" y="${y + 18}" font-size="12">${Math.round(value)} /s · ${p99}</text>`,
-    ].join('')
-  })
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="24" font-size="16" font-weight="bold">Chat deliveries per second that keep up (p99 ≤ ${settings.BENCH_CHAT_P99_LIMIT_MS} ms), ${settings.BENCH_CHAT_CONNECTIONS} connections</text>`,
-    ...bars,
-    '</svg>',
-  ].join('\n')
+async function measureRabbitmq(connections: number): Promise<TargetResult> {
+  const target = await rabbitTarget(stateDir)
+  try {
+    const roomIds = Array.from({ length: Math.ceil(connections / sessionsPerRoom) }, () => randomUUID())
+    return await measure(target, roomIds, () => 'guest')
+  } finally {
+    await target.stop()
+  }
 }
 
-function markdown(
-  results: readonly TargetResult[],
-  ratios: Record<string, number>,
-  environment: Record<string, string>,
-  notes: readonly string[],
-  chartFile: string,
-  when: Date,
-): string {
-  const lines = [
-    '# Chat benchmark',
-    '',
-    `Run at ${when.toISOString()}.`,
-    '',
-    `![deliveries per second](${chartFile})`,
-    '',
-    '| target | connections held | RSS / connection | best deliveries/s | p50 ms | p99 ms |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...results.map(
-      (result) =>
-        `| ${result.label} | ${result.held} / ${result.connections} | ${result.rssPerConnectionKb} KiB | ${result.best?.deliveriesPerSecond ?? '–'} | ${result.best?.p50Ms ?? '–'} | ${result.best?.p99Ms ?? '–'} |`,
-    ),
-    '',
-    '## Steps',
-    '',
-    '| target | offered SEND/s | deliveries/s | delivered / expected | p50 ms | p99 ms | kept up |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...results.flatMap((result) =>
-      result.steps.map(
-        (step) =>
-          `| ${result.label} | ${step.offeredSendsPerSecond} | ${step.deliveriesPerSecond} | ${step.delivered} / ${step.expected} | ${step.p50Ms} | ${step.p99Ms} | ${step.keptUp ? 'yes' : 'no'} |`,
-      ),
-    ),
-    '',
-    '## Ratios',
-    '',
-    ...Object.entries(ratios).map(([name, value]) => `- ${name}: **${value}**`),
-    '',
-    '## Environment',
-    '',
-    ...Object.entries(environment).map(([name, value]) => `- ${name}: ${value}`),
-    '',
-    '## Notes',
-    '',
-    ...notes.map((note) => `- ${note}`),
-    '',
-  ]
-  return lines.join('\n')
+/** The ratios of one number of connections: chat-service against RabbitMQ. */
+function ratiosOf(results: readonly TargetResult[]): Record<string, number> {
+  const rabbit = results.find((result) => result.kind === 'rabbitmq')
+  const ratios: Record<string, number> = {}
+  if (!rabbit) return ratios
+  for (const result of results.filter((entry) => entry.kind === 'chat')) {
+    const key = result.label.endsWith('×1') ? 'oneInstance' : 'twoInstances'
+    if (result.best && rabbit.best) {
+      ratios[`${key}DeliveriesVsRabbitmq`] = round(result.best.deliveriesPerSecond / rabbit.best.deliveriesPerSecond, 3)
+      // p99 at the same offered rate (chat's best; RabbitMQ's first step at or above it), not at each one's own ceiling.
+      const offered = result.best.offeredSendsPerSecond
+      const peer = rabbit.steps
+        .filter((step) => step.offeredSendsPerSecond >= offered)
+        .sort((a, b) => a.offeredSendsPerSecond - b.offeredSendsPerSecond)[0]
+      if (peer) ratios[`${key}P99VsRabbitmqAtSameRate`] = round(result.best.p99Ms / Math.max(0.01, peer.p99Ms), 3)
+    }
+    if (rabbit.rssPerConnectionKb > 0) {
+      ratios[`${key}RssPerConnectionVsRabbitmq`] = round(result.rssPerConnectionKb / rabbit.rssPerConnectionKb, 3)
+    }
+  }
+  return ratios
+}
+
+/** The issue's goals, each with what was measured. */
+function goalsOf(results: readonly TargetResult[]): Goal[] {
+  const goals: Goal[] = []
+  const find = (connections: number, label: string) =>
+    results.find((result) => result.connections === connections && result.label === label)
+  const largest = find(Math.max(...counts), 'chat-service ×1')
+  if (largest && largest.connections >= 10_000) {
+    goals.push({
+      name: `${largest.connections.toLocaleString('en')} connections held by one instance`,
+      met: largest.held >= largest.connections && largest.heldAtEnd >= largest.connections,
+      detail: `${largest.held} held after opening, ${largest.heldAtEnd} at the end`,
+    })
+  }
+  for (const connections of counts) {
+    const rabbit = find(connections, 'RabbitMQ Web-STOMP')
+    for (const [label, limit] of [
+      ['chat-service ×1', 50],
+      ['chat-service ×2', 150],
+    ] as const) {
+      const chat = find(connections, label)
+      if (!chat) continue
+      if (rabbit?.best) {
+        const mine = chat.best?.deliveriesPerSecond ?? 0
+        goals.push({
+          name: `${connections.toLocaleString('en')} connections, ${label}: deliveries/s ≥ RabbitMQ's`,
+          met: mine >= rabbit.best.deliveriesPerSecond,
+          detail: `${mine} vs ${rabbit.best.deliveriesPerSecond}`,
+        })
+      }
+      goals.push({
+        name: `${connections.toLocaleString('en')} connections, ${label}: p99 ≤ ${limit} ms`,
+        met: chat.best !== undefined && chat.best.p99Ms <= limit,
+        detail: chat.best
+          ? `${chat.best.p99Ms} ms at ${chat.best.deliveriesPerSecond} deliveries/s`
+          : 'no step kept up',
+      })
+    }
+  }
+  return goals
+}
+
+const jsonKey = (result: TargetResult) =>
+  result.kind === 'rabbitmq' ? 'rabbitmq' : result.label.endsWith('×1') ? 'chatOne' : 'chatTwo'
+
+function figures(result: TargetResult) {
+  return {
+    held: result.held,
+    heldAtEnd: result.heldAtEnd,
+    rssPerConnectionKb: result.rssPerConnectionKb,
+    deliveriesPerSecond: result.best?.deliveriesPerSecond ?? 0,
+    p50Ms: result.best?.p50Ms ?? null,
+    p99Ms: result.best?.p99Ms ?? null,
+    serverCores: result.best?.serverCores ?? null,
+    loadAverage: result.loadAverage,
+    ...(result.profiled
+      ? {
+          profileTopAreas: result.profiled.summary.byArea.slice(0, 5).map(({ name, share }) => ({ name, share })),
+          profileTopFunctions: result.profiled.summary.bySelf.slice(0, 3).map(({ name, share }) => ({ name, share })),
+        }
+      : {}),
+  }
 }
 
 async function main(): Promise<void> {
-  const perRoom = MEMBERS_PER_ROOM * settings.BENCH_CHAT_SESSIONS_PER_MEMBER
-  const roomCount = Math.ceil(settings.BENCH_CHAT_CONNECTIONS / perRoom)
   const issuer = await startTestIssuer()
   const database = await createTestDatabase('bench_chat')
   const run: ChatRun = {
@@ -626,7 +491,7 @@ async function main(): Promise<void> {
     database,
     mongoDatabase: uniqueName('timedeal_test_bench_chat'),
     redisPrefix: uniqueName('bench-chat'),
-    group: uniqueName('bench-chat-messages'),
+    roomIds: [],
   }
   // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench messages.
   const bus = eventBusFromSettings(settings, 'bench-chat', createLogger('bench-chat', 'warn'))
@@ -634,33 +499,19 @@ async function main(): Promise<void> {
   await admin.ensureTopics(allTopics())
   const results: TargetResult[] = []
   const notes: string[] = []
-  let rabbitVersion = 'not run'
+  say(
+    `connections ${counts.join(', ')}; ${stepSeconds} s steps from ${settings.BENCH_CHAT_FIRST_RATE} SEND/s; ${settings.BENCH_CHAT_CLIENT_WORKERS} client workers; chat-service from ${chatEntry}`,
+  )
   try {
-    await startGroupsAtEnd([run.group], [TOPIC_CHAT_MESSAGES], settings.KAFKA_BROKERS)
-    for (const instances of [1, 2]) {
-      const chat = await chatTarget(run, instances)
+    for (const connections of counts) {
+      for (const instances of [1, 2]) results.push(await measureChat(run, instances, connections))
+      if (!settings.BENCH_CHAT_RABBITMQ) continue
       try {
-        // The first instance migrates; rooms go in once the tables exist.
-        const roomIds = await openRooms(database, roomCount)
-        results.push(await measure(chat.target, roomIds))
-      } finally {
-        await chat.stop()
-      }
-    }
-    if (settings.BENCH_CHAT_RABBITMQ === 'true') {
-      try {
-        const rabbit = await rabbitTarget()
-        rabbitVersion = rabbit.version
-        try {
-          const roomIds = Array.from({ length: roomCount }, () => randomUUID())
-          results.push(await measure(rabbit.target, roomIds))
-        } finally {
-          await rabbit.stop()
-        }
+        results.push(await measureRabbitmq(connections))
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error)
-        say(`RabbitMQ could not be measured: ${reason}`)
-        notes.push(`RabbitMQ could not be measured: ${reason}`)
+        say(`RabbitMQ could not be measured at ${connections} connections: ${reason}`)
+        notes.push(`RabbitMQ could not be measured at ${connections} connections: ${reason}`)
       }
     }
   } finally {
@@ -675,69 +526,64 @@ async function main(): Promise<void> {
     await issuer.close()
   }
 
-  const best = (label: string) => results.find((result) => result.label === label)?.best
-  const rabbit = best('RabbitMQ Web-STOMP')
-  const rabbitSteps = results.find((result) => result.label === 'RabbitMQ Web-STOMP')?.steps ?? []
   const ratios: Record<string, number> = {}
-  for (const result of results) {
-    if (!rabbit || result.label.startsWith('RabbitMQ') || !result.best) continue
-    const key = result.label.endsWith('×1') ? 'oneInstance' : 'twoInstances'
-    ratios[`${key}DeliveriesVsRabbitmq`] = round(result.best.deliveriesPerSecond / rabbit.deliveriesPerSecond, 3)
-    // p99 compared at the same offered rate (chat's best; RabbitMQ's first step at or above it), not at each one's own ceiling.
-    const offered = result.best.offeredSendsPerSecond
-    const peer = rabbitSteps
-      .filter((step) => step.offeredSendsPerSecond >= offered)
-      .sort((a, b) => a.offeredSendsPerSecond - b.offeredSendsPerSecond)[0]
-    if (peer) ratios[`${key}P99VsRabbitmqAtSameRate`] = round(result.best.p99Ms / Math.max(0.01, peer.p99Ms), 3)
-  }
+  const byCount = counts.map((connections) => {
+    const own = results.filter((result) => result.connections === connections)
+    const countRatios = ratiosOf(own)
+    for (const [name, value] of Object.entries(countRatios)) ratios[`${connections} connections: ${name}`] = value
+    return { connections, own, ratios: countRatios }
+  })
   say(`ratios: ${JSON.stringify(ratios)}`)
+  const goals = goalsOf(results)
+  for (const goal of goals) say(`goal ${goal.met ? 'met' : 'NOT met'}: ${goal.name} (${goal.detail})`)
   for (const result of results) {
-    const last = result.steps.at(-1)
-    if (last?.keptUp) {
+    if (result.steps.every((step) => step.keptUp)) {
       notes.push(
-        `${result.label} kept up on the last step (${last.offeredSendsPerSecond} SEND/s): its ceiling is higher than measured; raise BENCH_CHAT_MAX_STEPS to find it.`,
+        `${result.label} at ${result.connections} connections kept up on every step up to ${Math.max(...result.steps.map((step) => step.offeredSendsPerSecond))} SEND/s: its ceiling is higher than measured; raise BENCH_CHAT_MAX_STEPS to find it.`,
+      )
+    }
+    if (result.profiled) {
+      const [area] = result.profiled.summary.byArea
+      const [fn] = result.profiled.summary.bySelf
+      say(
+        `profile of ${result.label} (${result.connections} connections): most self time in ${area?.name} (${((area?.share ?? 0) * 100).toFixed(1)}%), top function ${fn?.name} (${((fn?.share ?? 0) * 100).toFixed(1)}%)`,
       )
     }
   }
   notes.push(
-    `Rooms have a buyer and a seller with ${settings.BENCH_CHAT_SESSIONS_PER_MEMBER} sessions each, all subscribed: one SEND is ${perRoom} deliveries (the sender's own session included); every delivery counts.`,
-    `Each step offers a fixed SEND rate for ${settings.BENCH_CHAT_STEP_SECONDS} s (doubling from ${settings.BENCH_CHAT_FIRST_RATE}/s, then one step at three quarters of the rate that fell behind); it keeps up when at least ${KEEP_UP_SHARE * 100}% of the deliveries arrive within ${DRAIN_MS} ms of the last SEND and p99 ≤ ${settings.BENCH_CHAT_P99_LIMIT_MS} ms. Deliveries per second are counted over the step's length.`,
-    'Latency is SEND written by the client → MESSAGE read by a subscriber, both in this process (one clock).',
-    'chat-service makes every message durable (Kafka with acks=all, then MongoDB) before delivering it; RabbitMQ routes a topic message in memory.',
-    'RSS per connection is the servers’ resident memory after the connections opened minus before, divided by the connections held.',
-    'Every process (load generator, services, Kafka, MongoDB, Redis, MariaDB, RabbitMQ) shares the same cores: the ratios are the point, not the absolute numbers.',
+    `Rooms have a buyer and a seller with ${settings.BENCH_CHAT_SESSIONS_PER_MEMBER} sessions each, all subscribed (with two instances, each member has a session on each): one SEND is ${sessionsPerRoom} deliveries (the sender's own session included); every delivery counts.`,
+    `Each step offers a fixed SEND rate for ${stepSeconds} s (doubling from ${settings.BENCH_CHAT_FIRST_RATE}/s, then one step at three quarters of the rate that fell behind, once its backlog drained); it keeps up when at least ${KEEP_UP_SHARE * 100}% of the deliveries arrive within ${DRAIN_MS} ms of the last SEND and p99 ≤ ${settings.BENCH_CHAT_P99_LIMIT_MS} ms. Deliveries per second are counted over the step's length.`,
+    `The load generator runs in ${settings.BENCH_CHAT_CLIENT_WORKERS} worker threads (a room's sessions in one, so a latency is read on the clock that stamped it); latency is SEND written → MESSAGE read. Its CPU use per step is in the steps table ("client CPU", cores).`,
+    'chat-service makes every message durable (Kafka with acks=all, and MongoDB) before delivering it; RabbitMQ routes a topic message in memory.',
+    'RSS per connection is the servers’ resident memory 1.5 s after the connections opened minus before, divided by the connections held. Every target starts as fresh processes.',
+    `The profiled step runs after the measured ones, at the highest offered rate of ${profiledCount} connections, with V8's sampling profiler (1 ms) attached over the inspector; it is not counted in the figures. Self time is where the CPU was; total time includes what a function called.`,
+    `Every process (load generator, services, Kafka, MongoDB, Redis, MariaDB, RabbitMQ, and whatever else runs on the machine) shares the same ${cpus().length} cores: the ratios are the point, not the absolute numbers. "load" is the machine's one-minute load average around a target's steps; a load well above the core count means the figures are lower than the code can do.`,
   )
   const environment = {
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
     node: process.version,
-    rabbitmq: rabbitVersion,
-    connections: String(settings.BENCH_CHAT_CONNECTIONS),
-    rooms: String(roomCount),
+    rabbitmq: settings.BENCH_CHAT_RABBITMQ ? rabbitmqVersion() : 'not run',
+    connections: counts.join(', '),
+    'chat-service': chatEntry,
+    mode: settings.BENCH_CHAT_QUICK ? 'quick' : 'full',
   }
   const reportFile = await saveReport({
     name: 'chat',
-    svg: chartSvg(results),
-    markdown: (chartFile, when) => markdown(results, ratios, environment, notes, chartFile, when),
+    svg: chartSvg(results, settings.BENCH_CHAT_P99_LIMIT_MS),
+    markdown: (chartFile, when) => markdown({ results, goals, ratios, environment, notes, chartFile, when }),
   })
   say(`report: ${reportFile}`)
-  const figures = (result: TargetResult) => ({
-    connections: result.connections,
-    held: result.held,
-    rssPerConnectionKb: result.rssPerConnectionKb,
-    deliveriesPerSecond: result.best?.deliveriesPerSecond ?? 0,
-    p50Ms: result.best?.p50Ms ?? null,
-    p99Ms: result.best?.p99Ms ?? null,
-  })
   process.stdout.write(
     `${JSON.stringify({
       bench: 'chat',
+      mode: settings.BENCH_CHAT_QUICK ? 'quick' : 'full',
       ...Object.fromEntries(
-        results.map((result) => [
-          result.label.startsWith('RabbitMQ') ? 'rabbitmq' : result.label.endsWith('×1') ? 'chatOne' : 'chatTwo',
-          figures(result),
+        byCount.map(({ connections, own, ratios }) => [
+          `connections${connections}`,
+          { ...Object.fromEntries(own.map((result) => [jsonKey(result), figures(result)])), ratios },
         ]),
       ),
-      ratios,
+      goals: Object.fromEntries(goals.map((goal) => [goal.name, goal.met])),
     })}\n`,
   )
 }
