@@ -3,6 +3,8 @@
 #
 #   hack/kube/build.sh kube-apiserver DIR    the API server of hack/kube/apiserver/go.mod
 #   hack/kube/build.sh etcd DIR              the etcd server of hack/kube/etcd/go.mod
+#   hack/kube/build.sh node DIR              kubelet, kubeadm, kubectl, kube-controller-manager,
+#                                            kube-scheduler and kube-proxy of hack/kube/node/go.mod
 #   hack/kube/build.sh version kube|etcd     print the pinned version (v1.37.2, v3.7.3)
 #
 # The binary is written next to DIR first (DIR.partial) and moved into place only once the
@@ -28,13 +30,13 @@ go_bin() {
   fi
 }
 
-build() { # module-dir binary-name dest-dir ldflags
-  local src="$1" name="$2" dest="$3" ldflags="$4" go started=$SECONDS
+build() { # module-dir binary-name dest-dir ldflags [package]
+  local src="$1" name="$2" dest="$3" ldflags="$4" package="${5:-.}" go started=$SECONDS
   go="$(go_bin)"
   mkdir -p "$dest.partial"
   # Modules come from the module proxy as pinned by go.mod/go.sum; nothing is rewritten.
   (cd "$src" && CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -trimpath -buildvcs=false -mod=readonly" \
-    "$go" build -ldflags "-s -w $ldflags" -o "$dest.partial/$name" .) >&2 ||
+    "$go" build -ldflags "-s -w $ldflags" -o "$dest.partial/$name" "$package") >&2 ||
     fail "go build of $name failed"
   say "built $name in $((SECONDS - started))s"
 }
@@ -74,5 +76,20 @@ case "${1:-}" in
     build "$KUBE_DIR/etcd" etcd "$dest" "-X go.etcd.io/etcd/api/v3/version.GitSHA=$version"
     rm -rf "$dest" && mv "$dest.partial" "$dest"
     ;;
-  *) fail "usage: $0 kube-apiserver|etcd DIR, or $0 version kube|etcd" ;;
+  node)
+    dest="${2:?usage: $0 node DIR}"
+    version="$(kube_version)"
+    node_version="$(pinned "$KUBE_DIR/node/go.mod" k8s.io/kubernetes)"
+    [ "$node_version" = "$version" ] ||
+      fail "hack/kube/node/go.mod pins k8s.io/kubernetes $node_version, hack/kube/apiserver $version: change them together"
+    say "building the node programs of Kubernetes $version (kubelet is the slow one; 15-25 minutes cold)"
+    # One at a time, each kept once built, so an interrupted run resumes where it stopped.
+    mkdir -p "$dest.partial"
+    for name in kubelet kubeadm kubectl kube-controller-manager kube-scheduler kube-proxy; do
+      [ -x "$dest.partial/$name" ] && continue
+      build "$KUBE_DIR/node" "$name" "$dest" "$(stamp_kube "$version")" "k8s.io/kubernetes/cmd/$name"
+    done
+    rm -rf "$dest" && mv "$dest.partial" "$dest"
+    ;;
+  *) fail "usage: $0 kube-apiserver|etcd|node DIR, or $0 version kube|etcd" ;;
 esac
