@@ -133,9 +133,17 @@ test('the operator with exactly the chart ClusterRole reconciles, writes status,
       .makeApiClient(CoordinationV1Api)
       .readNamespacedLease({ namespace: namespace.name, name: 'timedeal-operator' })
     assert.ok(lease.spec?.holderIdentity, 'the operator holds its Lease')
-    const metrics = await operator.metrics()
+    const running = operator
+    const metrics = await eventually(
+      async () => {
+        const text = await running.metrics()
+        const count = metricValue(text, 'operator_reconciles_total', { kind: 'KafkaTopic', result: 'success' }) ?? 0
+        return count >= 1 ? text : undefined
+      },
+      10_000,
+      'a successful reconcile in the metrics',
+    )
     assert.equal(metricValue(metrics, 'operator_leader'), 1)
-    assert.ok((metricValue(metrics, 'operator_reconciles_total', { kind: 'KafkaTopic', result: 'success' }) ?? 0) >= 1)
 
     // Deleting the resource: the operator deletes the topic and lets go of the finalizer.
     await custom.deleteNamespacedCustomObject({
