@@ -12,6 +12,7 @@ import {
 import { kafkaTopicController } from '../kafka-topic/controller.ts'
 import { connectKafkaTopicAdmin } from '../kafka-topic/kafka-admin.ts'
 import type { OperatorSettings } from '../settings.ts'
+import { createStockWarmupController, kubeSecretReader } from '../stock-warmup/controller.ts'
 import type { AnyController } from './controller.ts'
 import { Manager } from './manager.ts'
 
@@ -24,10 +25,21 @@ export function loadKubeConfig(settings: Pick<OperatorSettings, 'KUBECONFIG'>): 
 }
 
 /** The controllers `run` starts, each with the clients it needs (closed on shutdown). */
-async function startControllers(settings: OperatorSettings, lifecycle: Lifecycle): Promise<AnyController[]> {
+async function startControllers(
+  settings: OperatorSettings,
+  kubeConfig: KubeConfig,
+  lifecycle: Lifecycle,
+  logger: Logger,
+): Promise<AnyController[]> {
   const admin = await connectKafkaTopicAdmin(settings.KAFKA_BROKERS, settings.SERVICE_NAME)
   lifecycle.add('kafka-admin', admin, (connected) => connected.close())
-  return [kafkaTopicController({ admin, topicPrefix: settings.KAFKA_TOPIC_PREFIX })]
+  const warmups = createStockWarmupController({
+    settings,
+    logger: logger.child({ kind: 'StockWarmup' }),
+    readSecret: kubeSecretReader(kubeConfig),
+  })
+  lifecycle.add('stock-warmup-redis', warmups, (controller) => controller.close())
+  return [kafkaTopicController({ admin, topicPrefix: settings.KAFKA_TOPIC_PREFIX }), warmups]
 }
 
 /**
@@ -42,7 +54,7 @@ export async function runOperator(settings: OperatorSettings, logger: Logger): P
   const identity = settings.LEADER_ELECTION_IDENTITY ?? `${hostname()}-${process.pid}`
   try {
     const kubeConfig = loadKubeConfig(settings)
-    const controllers = await startControllers(settings, lifecycle)
+    const controllers = await startControllers(settings, kubeConfig, lifecycle, logger)
     const manager = new Manager({ kubeConfig, controllers, settings, logger, metrics, identity })
     // Added last, so it stops first: reconciles finish before the clients they use close.
     lifecycle.add('manager', manager, (started) => started.stop())
