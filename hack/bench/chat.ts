@@ -323,7 +323,8 @@ interface ChatRun {
   roomIds: string[]
 }
 
-async function openRooms(database: TestDatabase, count: number): Promise<string[]> {
+/** Rooms `first` to `first + count - 1`: room i is between bench-buyer-i and bench-seller-i. */
+async function openRooms(database: TestDatabase, first: number, count: number): Promise<string[]> {
   const ids = Array.from({ length: count }, () => randomUUID())
   // A room is unique per (goods, buyer): each gets goods of its own.
   const goodsTag = randomUUID().slice(0, 8)
@@ -334,9 +335,9 @@ async function openRooms(database: TestDatabase, count: number): Promise<string[
       {
         replacements: chunk.flatMap((id, offset) => [
           id,
-          `bench-goods-${goodsTag}-${start + offset}`,
-          `bench-buyer-${start + offset}`,
-          `bench-seller-${start + offset}`,
+          `bench-goods-${goodsTag}-${first + start + offset}`,
+          `bench-buyer-${first + start + offset}`,
+          `bench-seller-${first + start + offset}`,
         ]),
       },
     )
@@ -378,7 +379,8 @@ async function measureChat(run: ChatRun, instances: number, connections: number)
   try {
     // The first instance migrates; rooms go in once the tables exist.
     const rooms = Math.ceil(connections / sessionsPerRoom)
-    if (run.roomIds.length < rooms) run.roomIds.push(...(await openRooms(run.database, rooms - run.roomIds.length)))
+    if (run.roomIds.length < rooms)
+      run.roomIds.push(...(await openRooms(run.database, run.roomIds.length, rooms - run.roomIds.length)))
     return await measure(target, run.roomIds.slice(0, rooms), (room, member) =>
       member === 0 ? `bench-buyer-${room}` : `bench-seller-${room}`,
     )
