@@ -22,6 +22,7 @@ import {
   testSettings,
   uniqueName,
 } from '@timedeal/platform/testing'
+import type { Hono } from 'hono'
 import { type Gateway, startGateway } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
 
@@ -114,6 +115,8 @@ export interface TestGateway {
   /** `http://127.0.0.1:<port>` */
   readonly url: string
   readonly gateway: Gateway
+  /** The public listener's app, as the platform builds it around the gateway's routes. */
+  readonly app: Hono
   stop(): Promise<void>
 }
 
@@ -152,6 +155,7 @@ export async function startTestGateway(
   return {
     url: `http://127.0.0.1:${port}`,
     gateway,
+    app: publicApp as unknown as Hono,
     async stop() {
       await gateway.stop()
       server.closeAllConnections()
