@@ -49,6 +49,8 @@ export interface StockWarmupControllerOptions {
   readonly logger: Logger
   /** Absent (the CLI): a resource naming a Secret uses the operator's own settings instead. */
   readonly readSecret?: SecretReader
+  /** Told after each page written (the CLI prints it). */
+  readonly progress?: (line: string) => void
 }
 
 export const retryTimingOf = (settings: WarmupSettings): RetryTiming => ({
@@ -127,7 +129,20 @@ export function createStockWarmupController(options: StockWarmupControllerOption
       const started = Date.now()
       try {
         const [mysql, redis] = await Promise.all([sourceOf(resource, plan), targetOf(resource, plan)])
-        const run = await warm(plan, { redis, mysql }, { ledgerTimeoutMs: settings.STOCK_WARMUP_LEDGER_TIMEOUT_MS })
+        const { progress } = options
+        const run = await warm(
+          plan,
+          { redis, mysql },
+          {
+            ledgerTimeoutMs: settings.STOCK_WARMUP_LEDGER_TIMEOUT_MS,
+            ...(progress
+              ? {
+                  onProgress: (done) =>
+                    progress(`read ${done.read}, loaded ${done.loaded}, already in Redis ${done.skipped}`),
+                }
+              : {}),
+          },
+        )
         status = statusAfterWarm(resource, plan, run, ctx.now())
         requeueAfterMs = undefined
         ctx.logger.info(

@@ -25,7 +25,7 @@ export async function reconcileStockWarmupOnce(
   options: OnceOptions,
 ): Promise<StockWarmupStatus> {
   const now = options.now ?? Date.now
-  const controller = createStockWarmupController({ settings, logger: options.logger })
+  const controller = createStockWarmupController({ settings, logger: options.logger, progress: options.progress })
   if (resource.spec?.source?.secretRef || resource.spec?.target?.secretRef) {
     options.progress('Secrets are not read without Kubernetes: using the operator settings for MySQL and Redis')
   }

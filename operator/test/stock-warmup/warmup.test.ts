@@ -258,6 +258,38 @@ describe('stock warm-up against MariaDB and Redis', () => {
     for (const row of read) assert.ok(row.onHand < 1000, `${row.goodsId} read ${row.onHand} after the snapshot began`)
   })
 
+  test('without --wait a warm-up whose time has not come reports Scheduled and writes nothing; with it, it waits and warms', async () => {
+    const prefix = newPrefix()
+    const now = Date.now()
+    const [goods] = await goodsInCatalog(1, { startsAt: now + HOUR, endsAt: now + 2 * HOUR })
+    assert.ok(goods)
+    const spec: StockWarmupSpec = {
+      goods: { goodsIds: [goods.id] },
+      target: { keyPrefix: prefix },
+      schedule: { opensAt: new Date(now + 1_500).toISOString(), leadTime: '0s' },
+    }
+    const scheduled = await once(warmup(spec))
+    assert.equal(scheduled.phase, 'Scheduled')
+    assert.equal(await redis.exists(stockKeys(prefix).available(goods.id)), 0)
+
+    const lines: string[] = []
+    const waited = await reconcileStockWarmupOnce(warmup(spec), settingsFor(), {
+      wait: true,
+      logger: testLogger,
+      progress: (line) => lines.push(line),
+    })
+    assert.deepEqual([waited.phase, waited.loaded], ['Ready', 1])
+    assert.ok(Date.now() >= now + 1_500)
+    assert.ok(
+      lines.some((line) => line.startsWith('waiting until')),
+      lines.join('\n'),
+    )
+    assert.ok(
+      lines.some((line) => line.startsWith('read 1, loaded 1')),
+      lines.join('\n'),
+    )
+  })
+
   test('a MySQL that cannot be reached is a SourceError, a Redis that cannot be reached a RedisError', async () => {
     const now = Date.now()
     const [goods] = await goodsInCatalog(1, { startsAt: now + HOUR, endsAt: now + 2 * HOUR })
