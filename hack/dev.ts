@@ -25,6 +25,7 @@ interface DevService {
 const settings = loadSettingsOrExit(
   z.object({
     ...kafkaSettings(),
+    GATEWAY_PORT: z.coerce.number().int().default(8080),
     USER_PORT: z.coerce.number().int().default(8081),
     GOODS_PORT: z.coerce.number().int().default(8082),
     ORDER_PORT: z.coerce.number().int().default(8083),
@@ -33,7 +34,9 @@ const settings = loadSettingsOrExit(
   }),
 )
 
+// The gateway first: its address is the one a person opens.
 const services: DevService[] = [
+  { name: 'gateway', entry: 'services/gateway/src/main.ts', portSetting: 'GATEWAY_PORT', port: settings.GATEWAY_PORT },
   { name: 'user', entry: 'services/user/src/main.ts', portSetting: 'USER_PORT', port: settings.USER_PORT },
   { name: 'goods', entry: 'services/goods/src/main.ts', portSetting: 'GOODS_PORT', port: settings.GOODS_PORT },
   { name: 'order', entry: 'services/order/src/main.ts', portSetting: 'ORDER_PORT', port: settings.ORDER_PORT },
@@ -45,7 +48,11 @@ const services: DevService[] = [
 // internal routes at its port + 100 (INTERNAL_PORT's default).
 const serviceAddresses = {
   JWT_JWKS_URL: `http://127.0.0.1:${settings.USER_PORT}/.well-known/jwks.json`,
+  USER_URL: `http://127.0.0.1:${settings.USER_PORT}`,
   GOODS_URL: `http://127.0.0.1:${settings.GOODS_PORT}`,
+  ORDER_URL: `http://127.0.0.1:${settings.ORDER_PORT}`,
+  PAYMENT_URL: `http://127.0.0.1:${settings.PAYMENT_PORT}`,
+  CHAT_URL: `http://127.0.0.1:${settings.CHAT_PORT}`,
   GOODS_INTERNAL_URL: `http://127.0.0.1:${settings.GOODS_PORT + 100}`,
   // Nothing balances load on a laptop: Ctrl-C stops at once, without a drain period.
   SHUTDOWN_DRAIN_MS: '0',
@@ -152,10 +159,10 @@ async function main(): Promise<void> {
   const ready = await Promise.all(services.map((service, index) => waitReady(service, children[index] as ChildProcess)))
   const rows = services.map(
     (service, index) =>
-      `  ${`${service.name}-service`.padEnd(16)} http://127.0.0.1:${service.port}  ${ready[index] ? 'ready' : 'NOT READY'}  (${service.portSetting})`,
+      `  ${(service.name === 'gateway' ? 'gateway' : `${service.name}-service`).padEnd(16)} http://127.0.0.1:${service.port}  ${ready[index] ? 'ready' : 'NOT READY'}  (${service.portSetting})`,
   )
   say(
-    `Timedeal is running:\n${rows.join('\n')}\n  health: /healthz   readiness: /readyz   metrics: /metrics   API: /openapi.json   Ctrl-C stops the services`,
+    `Timedeal is running at http://127.0.0.1:${settings.GATEWAY_PORT}  (the web app, /api, /api/docs, /ws/chat)\n${rows.join('\n')}\n  health: /healthz   readiness: /readyz   metrics: /metrics   API: /openapi.json   Ctrl-C stops the services`,
   )
 }
 
