@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat
+.PHONY: help deps dev test lint format typecheck build images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ typecheck: deps ## type-check every package (tsc -b, project references)
 	@$(RUN) npm run --silent typecheck
 
 build: typecheck ## compile every package (declarations and JavaScript under dist/)
+
+images: ## build the platform image and the development infrastructure images with podman (archives under ~/.cache/timedeal/images)
+	@hack/images/build.sh
 
 infra-up: ## start the local servers (MariaDB, Redis, Kafka, FerretDB)
 	@hack/infra.sh up $(DEV_INFRA)
