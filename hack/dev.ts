@@ -1,18 +1,12 @@
 /**
- * `make dev`: creates the catalog's Kafka topics, migrates and seeds every service, starts them
- * all with prefixed logs, prints where each one runs, and stops them all on Ctrl-C.
+ * `make dev`: creates the catalog's Kafka topics (`timedeal-operator apply -f operator/topics`),
+ * migrates and seeds every service, starts them all with prefixed logs, prints where each one
+ * runs, and stops them all on Ctrl-C.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
-import { allTopics } from '@timedeal/contracts'
-import {
-  createLogger,
-  eventBusFromSettings,
-  kafkaSettings,
-  loadSettingsOrExit,
-  routeProcessWarnings,
-} from '@timedeal/platform'
+import { kafkaSettings, loadSettingsOrExit } from '@timedeal/platform'
 import { z } from 'zod'
 
 interface DevService {
@@ -100,17 +94,18 @@ async function runToEnd(service: DevService, index: number, args: string[]): Pro
   if (code !== 0) throw new Error(`${service.name}-service ${args.join(' ')} failed with exit code ${code}`)
 }
 
+/** The catalog's topics, from the generated KafkaTopic manifests, through the operator's `apply`. */
 async function createTopics(): Promise<void> {
-  const logger = createLogger('dev', 'warn')
-  routeProcessWarnings(logger)
-  const bus = eventBusFromSettings(settings, 'timedeal-dev', logger)
-  const admin = await bus.admin()
-  try {
-    const created = await admin.ensureTopics(allTopics())
-    say(created.length > 0 ? `created Kafka topics: ${created.join(', ')}` : 'Kafka topics already exist')
-  } finally {
-    await admin.close()
+  say('creating Kafka topics: timedeal-operator apply -f operator/topics')
+  const child = spawn(process.execPath, ['operator/src/main.ts', 'apply', '-f', 'operator/topics'], {
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => say(`operator: ${readable(line)}`))
   }
+  const [code] = (await once(child, 'exit')) as [number | null]
+  if (code !== 0) throw new Error(`timedeal-operator apply failed with exit code ${code}`)
 }
 
 async function waitReady(service: DevService, child: ChildProcess): Promise<boolean> {

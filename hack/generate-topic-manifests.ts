@@ -2,7 +2,7 @@
 // removes files of topics no longer in it.
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { catalogManifestDir, catalogTopicManifests } from '../operator/src/kafka-topic/catalog.ts'
+import { catalogManifestDir, catalogTopicManifests } from '@timedeal/operator/topic-catalog'
 
 const manifests = catalogTopicManifests()
 mkdirSync(catalogManifestDir, { recursive: true })

@@ -45,16 +45,42 @@ export async function applyCommand(
   print(`applying ${topics.length} KafkaTopic and ${warmups.length} StockWarmup resources`)
   let failed = 0
   if (topics.length > 0) {
-    const admin = await connectKafkaTopicAdmin(settings.KAFKA_BROKERS, `${settings.SERVICE_NAME}-apply`)
-    try {
-      failed += await applyKafkaTopics(topics, admin, options.topicPrefix, print)
-    } finally {
-      await admin.close()
+    const target = {
+      brokers: settings.KAFKA_BROKERS,
+      clientId: `${settings.SERVICE_NAME}-apply`,
+      topicPrefix: options.topicPrefix,
     }
+    failed += await withTopicAdmin(target, (admin) => applyKafkaTopics(topics, admin, options.topicPrefix, print))
   }
   if (warmups.length > 0) failed += await applyWarmups(warmups, options, settings, logger, print)
   print(failed === 0 ? 'done' : `${failed} resource(s) not ready`)
   return failed === 0 ? 0 : 1
+}
+
+export interface TopicTarget {
+  brokers: readonly string[]
+  clientId: string
+  topicPrefix: string
+}
+
+async function withTopicAdmin<T>(target: TopicTarget, use: (admin: KafkaTopicAdmin) => Promise<T>): Promise<T> {
+  const admin = await connectKafkaTopicAdmin(target.brokers, target.clientId)
+  try {
+    return await use(admin)
+  } finally {
+    await admin.close()
+  }
+}
+
+/**
+ * Applies only the KafkaTopics in the given files (what a test run or a script needs, without
+ * the operator's other settings). Returns how many are not Ready.
+ */
+export async function applyTopicFiles(files: readonly string[], target: TopicTarget, print: Print): Promise<number> {
+  const manifests = await readManifests(files)
+  for (const { source, resource } of manifests) checkKind(source, resource)
+  const topics = manifests.filter((manifest) => manifest.resource.kind === KAFKA_TOPIC_KIND)
+  return withTopicAdmin(target, (admin) => applyKafkaTopics(topics, admin, target.topicPrefix, print))
 }
 
 function checkKind(source: string, resource: Manifest['resource']): void {

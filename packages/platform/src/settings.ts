@@ -236,8 +236,6 @@ export const consumerSettings = () => ({
   CONSUMER_RETRY_MAX_BACKOFF_MS: positiveInt(10_000),
   /** Where a brand-new group starts: the oldest record kept, or only what arrives from now on. */
   CONSUMER_FROM_BEGINNING: bool(true),
-  /** Creates the catalog's topics (and dead-letter topics) at start; off where an operator owns them. */
-  KAFKA_ENSURE_TOPICS: bool(true),
 })
 
 /**

@@ -10,7 +10,6 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join, relative, resolve } from 'node:path'
 import { allTopics } from '@timedeal/contracts'
 import { Kafka, logLevel } from 'kafkajs'
-import { createEventBus } from '../src/kafka.ts'
 import { createLogger, routeProcessWarnings } from '../src/logger.ts'
 
 const repoRoot = resolve(import.meta.dirname, '../../..')
@@ -107,24 +106,34 @@ async function retrying<T>(step: () => Promise<T>, attempts = 10): Promise<T> {
   }
 }
 
+/** The operator's `apply` for KafkaTopic files, loaded at run time (the operator builds on this package). */
+interface OperatorApply {
+  applyTopicFiles(
+    files: readonly string[],
+    target: { brokers: readonly string[]; clientId: string; topicPrefix: string },
+    print: (line: string) => void,
+  ): Promise<number>
+}
+const operatorApply = new URL('../../../operator/src/cli/apply.ts', import.meta.url).href
+/** The KafkaTopic manifests generated from the topic catalog (what `make dev` applies). */
+const catalogManifests = join(repoRoot, 'operator', 'topics')
+
 /**
- * Creates the catalog's topics (and dead-letter topics) behind the run's prefix, and waits until
+ * Creates the catalog's topics (and dead-letter topics) behind the run's prefix through the
+ * operator's `apply` and the generated KafkaTopic manifests, as `make dev` does, and waits until
  * each one answers: right after creation kafkajs can read metadata without the new topics, or
  * partitions without a known leader.
  */
 export async function createRunTopics(run: TestRun, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const bus = createEventBus({
-    brokers: brokersOf(env),
-    clientId: 'test-run',
-    logger: createLogger('test-run', 'silent'),
-    topicPrefix: run.kafkaPrefix,
-  })
-  const admin = await bus.admin()
-  try {
-    await retrying(() => admin.ensureTopics(allTopics()))
-  } finally {
-    await admin.close()
-  }
+  const { applyTopicFiles } = (await import(operatorApply)) as OperatorApply
+  const target = { brokers: brokersOf(env), clientId: 'test-run', topicPrefix: run.kafkaPrefix }
+  await retrying(async () => {
+    const lines: string[] = []
+    const notReady = await applyTopicFiles([catalogManifests], target, (line) => lines.push(line))
+    if (notReady > 0) {
+      throw Object.assign(new Error(`the run's topics are not ready:\n${lines.join('\n')}`), { retriable: true })
+    }
+  }, 3)
   const raw = rawKafka(env).admin()
   await raw.connect()
   try {

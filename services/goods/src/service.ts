@@ -2,7 +2,6 @@ import {
   type AppEnv,
   createRedis,
   type EventBus,
-  ensureCatalogTopics,
   type Logger,
   type Redis,
   tokenVerifierFromSettings,
@@ -131,7 +130,6 @@ export async function startGoodsService(
   const sweeper = createExpirySweeper(live, settings.EXPIRY_SWEEP_INTERVAL_MS, logger.child({ component: 'expiry' }))
   sweeper.start()
 
-  if (clients.bus && settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(clients.bus, logger)
   const subscription = clients.bus
     ? await subscribeOrderEvents({
         bus: clients.bus,

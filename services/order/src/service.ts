@@ -2,7 +2,6 @@ import {
   type AppEnv,
   type EventBus,
   type EventSubscription,
-  ensureCatalogTopics,
   eventInbox,
   type Logger,
   type RunningRelay,
@@ -53,7 +52,6 @@ export interface OrderService {
  */
 export async function startOrderService(deps: OrderServiceDeps): Promise<OrderService> {
   const { settings, sequelize, bus, logger, metrics } = deps
-  if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const orderMetrics = createOrderMetrics(metrics)
   const goods =

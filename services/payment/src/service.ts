@@ -2,7 +2,6 @@ import {
   type AppEnv,
   type EventBus,
   type EventSubscription,
-  ensureCatalogTopics,
   eventInbox,
   type Logger,
   type RunningRelay,
@@ -51,7 +50,6 @@ export interface PaymentService {
 export async function startPaymentService(deps: PaymentServiceDeps): Promise<PaymentService> {
   const { settings, sequelize, bus, logger } = deps
   const metrics = createPaymentMetrics(deps.metrics)
-  if (settings.KAFKA_ENSURE_TOPICS) await ensureCatalogTopics(bus, logger)
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const provider =
     deps.provider ??
