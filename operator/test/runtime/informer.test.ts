@@ -1,0 +1,167 @@
+// Informers against the real API server, reached through a proxy that fails on purpose: a watch
+// whose version expired (the server's own 410 Gone) and a connection that breaks must both end
+// in a cache that matches the server again, deletions made meanwhile included.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { eventually, testLogger } from '@timedeal/platform/testing'
+import { type AnyResource, GROUP, VERSION } from '../../src/runtime/controller.ts'
+import { type InformerEvent, ResourceInformer } from '../../src/runtime/informer.ts'
+import { type ApiProxy, startApiProxy } from './api-proxy.ts'
+import { adminKubeConfig, ensureCrds, freshNamespace } from './kube.ts'
+
+let admin: KubeConfig
+let proxy: ApiProxy
+
+before(async () => {
+  await ensureCrds()
+  admin = adminKubeConfig()
+  proxy = await startApiProxy(admin)
+})
+
+after(async () => {
+  await proxy.close()
+})
+
+const plural = 'kafkatopics'
+
+function topics(namespace: string) {
+  const custom = admin.makeApiClient(CustomObjectsApi)
+  const target = { group: GROUP, version: VERSION, plural, namespace }
+  return {
+    create: (name: string, partitions = 1) =>
+      custom.createNamespacedCustomObject({
+        ...target,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'KafkaTopic',
+          metadata: { name },
+          spec: { partitions, deletionPolicy: 'Retain' },
+        },
+      }),
+    raise: (name: string, partitions: number) =>
+      custom.patchNamespacedCustomObject(
+        { ...target, name, body: [{ op: 'replace', path: '/spec/partitions', value: partitions }] },
+        { headers: { 'Content-Type': 'application/json-patch+json' } } as never,
+      ),
+    remove: (name: string) => custom.deleteNamespacedCustomObject({ ...target, name }),
+  }
+}
+
+function watchedInformer(namespace: string) {
+  const changes: { event: InformerEvent; name: string; partitions: number }[] = []
+  const restarts: string[] = []
+  const informer = new ResourceInformer({
+    kubeConfig: proxy.kubeConfig,
+    plural,
+    namespace,
+    logger: testLogger,
+    onChange: (event, resource: AnyResource) =>
+      changes.push({ event, name: resource.metadata.name, partitions: resource.spec?.partitions }),
+    onRestart: (reason) => restarts.push(reason),
+    restartBackoff: { initialMs: 50, maxMs: 200 },
+  })
+  const cached = () =>
+    Object.fromEntries(informer.list().map((resource) => [resource.metadata.name, resource.spec.partitions as number]))
+  return { informer, changes, restarts, cached }
+}
+
+const sameAs = (expected: Record<string, number>, actual: () => Record<string, number>) => async () =>
+  JSON.stringify(Object.entries(actual()).sort()) === JSON.stringify(Object.entries(expected).sort()) ? true : undefined
+
+test('an informer whose watch version expired (410 Gone from the server) lists again and misses nothing', {
+  timeout: 60_000,
+}, async () => {
+  const namespace = await freshNamespace(admin, 'gone')
+  const { informer, changes, restarts, cached } = watchedInformer(namespace.name)
+  const api = topics(namespace.name)
+  try {
+    await api.create('kept')
+    await api.create('dropped')
+    informer.start()
+    await informer.whenSynced()
+    await api.raise('kept', 2)
+    await eventually(sameAs({ kept: 2, dropped: 1 }, cached), 10_000, 'the watch to deliver the change')
+
+    // The watch ends as at its timeout; the resumed watch is sent from a version long gone,
+    // while things change that only a new list can show.
+    proxy.holdWatches()
+    proxy.endWatches()
+    await eventually(
+      async () => (proxy.requests.filter((path) => path.includes('watch=true')).length >= 2 ? true : undefined),
+      10_000,
+      'the resumed watch',
+    )
+    await api.remove('dropped')
+    await api.create('added')
+    await api.raise('kept', 3)
+    const listsBefore = proxy.requests.filter((path) => !path.includes('watch=true')).length
+    proxy.releaseWatches({ expired: true })
+
+    await eventually(sameAs({ kept: 3, added: 1 }, cached), 15_000, 'the cache to match the server again')
+    assert.deepEqual(restarts, ['gone'], 'one restart, for the expired version')
+    assert.ok(proxy.requests.filter((path) => !path.includes('watch=true')).length > listsBefore, 'it listed again')
+    assert.ok(
+      changes.some((change) => change.event === 'delete' && change.name === 'dropped'),
+      'the deletion was reported',
+    )
+
+    // And it keeps watching from the new list's version.
+    await api.raise('added', 4)
+    await eventually(sameAs({ kept: 3, added: 4 }, cached), 10_000, 'a change after the re-list')
+  } finally {
+    await informer.stop()
+    await namespace.drop()
+  }
+})
+
+test('an informer restarts after its connection breaks, backs off while the server is unreachable, and catches up', {
+  timeout: 60_000,
+}, async () => {
+  const namespace = await freshNamespace(admin, 'broken')
+  const { informer, changes, restarts, cached } = watchedInformer(namespace.name)
+  const api = topics(namespace.name)
+  try {
+    await api.create('kept')
+    await api.create('dropped')
+    informer.start()
+    await informer.whenSynced()
+
+    proxy.cut({ refuse: true })
+    await api.remove('dropped')
+    await api.create('added')
+    await api.raise('kept', 5)
+    await eventually(async () => (restarts.length >= 2 ? true : undefined), 10_000, 'failed attempts while refused')
+    assert.deepEqual(cached(), { kept: 1, dropped: 1 }, 'nothing new seen while cut off')
+    proxy.restore()
+
+    await eventually(sameAs({ kept: 5, added: 1 }, cached), 15_000, 'the cache to match the server again')
+    assert.ok(restarts.every((reason) => reason === 'error'))
+    assert.ok(
+      changes.some((change) => change.event === 'delete' && change.name === 'dropped'),
+      'the deletion was reported',
+    )
+    await api.raise('added', 2)
+    await eventually(sameAs({ kept: 5, added: 2 }, cached), 10_000, 'a change after the restart')
+  } finally {
+    await informer.stop()
+    await namespace.drop()
+  }
+})
+
+test('a stopped informer ends its watch and takes no more changes', { timeout: 30_000 }, async () => {
+  const namespace = await freshNamespace(admin, 'stop')
+  const { informer, cached } = watchedInformer(namespace.name)
+  const api = topics(namespace.name)
+  try {
+    informer.start()
+    await informer.whenSynced()
+    await informer.stop()
+    await api.create('late')
+    await sleep(300)
+    assert.deepEqual(cached(), {})
+  } finally {
+    await namespace.drop()
+  }
+})
