@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { allTopics } from '@timedeal/contracts'
 import { catalogTopicResource } from '@timedeal/operator/topic-catalog'
+import { loadSettings } from '@timedeal/platform'
 import { runCommand } from '@timedeal/platform/testing'
 import { driftedChartFiles, repoRoot } from '../chart-files.ts'
 
@@ -44,6 +45,12 @@ interface Container {
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
   readinessProbe?: unknown
   livenessProbe?: unknown
+}
+
+interface ContainerEnv {
+  args?: string[]
+  envFrom?: { configMapRef: { name: string } }[]
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { key: string } } }[]
 }
 
 interface PodSpec {
@@ -230,6 +237,7 @@ describe('charts', () => {
     assert.notEqual(result.code, 0, 'the default values must not render development secrets')
     assert.match(result.stderr, /no secrets given/)
     assert.match(result.stderr, /secrets\.existingSecret/)
+    assert.match(result.stderr, /INTERNAL_API_SECRET, MYSQL_PASSWORD, DATA_KEYS and SMTP_URL/)
     assert.match(result.stderr, /values-development\.yaml/)
   })
 
@@ -303,6 +311,39 @@ describe('charts', () => {
     assert.deepEqual(migrating, ['migrate-user', 'migrate-goods', 'migrate-order', 'migrate-payment', 'migrate-chat'])
     const ingress = find(objects, 'Ingress').spec as { tls: { secretName: string }[] }
     assert.equal(ingress.tls[0]?.secretName, 'shop-example-com-tls', 'TLS from the Secret named in the values')
+  })
+
+  test('a production-like install gives every deployable the settings its own production check demands', async () => {
+    const { objects } = await production()
+    const configMaps = new Map(
+      objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]),
+    )
+    // Stand-ins for what the existing Secret holds: real-looking, never a development default.
+    const secretValues: Record<string, string> = {
+      INTERNAL_API_SECRET: 'a-production-internal-secret-0123456789',
+      MYSQL_PASSWORD: 'a-production-password',
+      DATA_KEYS: `prod1:${Buffer.alloc(32, 7).toString('base64')}`,
+      SMTP_URL: 'smtps://mailer:password@mail.example.com:465',
+    }
+    const deployments = objects.filter((object) => object.kind === 'Deployment')
+    assert.equal(deployments.length, 7, 'six services and the operator')
+    for (const deployment of deployments) {
+      const container = (podSpecOf(deployment) as PodSpec & { containers: ContainerEnv[] })
+        .containers[0] as ContainerEnv
+      const env: Record<string, string> = {}
+      for (const source of container.envFrom ?? []) Object.assign(env, configMaps.get(source.configMapRef.name))
+      for (const entry of container.env ?? []) {
+        if (entry.value !== undefined) env[entry.name] = entry.value
+        const key = entry.valueFrom?.secretKeyRef?.key
+        if (key && key in secretValues) env[entry.name] = secretValues[key] as string
+      }
+      const deployable = container.args?.[0] as string
+      const module =
+        deployable === 'operator' ? '../../operator/src/settings.ts' : `../../services/${deployable}/src/settings.ts`
+      const { settingsSchema } = (await import(module)) as { settingsSchema: Parameters<typeof loadSettings>[0] }
+      assert.equal(env.TIMEDEAL_ENV, 'production', `${deployable} runs in production mode`)
+      assert.doesNotThrow(() => loadSettings(settingsSchema, env), `${deployable} refuses the chart's settings`)
+    }
   })
 
   test('every pod runs as non-root on a read-only root filesystem, without privileges, with resources', async () => {

@@ -77,8 +77,9 @@ values were asked for.
 {{- if not $s.internalApiSecret }}{{ $missing = append $missing "secrets.internalApiSecret" }}{{ end -}}
 
 {{- if not $s.dataKeys }}{{ $missing = append $missing "secrets.dataKeys" }}{{ end -}}
+{{- if not $s.smtpUrl }}{{ $missing = append $missing "secrets.smtpUrl" }}{{ end -}}
 {{- if $missing -}}
-{{- fail (printf "\n\ntimedeal: no secrets given (%s not set).\nName an existing Secret with the keys INTERNAL_API_SECRET, MYSQL_PASSWORD and DATA_KEYS (--set secrets.existingSecret=NAME),\nor give the values (--set secrets.internalApiSecret=... --set secrets.mysqlPassword=... --set secrets.dataKeys=...).\nFor a development install with the built-in development secrets, use -f values-development.yaml (development: true).\n" (join ", " $missing)) -}}
+{{- fail (printf "\n\ntimedeal: no secrets given (%s not set).\nName an existing Secret with the keys INTERNAL_API_SECRET, MYSQL_PASSWORD, DATA_KEYS and SMTP_URL (--set secrets.existingSecret=NAME),\nor give the values (--set secrets.internalApiSecret=... --set secrets.mysqlPassword=... --set secrets.dataKeys=... --set secrets.smtpUrl=...).\nFor a development install with the built-in development secrets, use -f values-development.yaml (development: true).\n" (join ", " $missing)) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -89,25 +90,30 @@ values were asked for.
 INTERNAL_API_SECRET: {{ $s.internalApiSecret | default "timedeal-dev-internal-secret" | b64enc | quote }}
 MYSQL_PASSWORD: {{ $s.mysqlPassword | default "timedeal" | b64enc | quote }}
 DATA_KEYS: {{ $s.dataKeys | default "dev1:dGltZWRlYWwtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM=" | b64enc | quote }}
+{{- with $s.smtpUrl }}
+SMTP_URL: {{ . | b64enc | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* The Secret keys each deployable reads, and nothing more. */}}
 {{- define "timedeal.secretKeys" -}}
-{{- $keys := dict "user" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD" "DATA_KEYS") "goods" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "order" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "payment" (list "MYSQL_PASSWORD") "chat" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "gateway" (list) "operator" (list "MYSQL_PASSWORD") -}}
+{{- $keys := dict "user" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD" "DATA_KEYS" "SMTP_URL") "goods" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "order" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "payment" (list "MYSQL_PASSWORD") "chat" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "gateway" (list "INTERNAL_API_SECRET") "operator" (list "MYSQL_PASSWORD") -}}
 {{- join " " (index $keys .name) -}}
 {{- end -}}
 
 {{/* env entries reading a deployable's Secret keys: (dict "root" $ "name" "order") */}}
 {{- define "timedeal.secretEnv" -}}
 {{- $secret := include "timedeal.secretName" .root -}}
-{{- range $key := splitList " " (include "timedeal.secretKeys" .) }}
-{{- if $key }}
+{{- range $key := splitList " " (include "timedeal.secretKeys" .) | compact }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $key }}
-{{- end }}
+      {{- if eq $key "SMTP_URL" }}
+      # Development installs send no mail (MAILER=sink) and need no SMTP server.
+      optional: true
+      {{- end }}
 {{- end }}
 {{- if eq .name "chat" }}
 # A database URL with credentials lives in the Secret when present; the ConfigMap's otherwise.
@@ -154,7 +160,12 @@ INTERNAL_PORT: {{ add $values.port 100 | quote }}
 {{- if eq .name "chat" }}
 CHAT_ALLOWED_ORIGINS: {{ join "," ($values.allowedOrigins | default (list (include "timedeal.publicOrigin" $root))) | quote }}
 {{- end }}
+{{- if and (eq .name "user") (not $root.Values.development) }}
+MAILER: "smtp"
+{{- end }}
 {{- if eq .name "gateway" }}
+{{- /* Reached only through the Ingress: the proxy's X-Forwarded-* headers are the client's. */}}
+TRUST_PROXY: {{ ternary "true" "false" (and $root.Values.ingress.enabled (eq ($values.serviceType | default "ClusterIP") "ClusterIP")) | quote }}
 {{- range $upstream := list "user" "goods" "order" "payment" "chat" }}
 {{ upper $upstream }}_URL: {{ printf "http://%s:%v" (include "timedeal.serviceName" (dict "root" $root "name" $upstream)) (index $root.Values.services $upstream).port | quote }}
 {{- end }}
