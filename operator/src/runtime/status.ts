@@ -94,7 +94,13 @@ export function finalizerPatch(current: string[] | undefined, wanted: string[] |
   if (wanted === undefined) return undefined
   const before = current ?? []
   if (before.length === wanted.length && before.every((name, index) => name === wanted[index])) return undefined
-  if (current === undefined) return [{ op: 'add', path: '/metadata/finalizers', value: wanted }]
+  // `test` against null holds only while the list is still absent on the server.
+  if (current === undefined) {
+    return [
+      { op: 'test', path: '/metadata/finalizers', value: null },
+      { op: 'add', path: '/metadata/finalizers', value: wanted },
+    ]
+  }
   return [
     { op: 'test', path: '/metadata/finalizers', value: current },
     { op: 'replace', path: '/metadata/finalizers', value: wanted },

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { eventually, testLogger } from '@timedeal/platform/testing'
 import { type AnyResource, GROUP, VERSION } from '../../src/runtime/controller.ts'
 import { type InformerEvent, ResourceInformer } from '../../src/runtime/informer.ts'
@@ -43,7 +43,7 @@ function topics(namespace: string) {
     raise: (name: string, partitions: number) =>
       custom.patchNamespacedCustomObject(
         { ...target, name, body: [{ op: 'replace', path: '/spec/partitions', value: partitions }] },
-        { headers: { 'Content-Type': 'application/json-patch+json' } } as never,
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
       ),
     remove: (name: string) => custom.deleteNamespacedCustomObject({ ...target, name }),
   }
