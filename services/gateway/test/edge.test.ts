@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { startTestIssuer, type TestIssuer, uniqueName } from '@timedeal/platform/testing'
 import {
   closedPortUrl,
@@ -351,6 +352,29 @@ describe('a service that is down or slow', () => {
     assert.equal(((await open.json()) as { code: string }).code, 'UPSTREAM_UNAVAILABLE')
     assert.equal(open.headers.get('retry-after'), '30')
     assert.equal((await fetch(`${gateway.url}/api/goods`)).status, 200)
+  })
+
+  test('is called again once its breaker half-opens, and answers as soon as it is back', async () => {
+    const url = await closedPortUrl()
+    const gateway = await gatewayWith(
+      { UPSTREAM_BREAKER_THRESHOLD: '1', UPSTREAM_BREAKER_OPEN_MS: '300' },
+      {
+        PAYMENT_URL: url,
+      },
+    )
+    assert.equal((await fetch(`${gateway.url}/api/payments`)).status, 502)
+    assert.equal((await fetch(`${gateway.url}/api/payments`)).status, 503)
+    const back = createServer((_request, response) => response.end('{"items":[]}'))
+    await new Promise<void>((resolve) => back.listen(Number(new URL(url).port), '127.0.0.1', () => resolve()))
+    try {
+      await sleep(400)
+      const answer = await fetch(`${gateway.url}/api/payments`)
+      assert.equal(answer.status, 200)
+      assert.deepEqual(await answer.json(), { items: [] })
+    } finally {
+      back.closeAllConnections()
+      await new Promise<void>((resolve) => back.close(() => resolve()))
+    }
   })
 
   test('is 504 when a service does not start answering in time', async () => {

@@ -34,6 +34,8 @@ export interface UpstreamRequest {
   readonly path: string
   readonly headers: Record<string, string>
   readonly body: ReadableStream<Uint8Array> | null
+  /** Aborted when the client goes away: a request it no longer waits for is not waited for either. */
+  readonly signal?: AbortSignal
 }
 
 export interface UpstreamAnswer {
@@ -155,7 +157,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
             path: request.path,
             headers: request.headers,
             body: request.body ? Readable.fromWeb(request.body as import('node:stream/web').ReadableStream) : null,
-            signal,
+            signal: request.signal ? AbortSignal.any([signal, request.signal]) : signal,
           })
           return {
             status: answer.statusCode,

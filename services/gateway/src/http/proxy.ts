@@ -27,9 +27,12 @@ export function proxyRoutes(deps: ProxyDeps, trustProxy: boolean): Hono<AppEnv> 
         path: `${url.pathname}${url.search}`,
         headers: upstreamHeaders(c, trustProxy),
         body: c.req.raw.body,
+        signal: c.req.raw.signal,
       })
       return new Response(answer.body, { status: answer.status, headers: answer.headers })
     } catch (error) {
+      // The client went away: nobody reads an answer, and it is no failure of the service.
+      if (c.req.raw.signal.aborted) return new Response(null, { status: 499 })
       if (error instanceof UpstreamError) deps.onFailure?.(error)
       throw asProblem(error)
     }
