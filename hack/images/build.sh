@@ -117,6 +117,9 @@ build_infra() {
 }
 
 podman_ready
+# One build at a time: `make images` and `make kind-load` may be started side by side.
+exec 9>"$IMAGES_CACHE/build.lock"
+flock 9
 base_images
 case "${1:-all}" in
   all | list) build_app; build_infra ;;

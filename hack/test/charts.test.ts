@@ -53,6 +53,11 @@ interface ContainerEnv {
   env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { key: string } } }[]
 }
 
+interface NetworkRule {
+  ports: { port: string | number }[]
+  from?: { podSelector?: { matchLabels?: Record<string, string> } }[]
+}
+
 interface PodSpec {
   securityContext?: { runAsNonRoot?: boolean }
   containers: Container[]
@@ -385,6 +390,26 @@ describe('charts', () => {
         paths.every((path) => path.backend.service.port.name === 'http'),
         'every backend is a public listener',
       )
+    }
+  })
+
+  test('an internal port admits only pods of the release, a public port anyone', async () => {
+    const { objects } = await production()
+    const policies = objects.filter((object) => object.kind === 'NetworkPolicy')
+    assert.equal(policies.length, 6, 'one per service')
+    for (const policy of policies) {
+      const rules = (policy.spec as { ingress: NetworkRule[] }).ingress
+      for (const rule of rules) {
+        const ports = rule.ports.map((port) => port.port)
+        if (ports.includes('internal')) {
+          assert.deepEqual(
+            rule.from?.map((peer) => peer.podSelector?.matchLabels),
+            [{ 'app.kubernetes.io/name': 'timedeal', 'app.kubernetes.io/instance': 'timedeal' }],
+          )
+        } else {
+          assert.deepEqual(ports, ['http'], `${policy.metadata.name} opens only the public port to everyone`)
+        }
+      }
     }
   })
 
