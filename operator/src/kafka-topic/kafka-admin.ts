@@ -4,6 +4,7 @@
  * createTopics, createPartitions, alterConfigs or deleteTopics call per batch of that action).
  */
 import kafkajs, { type Admin, Kafka, logLevel } from 'kafkajs'
+import { Counter, type Registry } from 'prom-client'
 
 // A CommonJS export Node cannot name statically.
 const { ConfigResourceTypes } = kafkajs
@@ -18,6 +19,8 @@ export interface TopicAdminOptions {
   maxBatch?: number
   /** How long the broker's auto.create.topics.enable is trusted before it is read again. */
   brokerConfigTtlMs?: number
+  /** Where `operator_kafka_admin_requests_total` is counted. */
+  metrics?: Registry
 }
 
 export interface KafkaTopicAdmin {
@@ -46,8 +49,16 @@ export function createKafkaTopicAdmin(admin: Admin, options: TopicAdminOptions =
   const maxBatch = options.maxBatch ?? 500
   const batchOptions = { lingerMs, maxBatch }
   let calls = 0
+  const requests = options.metrics
+    ? new Counter({
+        name: 'operator_kafka_admin_requests_total',
+        help: 'Admin requests the KafkaTopic controller sent to Kafka (batched across resources).',
+        registers: [options.metrics],
+      })
+    : undefined
   const counted = <T>(call: Promise<T>): Promise<T> => {
     calls++
+    requests?.inc()
     return call
   }
 

@@ -9,6 +9,7 @@ import {
   serveUntilSignal,
   shutdownTimings,
 } from '@timedeal/platform'
+import type { Registry } from 'prom-client'
 import { kafkaTopicController } from '../kafka-topic/controller.ts'
 import { connectKafkaTopicAdmin } from '../kafka-topic/kafka-admin.ts'
 import type { OperatorSettings } from '../settings.ts'
@@ -30,8 +31,9 @@ async function startControllers(
   kubeConfig: KubeConfig,
   lifecycle: Lifecycle,
   logger: Logger,
+  metrics: Registry,
 ): Promise<AnyController[]> {
-  const admin = await connectKafkaTopicAdmin(settings.KAFKA_BROKERS, settings.SERVICE_NAME)
+  const admin = await connectKafkaTopicAdmin(settings.KAFKA_BROKERS, settings.SERVICE_NAME, { metrics })
   lifecycle.add('kafka-admin', admin, (connected) => connected.close())
   const warmups = createStockWarmupController({
     settings,
@@ -54,7 +56,7 @@ export async function runOperator(settings: OperatorSettings, logger: Logger): P
   const identity = settings.LEADER_ELECTION_IDENTITY ?? `${hostname()}-${process.pid}`
   try {
     const kubeConfig = loadKubeConfig(settings)
-    const controllers = await startControllers(settings, kubeConfig, lifecycle, logger)
+    const controllers = await startControllers(settings, kubeConfig, lifecycle, logger, metrics)
     const manager = new Manager({ kubeConfig, controllers, settings, logger, metrics, identity })
     // Added last, so it stops first: reconciles finish before the clients they use close.
     lifecycle.add('manager', manager, (started) => started.stop())
