@@ -117,10 +117,22 @@ export function createStockWarmupController(options: StockWarmupControllerOption
     return redisFor(data.url)
   }
 
+  // The status last returned for each resource, with the resourceVersion it was computed from.
+  // The informer's cache lags behind the operator's own writes: while it still shows that version,
+  // the remembered status is the newer one. Without it, a warm-up that just finished would look
+  // unfinished (Warming) and run again, reporting everything as already loaded.
+  const returned = new Map<string, { readonly resourceVersion?: string; readonly status: StockWarmupStatus }>()
+
   async function reconcile(
-    resource: StockWarmup,
+    cached: StockWarmup,
     ctx: ReconcileContext<StockWarmup>,
   ): Promise<ReconcileOutcome<StockWarmupStatus>> {
+    const key = `${cached.metadata.namespace ?? ''}/${cached.metadata.name}/${cached.metadata.uid ?? ''}`
+    const remembered = returned.get(key)
+    const resource =
+      remembered && remembered.resourceVersion === cached.metadata.resourceVersion
+        ? { ...cached, status: remembered.status }
+        : cached
     const decision = decideWarmup(resource, ctx.now(), timing)
     let status = decision.status
     let requeueAfterMs = decision.requeueAfterMs
@@ -164,6 +176,13 @@ export function createStockWarmupController(options: StockWarmupControllerOption
       }
     }
     for (const event of eventsBetween(resource.status, status)) ctx.event(event.type, event.reason, event.message)
+    if (decision.finalizers) returned.delete(key)
+    else {
+      returned.set(key, {
+        ...(cached.metadata.resourceVersion === undefined ? {} : { resourceVersion: cached.metadata.resourceVersion }),
+        status,
+      })
+    }
     return {
       status,
       ...(decision.finalizers ? { finalizers: decision.finalizers } : {}),

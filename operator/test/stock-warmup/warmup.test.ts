@@ -14,6 +14,7 @@ import {
 import type { StockSource } from '@timedeal/stock'
 import { createStockStore, LEDGER_GROUP, stockKeys } from '@timedeal/stock'
 import { findCondition } from '../../src/conditions.ts'
+import { createStockWarmupController } from '../../src/stock-warmup/controller.ts'
 import { type CatalogGoods, createGoodsCatalog, type GoodsCatalog } from '../../src/stock-warmup/goods-catalog.ts'
 import { reconcileStockWarmupOnce } from '../../src/stock-warmup/once.ts'
 import type { WarmupSettings } from '../../src/stock-warmup/settings.ts'
@@ -288,6 +289,36 @@ describe('stock warm-up against MariaDB and Redis', () => {
       lines.some((line) => line.startsWith('read 1, loaded 1')),
       lines.join('\n'),
     )
+  })
+
+  test('a warm-up that just finished is not run again when the cache still shows it Warming', async () => {
+    const prefix = newPrefix()
+    const now = Date.now()
+    const goods = await goodsInCatalog(3, { startsAt: now + HOUR, endsAt: now + 2 * HOUR })
+    const controller = createStockWarmupController({ settings: settingsFor(), logger: testLogger })
+    const events: string[] = []
+    const ctx = {
+      now: Date.now,
+      logger: testLogger,
+      event: (_type: string, reason: string) => events.push(reason),
+      peers: () => [],
+    }
+    try {
+      const base = warmup({ goods: { goodsIds: goods.map((item) => item.id) }, target: { keyPrefix: prefix } })
+      base.metadata.uid = 'uid-1'
+      const first = await controller.reconcile({ ...base, metadata: { ...base.metadata, resourceVersion: '1' } }, ctx)
+      assert.equal(first.status.phase, 'Warming')
+      // The cache now shows the Warming write (version 2): the warm-up runs.
+      const seen = { ...base, metadata: { ...base.metadata, resourceVersion: '2' }, status: first.status }
+      const warmed = await controller.reconcile(seen, ctx)
+      assert.deepEqual([warmed.status.phase, warmed.status.loaded], ['Ready', 3])
+      // Asked again before the Ready write reached the cache: the same answer, nothing run again.
+      const again = await controller.reconcile(seen, ctx)
+      assert.deepEqual(again.status, warmed.status)
+      assert.deepEqual(events, ['Warming', 'Warmed'])
+    } finally {
+      await controller.close()
+    }
   })
 
   test('a MySQL that cannot be reached is a SourceError, a Redis that cannot be reached a RedisError', async () => {
