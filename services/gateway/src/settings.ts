@@ -49,11 +49,17 @@ function rateLimitSettings() {
   }
 }
 
+/** How access tokens are checked; the gateway calls no internal route, so it needs no service credential. */
+function tokenSettings() {
+  const { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE } = authSettings()
+  return { JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE }
+}
+
 /** Every setting of the gateway, read from environment variables once at start. */
 export const settingsSchema = z.object({
   ...serviceSettings('gateway', 8080),
   ...redisSettings(),
-  ...authSettings(),
+  ...tokenSettings(),
   ...upstreamSettings(),
   ...rateLimitSettings(),
   /** Origins other than the gateway's own that browsers may call from (CORS); empty: same origin only. */

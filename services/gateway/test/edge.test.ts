@@ -197,6 +197,34 @@ describe('limits', () => {
     assert.equal((await call('192.0.2.3', 'not-a-token')).status, 200)
   })
 
+  test('counts chat upgrades too: past the limit the upgrade is refused with 429 and Retry-After', async () => {
+    const gateway = await gatewayWith({ TRUST_PROXY: 'true', RATE_LIMIT_PER_ADDRESS: '1' })
+    const { WebSocket } = await import('ws')
+    const upgrade = () =>
+      new Promise<{ status: number; retryAfter: string | undefined }>((resolve) => {
+        const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/ws/chat`, ['v12.stomp'], {
+          headers: { 'x-forwarded-for': '198.51.100.77' },
+        })
+        socket.once('unexpected-response', (_request, response) =>
+          resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] as string }),
+        )
+        // The recording server takes no upgrades: the first one, let through, ends without an answer.
+        socket.once('error', () => resolve({ status: 0, retryAfter: undefined }))
+      })
+    assert.notEqual((await upgrade()).status, 429)
+    const refused = await upgrade()
+    assert.equal(refused.status, 429)
+    assert.ok(Number(refused.retryAfter) >= 1)
+  })
+
+  test('answers a plain GET of /ws/chat with 426 Upgrade Required', async () => {
+    const gateway = await gatewayWith()
+    const answer = await fetch(`${gateway.url}/ws/chat`)
+    assert.equal(answer.status, 426)
+    assert.equal(answer.headers.get('upgrade'), 'websocket')
+    assert.equal(((await answer.json()) as { code: string }).code, 'UPGRADE_REQUIRED')
+  })
+
   test('refuses a body past the limit with 413 before it reaches the service, streamed or not', async () => {
     const gateway = await gatewayWith({ HTTP_BODY_LIMIT_BYTES: '1024' })
     const before = recorder.seen.length
