@@ -11,6 +11,10 @@ export interface TopicAdmin {
   ): Promise<string[]>
   listTopics(): Promise<string[]>
   deleteTopics(names: readonly string[]): Promise<void>
+  /** Per partition of `topic`, the offset its next record will get: every record written lies below it. */
+  endOffsets(topic: string): Promise<Map<number, bigint>>
+  /** Per partition of `topic`, the group's committed offset (the next record it will handle); absent where it has none. */
+  committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>>
   /** Throws when no broker answers. */
   ping(): Promise<void>
   close(): Promise<void>
@@ -36,6 +40,15 @@ export function kafkaTopicAdmin(admin: Admin, names: TopicNamespace): TopicAdmin
     },
     listTopics: async () => (await admin.listTopics()).filter(names.owns).map(names.catalogName),
     deleteTopics: (topics) => admin.deleteTopics({ topics: topics.map(names.topic) }),
+    async endOffsets(topic) {
+      const partitions = await admin.fetchTopicOffsets(names.topic(topic))
+      return new Map(partitions.map(({ partition, high }) => [partition, BigInt(high)]))
+    },
+    async committedOffsets(groupId, topic) {
+      const [offsets] = await admin.fetchOffsets({ groupId: names.group(groupId), topics: [names.topic(topic)] })
+      const committed = (offsets?.partitions ?? []).filter(({ offset }) => offset !== '-1')
+      return new Map(committed.map(({ partition, offset }) => [partition, BigInt(offset)]))
+    },
     async ping() {
       await admin.describeCluster()
     },

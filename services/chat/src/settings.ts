@@ -56,6 +56,14 @@ function realtimeSettings() {
     CHAT_PRESENCE_TTL_MS: positiveInt(30_000),
     /** The consumer group shared by every instance that stores messages and notifies; each instance also has its own under this name. */
     CHAT_MESSAGES_GROUP: z.string().min(1).default('chat-service.messages'),
+    /** How long a SUBSCRIBE with resume-after waits for storage to catch up before it is refused (ms). */
+    CHAT_RESUME_WAIT_MS: positiveInt(5_000),
+    /** Times a NACKed message is delivered again before it is given up. */
+    CHAT_MAX_REDELIVERIES: z.coerce.number().int().min(0).default(3),
+    /** Unacknowledged messages one client-acknowledged subscription may hold; past it the connection is closed. */
+    CHAT_MAX_UNACKED: positiveInt(1_000),
+    /** Rooms kept in memory (a room never changes once opened). */
+    CHAT_ROOM_CACHE_SIZE: positiveInt(100_000),
     /** Before every Redis key and channel of the chat (presence, notifications). */
     CHAT_REDIS_PREFIX: z.string().min(1).default('chat'),
   }

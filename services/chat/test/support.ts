@@ -20,6 +20,7 @@ import {
   uniqueName,
 } from '@timedeal/platform/testing'
 import type { Hono } from 'hono'
+import type { Sequelize } from 'sequelize'
 import { migrations } from '../src/adapters/migrations.ts'
 import { type ChatService, startChatService } from '../src/service.ts'
 import { settingsSchema } from '../src/settings.ts'
@@ -81,6 +82,8 @@ export interface CallOptions extends PlatformCallOptions {
 export interface TestChatService {
   readonly app: Hono
   readonly service: ChatService
+  /** The service's own MySQL database. */
+  readonly sequelize: Sequelize
   call(method: string, path: string, options: CallOptions): Promise<Response>
   stop(): Promise<void>
 }
@@ -118,6 +121,7 @@ export async function startTestChatService(
   return {
     app: app as unknown as Hono,
     service,
+    sequelize: owned.database.sequelize,
     call: (method, path, options) => callApp(app, method, path, options),
     async stop() {
       await service.stop()

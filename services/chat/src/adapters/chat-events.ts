@@ -1,14 +1,29 @@
 import { randomUUID } from 'node:crypto'
-import { createEvent, isEvent, TOPIC_CHAT_MESSAGES } from '@timedeal/contracts'
-import type { EventBus, EventPublisher, EventSubscription } from '@timedeal/platform'
+import { type CloudEvent, createEvent, isEvent, TOPIC_CHAT_MESSAGES } from '@timedeal/contracts'
+import type { EventBus, EventPublisher, EventSubscription, TopicAdmin } from '@timedeal/platform'
 import type { ChatMessage } from './message-store.ts'
 
 const SOURCE = 'chat-service'
 
-/** The chat topic as the message flow uses it: one record per message, keyed by its room. */
+/** How many messages one Kafka request carries at most. */
+const MAX_PUBLISH_BATCH = 500
+
+interface WaitingPublish {
+  readonly event: CloudEvent
+  readonly settle: { resolve: () => void; reject: (error: unknown) => void }
+}
+
+/**
+ * The chat topic as the message flow uses it: one record per message, keyed by its room.
+ * Publishes are gathered: while one request is on its way, the messages sent meanwhile wait
+ * and leave together in the next one, so a busy instance makes few large requests rather than
+ * one per message; each caller still learns when its own message is durable.
+ */
 export class ChatEvents {
   readonly #bus: EventBus
   readonly #publisher: EventPublisher
+  #waiting: WaitingPublish[] = []
+  #sending = false
 
   private constructor(bus: EventBus, publisher: EventPublisher) {
     this.#bus = bus
@@ -20,7 +35,7 @@ export class ChatEvents {
   }
 
   /** Resolves once every in-sync replica has the message (acks=all): it is durable. */
-  async publish(message: ChatMessage): Promise<void> {
+  publish(message: ChatMessage): Promise<void> {
     const event = createEvent('chatMessagePosted', {
       source: SOURCE,
       // The room is the key: one room's messages share a partition, so their order holds.
@@ -35,16 +50,41 @@ export class ChatEvents {
         postedAt: message.sentAt.toISOString(),
       },
     })
-    await this.#publisher.publish(TOPIC_CHAT_MESSAGES, [event])
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    this.#waiting.push({ event, settle: { resolve, reject } })
+    // The next turn of the event loop, so the SENDs read from the same socket reads go together.
+    if (!this.#sending) {
+      this.#sending = true
+      setImmediate(() => void this.#sendWaiting())
+    }
+    return promise
+  }
+
+  /** Sends what waits, a request at a time, until nothing does. */
+  async #sendWaiting(): Promise<void> {
+    while (this.#waiting.length > 0) {
+      const batch = this.#waiting.splice(0, MAX_PUBLISH_BATCH)
+      try {
+        await this.#publisher.publish(
+          TOPIC_CHAT_MESSAGES,
+          batch.map(({ event }) => event),
+        )
+        for (const { settle } of batch) settle.resolve()
+      } catch (error) {
+        for (const { settle } of batch) settle.reject(error)
+      }
+    }
+    this.#sending = false
   }
 
   /**
-   * Every message, in room order: `groupId` shared by all instances consumes each message once;
-   * `groupId` unique to an instance (see {@link instanceGroup}) gives that instance all of them.
+   * Every message, in room order, a polled batch of one partition at a time: `groupId` shared
+   * by all instances consumes each message once; `groupId` unique to an instance (see
+   * {@link instanceGroup}) gives that instance all of them.
    */
   async consume(
     groupId: string,
-    handle: (message: ChatMessage) => Promise<void>,
+    handle: (messages: ChatMessage[]) => Promise<void>,
     fromBeginning: boolean,
   ): Promise<EventSubscription> {
     const subscription = await this.#bus.subscribe({
@@ -52,8 +92,12 @@ export class ChatEvents {
       topics: [TOPIC_CHAT_MESSAGES],
       fromBeginning,
       partitionsConcurrently: 6,
-      handle: async ({ event }) => {
-        if (isEvent(event, 'chatMessagePosted')) await handle(messageOf(event.data))
+      handleBatch: async (deliveries) => {
+        const messages: ChatMessage[] = []
+        for (const { event, partition, offset } of deliveries) {
+          if (isEvent(event, 'chatMessagePosted')) messages.push(messageOf(event.data, partition, offset))
+        }
+        if (messages.length > 0) await handle(messages)
       },
     })
     await subscription.joined
@@ -65,17 +109,51 @@ export class ChatEvents {
   }
 }
 
+/**
+ * How far the shared group has stored the chat topic: Kafka's end offsets against the group's
+ * committed ones (the group commits a batch only once it is stored).
+ */
+export class StoredOffsets {
+  readonly #admin: TopicAdmin
+  readonly #group: string
+
+  private constructor(admin: TopicAdmin, group: string) {
+    this.#admin = admin
+    this.#group = group
+  }
+
+  static async open(bus: EventBus, group: string): Promise<StoredOffsets> {
+    return new StoredOffsets(await bus.admin(), group)
+  }
+
+  ends(): Promise<Map<number, bigint>> {
+    return this.#admin.endOffsets(TOPIC_CHAT_MESSAGES)
+  }
+
+  stored(): Promise<Map<number, bigint>> {
+    return this.#admin.committedOffsets(this.#group, TOPIC_CHAT_MESSAGES)
+  }
+
+  close(): Promise<void> {
+    return this.#admin.close()
+  }
+}
+
 /** A consumer group of this process alone: it starts at the end and sees every later message. */
 export const instanceGroup = (base: string): string => `${base}.instance.${randomUUID()}`
 
-function messageOf(data: {
-  messageId: string
-  roomId: string
-  senderId: string
-  body: string
-  headers: [string, string][]
-  postedAt: string
-}): ChatMessage {
+function messageOf(
+  data: {
+    messageId: string
+    roomId: string
+    senderId: string
+    body: string
+    headers: [string, string][]
+    postedAt: string
+  },
+  partition: number,
+  offset: string,
+): ChatMessage {
   return {
     id: data.messageId,
     roomId: data.roomId,
@@ -83,5 +161,6 @@ function messageOf(data: {
     body: new Uint8Array(Buffer.from(data.body, 'base64')),
     headers: data.headers,
     sentAt: new Date(data.postedAt),
+    position: { partition, offset: BigInt(offset) },
   }
 }

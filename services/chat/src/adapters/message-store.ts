@@ -10,6 +10,17 @@ export interface ChatMessage {
   /** The client's own SEND headers (minus destination, receipt and content-length), in order. */
   readonly headers: [string, string][]
   readonly sentAt: Date
+  /**
+   * Where the chat topic holds it (set once it came through Kafka): a resume tells by it what
+   * storage had when it started from what arrives live after.
+   */
+  readonly position?: MessagePosition
+}
+
+/** A message's place on the chat topic. */
+export interface MessagePosition {
+  readonly partition: number
+  readonly offset: bigint
 }
 
 /** The index every read of a room's messages is a range on. */
@@ -23,6 +34,8 @@ interface MessageDocument {
   body: Buffer
   headers: { name: string; value: string }[]
   sentAt: Date
+  partition?: number
+  offset?: number
 }
 
 const messageSchema = new mongoose.Schema<MessageDocument>(
@@ -34,6 +47,8 @@ const messageSchema = new mongoose.Schema<MessageDocument>(
     // Pairs as subdocuments: FerretDB, the local MongoDB, stores no nested arrays.
     headers: { type: [new mongoose.Schema({ name: String, value: String }, { _id: false })], default: [] },
     sentAt: { type: Date, required: true },
+    partition: { type: Number },
+    offset: { type: Number },
   },
   // `id` is a stored field here, not mongoose's virtual copy of `_id`.
   { id: false, versionKey: false, collection: MESSAGE_COLLECTION },
@@ -132,7 +147,7 @@ export class MessageStore {
 }
 
 function toDocument(message: ChatMessage): MessageDocument {
-  return {
+  const document: MessageDocument = {
     id: message.id,
     roomId: message.roomId,
     senderId: message.senderId,
@@ -140,6 +155,11 @@ function toDocument(message: ChatMessage): MessageDocument {
     headers: message.headers.map(([name, value]) => ({ name, value })),
     sentAt: message.sentAt,
   }
+  if (message.position) {
+    document.partition = message.position.partition
+    document.offset = Number(message.position.offset)
+  }
+  return document
 }
 
 /** A stored document as a message; a lean read answers the body as BSON binary. */
@@ -153,6 +173,9 @@ function toMessage(document: MessageDocument): ChatMessage {
       body instanceof mongoose.mongo.Binary ? body.buffer.subarray(0, body.position) : new Uint8Array(body as Buffer),
     headers: (document.headers ?? []).map(({ name, value }) => [name, value] as [string, string]),
     sentAt: new Date(document.sentAt),
+    ...(typeof document.partition === 'number' && typeof document.offset === 'number'
+      ? { position: { partition: document.partition, offset: BigInt(document.offset) } }
+      : {}),
   }
 }
 

@@ -44,6 +44,24 @@ export class RedisPresence {
     return members.some((entry) => entry.startsWith(`${userId}|`))
   }
 
+  /** Who is present in each of the rooms, in one round trip (a pipeline) whatever their number. */
+  async presentIn(roomIds: Iterable<string>): Promise<Map<string, Set<string>>> {
+    const rooms = [...new Set(roomIds)]
+    const present = new Map<string, Set<string>>()
+    if (rooms.length === 0) return present
+    const now = Date.now()
+    const pipeline = this.#redis.pipeline()
+    // Only entries not yet expired count; expired ones are left for the next renewal or leave.
+    for (const roomId of rooms) pipeline.zrangebyscore(this.#key(roomId), now, '+inf')
+    const replies = (await pipeline.exec()) ?? []
+    rooms.forEach((roomId, index) => {
+      const [error, members] = replies[index] ?? [null, []]
+      if (error) throw error
+      present.set(roomId, new Set((members as string[]).map((entry) => entry.slice(0, entry.lastIndexOf('|')))))
+    })
+    return present
+  }
+
   #key(roomId: string): string {
     return `${this.#prefix}:presence:${roomId}`
   }

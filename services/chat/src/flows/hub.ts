@@ -1,4 +1,4 @@
-import type { StompHeader } from '@timedeal/stomp'
+import type { AckMode, StompHeader } from '@timedeal/stomp'
 import type { ChatMessage } from '../adapters/message-store.ts'
 import type { ChatConnection, ChatHub } from '../http/ws.ts'
 import { StompRefusal } from '../http/ws.ts'
@@ -10,8 +10,8 @@ export interface RoomDirectory {
 
 /** The message history as the flow needs it (MessageStore). */
 export interface MessageLog {
-  /** True when the message is new; saving it again changes nothing. */
-  save(message: ChatMessage): Promise<boolean>
+  /** Stores them in one request; those stored before are left as they are. */
+  saveMany(messages: readonly ChatMessage[]): Promise<number>
   /** Messages of the room after `afterId`, oldest first. */
   after(roomId: string, afterId: string, limit: number): Promise<ChatMessage[]>
 }
@@ -32,7 +32,17 @@ export interface MessageChannel {
 export interface Presence {
   enter(roomId: string, userId: string, sessionId: string): Promise<void>
   leave(roomId: string, userId: string, sessionId: string): Promise<void>
-  isPresent(roomId: string, userId: string): Promise<boolean>
+  /** The users present in each room, in one round trip. */
+  presentIn(roomIds: Iterable<string>): Promise<Map<string, Set<string>>>
+}
+
+/**
+ * How far storage has come along the chat topic (Kafka offsets per partition): a message lies
+ * below its partition's end once written, and below the shared group's committed offset once stored.
+ */
+export interface StorageProgress {
+  ends(): Promise<Map<number, bigint>>
+  stored(): Promise<Map<number, bigint>>
 }
 
 /** Pushes a user's notifications to that user's sessions on every instance (Redis pub/sub). */
@@ -59,6 +69,13 @@ export interface RateLimit {
   readonly hard: number
 }
 
+/** Client-acknowledged subscriptions: how often a NACKed message comes again, how many may wait. */
+export interface AckLimits {
+  readonly maxRedeliveries: number
+  /** Delivered and unacknowledged messages one subscription may hold; past it the connection is closed. */
+  readonly maxUnacked: number
+}
+
 export interface ChatFlowDeps {
   readonly rooms: RoomDirectory
   readonly messages: MessageLog
@@ -68,6 +85,10 @@ export interface ChatFlowDeps {
   readonly fanOut: NotificationFanOut
   readonly newMessageId: (now: number) => string
   readonly rate: RateLimit
+  readonly storage: StorageProgress
+  /** How long a resume waits for storage to hold everything sent before it; past it, it is refused. */
+  readonly resumeWaitMs: number
+  readonly acks: AckLimits
   readonly now?: () => number
 }
 
@@ -80,8 +101,12 @@ export const RESUME_AFTER_HEADER = 'resume-after'
 /** Headers the server vouches for on every MESSAGE of a room. */
 export const SENDER_HEADER = 'sender-id'
 export const SENT_AT_HEADER = 'sent-at'
+/** On a MESSAGE sent again after a NACK. */
+export const REDELIVERED_HEADER = 'redelivered'
 
 const REPLAY_PAGE = 500
+/** Between two looks at how far storage has come, while a resume waits for it. */
+const STORAGE_POLL_MS = 25
 /** Headers of a SEND that only steer the frame, not part of the message. */
 const HOP_HEADERS = new Set(['destination', 'receipt', 'content-length'])
 const utf8 = new TextEncoder()
@@ -92,8 +117,20 @@ interface RoomSubscription {
   readonly roomId: string
   /** While a resume replays history, live messages wait here; undefined once live. */
   pending: ChatMessage[] | undefined
-  /** Ids the replay delivered, so a live copy of the same message is not delivered twice. */
-  replayed: Set<string> | undefined
+  /**
+   * After a resume, per partition, the offset from which messages come live: those below it
+   * were in storage when the replay read it, so the replay had them.
+   */
+  liveFrom: Map<number, bigint> | undefined
+  /** Client modes: delivered and not yet acknowledged, by message id, with how often each came again. */
+  readonly unacked: Map<string, { readonly message: ChatMessage; redeliveries: number }> | undefined
+}
+
+/** A SEND rate per user over a sliding second, estimated from this second's count and the last one's. */
+interface SendWindow {
+  start: number
+  count: number
+  previous: number
 }
 
 interface ConnectionState {
@@ -117,8 +154,8 @@ export class ChatFlow implements ChatHub {
   readonly #roomSubscribers = new Map<string, Set<RoomSubscription>>()
   /** userId → connections of that user on this instance. */
   readonly #userConnections = new Map<string, Set<ConnectionState>>()
-  /** userId → send times of the last second, for the rate limit. */
-  readonly #sends = new Map<string, number[]>()
+  /** userId → recent sends, for the rate limit. */
+  readonly #sends = new Map<string, SendWindow>()
 
   constructor(deps: ChatFlowDeps) {
     this.#deps = deps
@@ -159,6 +196,7 @@ export class ChatFlow implements ChatHub {
     id: string,
     destination: string,
     headers: readonly StompHeader[],
+    ack: AckMode = 'auto',
   ): Promise<void> {
     const state = this.#state(connection)
     if (destination === NOTIFICATIONS_QUEUE) {
@@ -178,14 +216,43 @@ export class ChatFlow implements ChatHub {
       id,
       roomId,
       pending: resumeAfter ? [] : undefined,
-      replayed: undefined,
+      liveFrom: undefined,
+      unacked: ack === 'auto' ? undefined : new Map(),
     }
     // Live first, then the replay: whatever arrives meanwhile waits, so nothing falls between.
     state.rooms.set(id, subscription)
     addTo(this.#roomSubscribers, roomId, subscription)
     await this.#deps.presence.enter(roomId, connection.userId, connection.sessionId)
     await this.#enter(roomId, connection.userId)
-    if (resumeAfter) await this.#replay(subscription, resumeAfter)
+    if (resumeAfter) await this.#resume(state, subscription, resumeAfter)
+  }
+
+  /**
+   * ACK or NACK of room messages on a client-acknowledged subscription. A NACKed message comes
+   * again (`redelivered: true`) up to `maxRedeliveries` times; after that the session is told on
+   * its error queue that it was given up.
+   */
+  settle(connection: ChatConnection, subscriptionId: string, messageIds: readonly string[], nack: boolean): void {
+    const state = this.#connections.get(connection.sessionId)
+    const subscription = state?.rooms.get(subscriptionId)
+    const unacked = subscription?.unacked
+    if (!state || !subscription || !unacked) return
+    for (const messageId of messageIds) {
+      const entry = unacked.get(messageId)
+      if (!entry) continue
+      if (!nack) {
+        unacked.delete(messageId)
+      } else if (entry.redeliveries >= this.#deps.acks.maxRedeliveries) {
+        unacked.delete(messageId)
+        this.#tellError(
+          state,
+          `message ${messageId} on subscription ${subscriptionId} given up after ${entry.redeliveries} redeliveries`,
+        )
+      } else {
+        entry.redeliveries += 1
+        this.#deliverTo(subscription, entry.message, contentOf(entry.message, true))
+      }
+    }
   }
 
   unsubscribe(connection: ChatConnection, id: string): void {
@@ -208,43 +275,58 @@ export class ChatFlow implements ChatHub {
   }
 
   /**
-   * A message the channel brought to this instance: stored (once, whoever stores first) before
-   * it is delivered, so a resume that reads storage misses nothing delivered live.
+   * Messages the channel brought to this instance (one polled batch of one partition), delivered
+   * to its subscribers from memory. Storage is the shared group's work; a resume waits for it.
    */
-  async deliver(message: ChatMessage): Promise<void> {
-    await this.#deps.messages.save(message)
-    for (const subscription of this.#roomSubscribers.get(message.roomId) ?? []) {
-      if (subscription.pending) subscription.pending.push(message)
-      else this.#deliverTo(subscription, message)
+  async deliver(messages: readonly ChatMessage[]): Promise<void> {
+    for (const message of messages) {
+      const subscribers = this.#roomSubscribers.get(message.roomId)
+      if (!subscribers) continue
+      const content = contentOf(message, false)
+      for (const subscription of subscribers) {
+        if (subscription.pending) subscription.pending.push(message)
+        else if (isLive(subscription, message)) this.#deliverTo(subscription, message, content)
+      }
     }
   }
 
   /**
-   * The one place a message is stored for good and its absent members notified (one consumer
-   * group for all instances): a member without a session in the room gets a notification.
+   * The one place messages are stored for good and absent members notified (one consumer group
+   * for all instances): a batch is stored in one request, presence of its rooms read in one
+   * round trip, and a member without a session in the room gets a notification.
    */
-  async record(message: ChatMessage): Promise<void> {
-    await this.#deps.messages.save(message)
-    const room = await this.#deps.rooms.find(message.roomId)
-    if (!room) return
-    for (const userId of [room.buyerId, room.sellerId]) {
-      if (userId === message.senderId) continue
-      if (await this.#deps.presence.isPresent(message.roomId, userId)) continue
-      const notification = await this.#deps.notifications.add({
-        userId,
-        roomId: message.roomId,
-        messageId: message.id,
-        at: message.sentAt,
-      })
-      await this.#deps.fanOut.push(userId, {
-        type: 'message',
-        id: notification.id,
-        roomId: message.roomId,
-        messageId: message.id,
-        senderId: message.senderId,
-        at: message.sentAt.toISOString(),
-      })
+  async record(messages: readonly ChatMessage[]): Promise<void> {
+    await this.#deps.messages.saveMany(messages)
+    const roomIds = new Set(messages.map(({ roomId }) => roomId))
+    const rooms = new Map(
+      await Promise.all([...roomIds].map(async (roomId) => [roomId, await this.#deps.rooms.find(roomId)] as const)),
+    )
+    const present = await this.#deps.presence.presentIn(roomIds)
+    for (const message of messages) {
+      const room = rooms.get(message.roomId)
+      if (!room) continue
+      for (const userId of [room.buyerId, room.sellerId]) {
+        if (userId === message.senderId || present.get(message.roomId)?.has(userId)) continue
+        await this.#notify(userId, message)
+      }
     }
+  }
+
+  async #notify(userId: string, message: ChatMessage): Promise<void> {
+    const notification = await this.#deps.notifications.add({
+      userId,
+      roomId: message.roomId,
+      messageId: message.id,
+      at: message.sentAt,
+    })
+    await this.#deps.fanOut.push(userId, {
+      type: 'message',
+      id: notification.id,
+      roomId: message.roomId,
+      messageId: message.id,
+      senderId: message.senderId,
+      at: message.sentAt.toISOString(),
+    })
   }
 
   /** A notification pushed to `userId` (from any instance): every session of theirs here that listens gets it. */
@@ -290,35 +372,60 @@ export class ChatFlow implements ChatHub {
     })
   }
 
-  async #replay(subscription: RoomSubscription, afterId: string): Promise<void> {
-    const replayed = new Set<string>()
-    let cursor = afterId
-    for (;;) {
+  /**
+   * Replays what came after `afterId`, then goes live, with no gap and no duplicate. Live
+   * delivery does not wait for storage, so the replay first waits until storage holds every
+   * message written before the subscription went live (past `resumeWaitMs` the subscription is
+   * refused, never left with a gap). Messages below those ends come from storage, the rest live.
+   */
+  async #resume(state: ConnectionState, subscription: RoomSubscription, afterId: string): Promise<void> {
+    let ends: Map<number, bigint>
+    try {
+      ends = await this.#storedUpToNow()
+    } catch (error) {
+      this.#dropRoomSubscription(state, subscription)
+      throw error
+    }
+    for (let cursor: string | undefined = afterId; cursor !== undefined; ) {
       const page = await this.#deps.messages.after(subscription.roomId, cursor, REPLAY_PAGE)
       for (const message of page) {
-        replayed.add(message.id)
-        this.#deliverTo(subscription, message)
+        if (!belowEnds(message, ends)) continue
+        this.#deliverTo(subscription, message, contentOf(message, false))
       }
-      const last = page.at(-1)
-      if (!last || page.length < REPLAY_PAGE) break
-      cursor = last.id
+      cursor = page.length < REPLAY_PAGE ? undefined : page.at(-1)?.id
     }
     const waiting = subscription.pending ?? []
     subscription.pending = undefined
-    for (const message of waiting) if (!replayed.has(message.id)) this.#deliverTo(subscription, message)
+    subscription.liveFrom = ends
+    for (const message of waiting) {
+      if (isLive(subscription, message)) this.#deliverTo(subscription, message, contentOf(message, false))
+    }
   }
 
-  #deliverTo(subscription: RoomSubscription, message: ChatMessage): void {
-    subscription.connection.deliver(subscription.id, {
-      destination: `${ROOM_TOPIC_PREFIX}${message.roomId}`,
-      messageId: message.id,
-      serverHeaders: [
-        [SENDER_HEADER, message.senderId],
-        [SENT_AT_HEADER, message.sentAt.toISOString()],
-      ],
-      headers: message.headers,
-      body: message.body,
-    })
+  /** The chat topic's ends now, once the shared group has stored everything below them. */
+  async #storedUpToNow(): Promise<Map<number, bigint>> {
+    const ends = await this.#deps.storage.ends()
+    const deadline = this.#now() + this.#deps.resumeWaitMs
+    for (;;) {
+      const stored = await this.#deps.storage.stored()
+      if ([...ends].every(([partition, end]) => (stored.get(partition) ?? 0n) >= end)) return ends
+      if (this.#now() >= deadline) throw new StompRefusal('history is catching up; retry')
+      await new Promise((resolve) => setTimeout(resolve, STORAGE_POLL_MS))
+    }
+  }
+
+  #deliverTo(subscription: RoomSubscription, message: ChatMessage, content: MessageContent): void {
+    if (!subscription.connection.deliver(subscription.id, content)) return
+    const unacked = subscription.unacked
+    if (!unacked) return
+    const entry = unacked.get(message.id)
+    if (!entry) unacked.set(message.id, { message, redeliveries: 0 })
+    // A client that never acknowledges would have the server hold its messages without end.
+    if (unacked.size > this.#deps.acks.maxUnacked) {
+      subscription.connection.fail(
+        `more than ${this.#deps.acks.maxUnacked} unacknowledged messages on subscription ${subscription.id}`,
+      )
+    }
   }
 
   #dropRoomSubscription(state: ConnectionState, subscription: RoomSubscription): void {
@@ -341,21 +448,45 @@ export class ChatFlow implements ChatHub {
 
   /** Counts the send; false (after telling the client) when it is over the soft limit. */
   #withinRate(connection: ChatConnection): boolean {
-    const now = this.#now()
-    const recent = (this.#sends.get(connection.userId) ?? []).filter((at) => now - at < 1000)
-    recent.push(now)
-    this.#sends.set(connection.userId, recent)
-    if (recent.length > this.#deps.rate.hard) throw new StompRefusal('sending too fast')
-    if (recent.length <= this.#deps.rate.soft) return true
+    const rate = this.#countSend(connection.userId)
+    if (rate > this.#deps.rate.hard) throw new StompRefusal('sending too fast')
+    if (rate <= this.#deps.rate.soft) return true
     const state = this.#connections.get(connection.sessionId)
-    for (const id of state?.errorIds ?? []) {
-      connection.deliver(id, {
-        destination: ERRORS_QUEUE,
-        headers: [['content-type', 'text/plain']],
-        body: utf8.encode(`sending too fast: at most ${this.#deps.rate.soft} messages per second; message dropped`),
-      })
+    if (state) {
+      this.#tellError(state, `sending too fast: at most ${this.#deps.rate.soft} messages per second; message dropped`)
     }
     return false
+  }
+
+  /**
+   * Counts one send of the user and answers their sends over the last second, this one
+   * included: this second's count plus the share of the last second's still inside the window.
+   */
+  #countSend(userId: string): number {
+    const now = this.#now()
+    let window = this.#sends.get(userId)
+    if (!window) {
+      window = { start: now, count: 0, previous: 0 }
+      this.#sends.set(userId, window)
+    }
+    const elapsed = now - window.start
+    if (elapsed >= 2000) Object.assign(window, { start: now, count: 0, previous: 0 })
+    else if (elapsed >= 1000) Object.assign(window, { start: window.start + 1000, count: 0, previous: window.count })
+    window.count += 1
+    const overlap = 1 - (now - window.start) / 1000
+    return Math.floor(window.previous * overlap) + window.count
+  }
+
+  /** A soft error on the session's `/user/queue/errors` subscriptions (the connection stays). */
+  #tellError(state: ConnectionState, text: string): void {
+    const body = utf8.encode(text)
+    for (const id of state.errorIds) {
+      state.connection.deliver(id, {
+        destination: ERRORS_QUEUE,
+        headers: [['content-type', 'text/plain']],
+        body,
+      })
+    }
   }
 
   #state(connection: ChatConnection): ConnectionState {
@@ -363,6 +494,35 @@ export class ChatFlow implements ChatHub {
     if (!state) throw new Error(`connection ${connection.sessionId} is not known to the hub`)
     return state
   }
+}
+
+type MessageContent = Parameters<ChatConnection['deliver']>[1]
+
+/** A room message as every subscriber gets it: built once per message, not once per delivery. */
+function contentOf(message: ChatMessage, redelivered: boolean): MessageContent {
+  const serverHeaders: StompHeader[] = [
+    [SENDER_HEADER, message.senderId],
+    [SENT_AT_HEADER, message.sentAt.toISOString()],
+  ]
+  if (redelivered) serverHeaders.push([REDELIVERED_HEADER, 'true'])
+  return {
+    destination: `${ROOM_TOPIC_PREFIX}${message.roomId}`,
+    messageId: message.id,
+    serverHeaders,
+    headers: message.headers,
+    body: message.body,
+  }
+}
+
+/** Whether a message written before the replay read storage (and so replayed from it, if it was asked for). */
+function belowEnds(message: ChatMessage, ends: Map<number, bigint>): boolean {
+  if (!message.position) return true
+  return message.position.offset < (ends.get(message.position.partition) ?? 0n)
+}
+
+/** Whether a live message is the subscription's to get live: after a resume, only what the replay could not have. */
+function isLive(subscription: RoomSubscription, message: ChatMessage): boolean {
+  return !subscription.liveFrom || !message.position || !belowEnds(message, subscription.liveFrom)
 }
 
 /** The room id of `/pub/rooms/{id}` or `/sub/rooms/{id}`, or undefined. */

@@ -1,10 +1,11 @@
 import type { AppEnv, Connectors, EventSubscription, Logger, TokenVerifier } from '@timedeal/platform'
 import type { Hono } from 'hono'
 import type { WebSocketServer } from 'ws'
-import { ChatEvents, instanceGroup } from '../adapters/chat-events.ts'
+import { ChatEvents, instanceGroup, StoredOffsets } from '../adapters/chat-events.ts'
 import type { MessageStore } from '../adapters/message-store.ts'
 import type { NotificationStore } from '../adapters/notification-store.ts'
 import { RedisNotificationFanOut, RedisPresence } from '../adapters/presence.ts'
+import { RoomCache } from '../adapters/room-cache.ts'
 import type { RoomStore } from '../adapters/room-store.ts'
 import { newMessageId } from '../domain/ids.ts'
 import { chatSocketRoutes, createChatSocketServer } from '../http/ws.ts'
@@ -33,7 +34,7 @@ export interface Realtime {
 
 /**
  * The STOMP endpoint and the message flow behind it: the chat topic (one shared group stores
- * and notifies, one group of this instance's own delivers to its subscribers), presence in
+ * and notifies, one group of this instance's own delivers to its subscribers from memory), presence in
  * Redis renewed while sessions stay, notifications pushed across instances.
  */
 export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
@@ -42,10 +43,11 @@ export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
   // A subscribed Redis connection can do nothing else: the notification channel gets its own.
   const subscriber = redis.duplicate()
   const events = await ChatEvents.open(bus)
+  const storage = await StoredOffsets.open(bus, settings.CHAT_MESSAGES_GROUP)
   const presence = new RedisPresence(redis, settings.CHAT_REDIS_PREFIX, settings.CHAT_PRESENCE_TTL_MS)
   const fanOut = new RedisNotificationFanOut(redis, settings.CHAT_REDIS_PREFIX)
   const flow = new ChatFlow({
-    rooms: stores.rooms,
+    rooms: new RoomCache(stores.rooms, settings.CHAT_ROOM_CACHE_SIZE),
     messages: stores.messages,
     notifications: stores.notifications,
     channel: events,
@@ -53,12 +55,15 @@ export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
     fanOut,
     newMessageId,
     rate: { soft: settings.CHAT_SEND_RATE_PER_SECOND, hard: settings.CHAT_SEND_HARD_RATE_PER_SECOND },
+    storage,
+    resumeWaitMs: settings.CHAT_RESUME_WAIT_MS,
+    acks: { maxRedeliveries: settings.CHAT_MAX_REDELIVERIES, maxUnacked: settings.CHAT_MAX_UNACKED },
   })
   await fanOut.listen(subscriber, (userId, notification) => flow.pushLocal(userId, notification))
   const subscriptions: EventSubscription[] = []
-  subscriptions.push(await events.consume(settings.CHAT_MESSAGES_GROUP, (message) => flow.record(message), true))
+  subscriptions.push(await events.consume(settings.CHAT_MESSAGES_GROUP, (messages) => flow.record(messages), true))
   subscriptions.push(
-    await events.consume(instanceGroup(settings.CHAT_MESSAGES_GROUP), (message) => flow.deliver(message), false),
+    await events.consume(instanceGroup(settings.CHAT_MESSAGES_GROUP), (messages) => flow.deliver(messages), false),
   )
   const renewal = setInterval(
     () => {
@@ -90,6 +95,7 @@ export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
       for (const client of websocket.clients) client.close(1001, 'server shutting down')
       await Promise.all(subscriptions.map((subscription) => subscription.close()))
       await events.close()
+      await storage.close()
       subscriber.disconnect()
     },
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { upgradeWebSocket } from '@hono/node-server'
 import { type AppEnv, bearerToken, type Logger, type TokenVerifier } from '@timedeal/platform'
 import {
+  type AckMode,
   type AuthOutcome,
   createFrameDecoder,
   encodeFrame,
@@ -64,7 +65,15 @@ export interface ChatHub {
     body: Uint8Array,
   ): Promise<boolean>
   /** Resolves once the subscription is live (after any replay it asked for). */
-  subscribe(connection: ChatConnection, id: string, destination: string, headers: readonly StompHeader[]): Promise<void>
+  subscribe(
+    connection: ChatConnection,
+    id: string,
+    destination: string,
+    headers: readonly StompHeader[],
+    ack: AckMode,
+  ): Promise<void>
+  /** An ACK (or a NACK, `nack` true) of messages delivered on a client-acknowledged subscription. */
+  settle(connection: ChatConnection, subscriptionId: string, messageIds: readonly string[], nack: boolean): void
   unsubscribe(connection: ChatConnection, id: string): void
   disconnected(connection: ChatConnection): void
 }
@@ -239,7 +248,7 @@ class StompConnection implements ChatConnection {
           break
         case 'subscribe':
           await this.#await(
-            this.#deps.hub.subscribe(this, action.id, action.destination, action.headers).then(() => true),
+            this.#deps.hub.subscribe(this, action.id, action.destination, action.headers, action.ack).then(() => true),
             action.receipt,
           )
           break
@@ -249,6 +258,7 @@ class StompConnection implements ChatConnection {
           break
         case 'ack':
         case 'nack':
+          this.#deps.hub.settle(this, action.subscriptionId, action.messageIds, action.type === 'nack')
           if (action.receipt) this.#write(action.receipt)
           break
         case 'close':
@@ -318,13 +328,20 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   return new URL(origin).host === host
 }
 
+/** Bodies already judged: one message fanned out to many sessions shares its body, so it is decoded once. */
+const textBodies = new WeakMap<Uint8Array, boolean>()
+
 /** Text bodies (and empty ones) go in text WebSocket frames; anything else, in binary ones. */
 function isText(frame: StompFrame): boolean {
   if (frame.body.length === 0) return true
+  const known = textBodies.get(frame.body)
+  if (known !== undefined) return known
+  let text = true
   try {
     utf8.decode(frame.body)
-    return true
   } catch {
-    return false
+    text = false
   }
+  textBodies.set(frame.body, text)
+  return text
 }
