@@ -168,6 +168,19 @@ describe('the chat WebSocket', () => {
     }
   })
 
+  test('a stopping gateway closes the tunnels it holds, so its shutdown never waits on them', async () => {
+    const leaving = await startTestGateway(platform.urls, issuer)
+    const socket = new WebSocket(`${leaving.url.replace('http', 'ws')}/ws/chat`, ['v12.stomp'], { origin: leaving.url })
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    await leaving.stop()
+    await closed
+    assert.equal(socket.readyState, WebSocket.CLOSED)
+  })
+
   test('chat-service’s own refusal of a foreign Origin reaches the client unchanged', async () => {
     const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/ws/chat`, ['v12.stomp'], {
       origin: 'https://evil.example',
