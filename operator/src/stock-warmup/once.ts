@@ -10,7 +10,7 @@ import type { WarmupSettings } from './settings.ts'
 import type { StockWarmup, StockWarmupStatus } from './types.ts'
 
 export interface OnceOptions {
-  /** Wait for a warm-up whose time has not come (and retry failed attempts) instead of returning. */
+  /** Wait for a warm-up whose time has not come instead of returning it Scheduled. */
   readonly wait: boolean
   readonly logger: Logger
   readonly progress: (line: string) => void
@@ -46,8 +46,9 @@ export async function reconcileStockWarmupOnce(
       const { phase } = outcome.status
       const wait = outcome.requeueAfterMs
       if (phase === 'Warming' && wait !== undefined) continue
-      if (wait === undefined || !options.wait) return outcome.status
-      options.progress(`${phase === 'Scheduled' ? 'waiting' : 'retrying'} until ${kubeTime(now() + wait)}`)
+      // Only the time is waited for: a failed attempt is reported, not retried, so apply ends.
+      if (wait === undefined || !options.wait || phase !== 'Scheduled') return outcome.status
+      options.progress(`waiting until ${kubeTime(now() + wait)}`)
       await sleep(wait)
     }
   } finally {
