@@ -1,0 +1,38 @@
+// The image's build inputs, checked without building it (`make images` builds it).
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { repoRoot } from '../chart-files.ts'
+
+const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8')
+
+describe('the platform image', () => {
+  test('Docker and podman/buildah leave out the same files', () => {
+    assert.equal(read('.dockerignore'), read('.containerignore'))
+  })
+
+  test('the entry point starts every service, and the chart deploys every one', () => {
+    const entrypoint = read('hack/images/entrypoint.sh')
+    const servicesLine = /^\s*([a-z|\s]+)\)\s*\n\s*exec node "\/app\/services\/\$deployable\/src\/main\.ts"/m.exec(
+      entrypoint,
+    )
+    assert.ok(servicesLine, 'the entry point has a line for the services')
+    const known = (servicesLine[1] as string).split('|').map((name) => name.trim())
+    const services = readdirSync(join(repoRoot, 'services')).filter((name) =>
+      existsSync(join(repoRoot, 'services', name, 'src', 'main.ts')),
+    )
+    assert.deepEqual(known.sort(), services.sort())
+    const values = read('charts/timedeal/values.yaml')
+    for (const service of services) assert.match(values, new RegExp(`^  ${service}:\\n    enabled: true`, 'm'))
+  })
+
+  test('the runtime image runs as a non-root user and ships neither npm nor the compiler', () => {
+    const containerfile = read('Containerfile')
+    const runtime = containerfile.slice(containerfile.lastIndexOf('\nFROM '))
+    assert.match(runtime, /^USER 1000:1000$/m)
+    assert.match(runtime, /rm -rf \/usr\/local\/lib\/node_modules \/usr\/local\/bin\/npm \/usr\/local\/bin\/npx/)
+    assert.match(containerfile, /npm ci --omit=dev/)
+    assert.match(containerfile, /rm -rf node_modules\/typescript/)
+  })
+})
