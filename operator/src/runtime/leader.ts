@@ -36,6 +36,7 @@ export class LeaderElector {
   #stopped = false
   #wake: AbortController | undefined
   #running: Promise<void> | undefined
+  #watchdog: NodeJS.Timeout | undefined
 
   constructor(options: LeaderElectionOptions) {
     this.#options = options
@@ -55,10 +56,12 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopped = true
     this.#wake?.abort()
-    await this.#running
+    // A request hanging on an unreachable API server must not hold up the shutdown.
+    const patience = () => sleep(this.#options.renewDeadlineMs, undefined, { ref: false })
+    await Promise.race([this.#running, patience()])
     if (this.#leading) {
       await this.#stepDown()
-      await this.#release()
+      await Promise.race([this.#release(), patience()])
     }
   }
 
@@ -71,6 +74,7 @@ export class LeaderElector {
       if (this.#stopped) return
       if (acquired) {
         this.#lastRenewedAt = this.#now()
+        this.#armWatchdog()
         if (!this.#leading) {
           this.#leading = true
           this.#options.logger.info({ identity: this.#options.identity }, 'became the leader')
@@ -87,12 +91,30 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * Steps down at the renew deadline even while a request hangs (a network that drops packets
+   * rather than refusing them): the round above would only notice after the request gave up.
+   */
+  #armWatchdog(): void {
+    clearTimeout(this.#watchdog)
+    this.#watchdog = setTimeout(() => {
+      if (!this.#leading || this.#now() - this.#lastRenewedAt < this.#options.renewDeadlineMs) return
+      this.#options.logger.error(
+        { identity: this.#options.identity, renewDeadlineMs: this.#options.renewDeadlineMs },
+        'lost the lease: no renewal within the renew deadline',
+      )
+      void this.#stepDown()
+    }, this.#options.renewDeadlineMs)
+    this.#watchdog.unref()
+  }
+
   async #pause(ms: number): Promise<void> {
     this.#wake = new AbortController()
     await sleep(ms, undefined, { signal: this.#wake.signal }).catch(() => undefined)
   }
 
   async #stepDown(): Promise<void> {
+    clearTimeout(this.#watchdog)
     if (!this.#leading) return
     this.#leading = false
     await this.#options.onStoppedLeading()

@@ -15,7 +15,9 @@ export interface ApiProxy {
   readonly requests: string[]
   /** Destroys every open connection (the client sees errors) and, with `refuse`, every new one. */
   cut(options: { refuse: boolean }): void
-  /** Lets connections through again. */
+  /** Answers nothing from now on, as a network that drops packets: requests hang. */
+  stall(): void
+  /** Lets connections through again (stalled requests are dropped). */
   restore(): void
   /** Ends every open watch stream cleanly, as the server does when a watch times out. */
   endWatches(): void
@@ -40,6 +42,8 @@ export async function startApiProxy(admin: KubeConfig): Promise<ApiProxy> {
   const held: (() => void)[] = []
   const requests: string[] = []
   let refusing = false
+  let stalling = false
+  const stalled: ServerResponse[] = []
   let holding = false
   let expireHeld = false
 
@@ -66,6 +70,10 @@ export async function startApiProxy(admin: KubeConfig): Promise<ApiProxy> {
     requests.push(path)
     if (refusing) {
       res.destroy()
+      return
+    }
+    if (stalling) {
+      stalled.push(res)
       return
     }
     if (!isWatch(path)) {
@@ -109,8 +117,13 @@ export async function startApiProxy(admin: KubeConfig): Promise<ApiProxy> {
       refusing = refuse
       for (const socket of sockets) socket.destroy()
     },
+    stall() {
+      stalling = true
+    },
     restore() {
       refusing = false
+      stalling = false
+      for (const res of stalled.splice(0)) res.destroy()
     },
     endWatches() {
       for (const [res, answer] of watches) {
@@ -130,6 +143,7 @@ export async function startApiProxy(admin: KubeConfig): Promise<ApiProxy> {
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const res of stalled.splice(0)) res.destroy()
         for (const socket of sockets) socket.destroy()
         server.close(() => resolve())
       }),
