@@ -39,6 +39,7 @@ async function startControllers(
     settings,
     logger: logger.child({ kind: 'StockWarmup' }),
     readSecret: kubeSecretReader(kubeConfig),
+    metrics,
   })
   lifecycle.add('stock-warmup-redis', warmups, (controller) => controller.close())
   return [kafkaTopicController({ admin, topicPrefix: settings.KAFKA_TOPIC_PREFIX }), warmups]

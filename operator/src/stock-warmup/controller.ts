@@ -5,6 +5,7 @@
  */
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 import { createRedis, type Logger, type Redis } from '@timedeal/platform'
+import { Counter, Histogram, type Registry } from 'prom-client'
 import type { Controller, ReconcileContext, ReconcileOutcome } from '../runtime/controller.ts'
 import { decideWarmup, eventsBetween, type RetryTiming, statusAfterFailure, statusAfterWarm } from './decide.ts'
 import type { WarmupSettings } from './settings.ts'
@@ -51,6 +52,30 @@ export interface StockWarmupControllerOptions {
   readonly readSecret?: SecretReader
   /** Told after each page written (the CLI prints it). */
   readonly progress?: (line: string) => void
+  readonly metrics?: Registry
+}
+
+function warmupMetrics(registry: Registry) {
+  return {
+    goods: new Counter({
+      name: 'operator_stockwarmup_goods_total',
+      help: 'Goods handled by warm-ups, by result: loaded, skipped (already in Redis) or refused (overwrite of an opened sale).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    runs: new Counter({
+      name: 'operator_stockwarmup_runs_total',
+      help: 'Warm-up attempts, by outcome: ready, refused, source_error or redis_error.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'operator_stockwarmup_duration_seconds',
+      help: 'Time of one warm-up attempt, from the ledger check to the last chunk written.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers: [registry],
+    }),
+  }
 }
 
 export const retryTimingOf = (settings: WarmupSettings): RetryTiming => ({
@@ -62,6 +87,7 @@ export function createStockWarmupController(options: StockWarmupControllerOption
   const { settings } = options
   const timing = retryTimingOf(settings)
   const clients = new Map<string, Redis>()
+  const metrics = options.metrics ? warmupMetrics(options.metrics) : undefined
 
   const redisFor = (url: string) => {
     let redis = clients.get(url)
@@ -157,6 +183,11 @@ export function createStockWarmupController(options: StockWarmupControllerOption
         )
         status = statusAfterWarm(resource, plan, run, ctx.now())
         requeueAfterMs = undefined
+        metrics?.duration.observe((Date.now() - started) / 1000)
+        metrics?.goods.inc({ result: 'loaded' }, run.loaded)
+        metrics?.goods.inc({ result: 'skipped' }, run.skipped - run.refused)
+        metrics?.goods.inc({ result: 'refused' }, run.refused)
+        metrics?.runs.inc({ outcome: run.refused > 0 ? 'refused' : 'ready' })
         ctx.logger.info(
           {
             total: run.total,
@@ -168,10 +199,12 @@ export function createStockWarmupController(options: StockWarmupControllerOption
           'stock warmed',
         )
       } catch (error) {
+        metrics?.duration.observe((Date.now() - started) / 1000)
         if (!(error instanceof WarmupError)) throw error
         const failed = statusAfterFailure(resource, error.failure, ctx.now(), timing)
         status = failed.status
         requeueAfterMs = failed.requeueAfterMs
+        metrics?.runs.inc({ outcome: `${error.failure.kind}_error` })
         ctx.logger.warn({ err: error, retryInMs: requeueAfterMs }, 'stock warm-up failed')
       }
     }

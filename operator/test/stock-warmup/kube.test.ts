@@ -11,7 +11,7 @@ import { findCondition } from '../../src/conditions.ts'
 import { GROUP, VERSION } from '../../src/runtime/controller.ts'
 import { createGoodsCatalog } from '../../src/stock-warmup/goods-catalog.ts'
 import type { StockWarmup, StockWarmupSpec } from '../../src/stock-warmup/types.ts'
-import { adminKubeConfig, ensureCrds, freshNamespace, spawnOperator, waitReady } from '../runtime/kube.ts'
+import { adminKubeConfig, ensureCrds, freshNamespace, metricValue, spawnOperator, waitReady } from '../runtime/kube.ts'
 
 const HOUR = 3_600_000
 
@@ -139,6 +139,14 @@ test('the operator warms stock named by StockWarmups before a sale opens and lea
 
     const noSecret = await settled('no-secret', ['Failed'])
     assert.match(findCondition(noSecret.status?.conditions, 'SourceError')?.message ?? '', /missing does not exist/)
+
+    const metrics = await operator.metrics()
+    assert.equal(metricValue(metrics, 'operator_stockwarmup_goods_total', { result: 'loaded' }), 1)
+    assert.equal(metricValue(metrics, 'operator_stockwarmup_goods_total', { result: 'refused' }), 1)
+    assert.equal(
+      metricValue(metrics, 'operator_stockwarmup_runs_total', { outcome: 'source_error' }) !== undefined,
+      true,
+    )
 
     const events = await core.listNamespacedEvent({ namespace: namespace.name })
     const reasons = events.items
