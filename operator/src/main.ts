@@ -42,7 +42,8 @@ async function apply(args: string[], settings: OperatorSettings, logger: Logger)
   }
   const files = parsed.values.file ?? []
   if (files.length === 0) fail('apply needs at least one -f <file|dir>')
-  const { applyCommand } = (await import(applyModule)) as { applyCommand: ApplyCommand }
+  // Loaded only for `apply`, so `run` never pulls in the file-reading side (and the reverse).
+  const { applyCommand } = await import('./cli/apply.ts')
   return applyCommand(
     {
       files,
@@ -53,14 +54,6 @@ async function apply(args: string[], settings: OperatorSettings, logger: Logger)
     logger,
   )
 }
-
-type ApplyCommand = (
-  options: { files: string[]; wait: boolean; topicPrefix: string },
-  settings: OperatorSettings,
-  logger: Logger,
-) => Promise<number>
-// Loaded only for `apply`, so `run` never pulls in the file-reading side.
-const applyModule = './cli/apply.ts'
 
 const parseApplyArgs = (args: string[]) =>
   parseArgs({

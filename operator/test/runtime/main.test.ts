@@ -1,0 +1,70 @@
+// `timedeal-operator` as a process: clear refusals of bad commands and settings, and `run`
+// serving health, readiness and metrics on OPERATOR_PORT until a graceful stop.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { runCommand } from '@timedeal/platform/testing'
+import {
+  adminKubeConfig,
+  ensureCrds,
+  freshNamespace,
+  metricValue,
+  operatorEntry,
+  spawnOperator,
+  waitReady,
+} from './kube.ts'
+
+const operator = (args: string[], env: Record<string, string> = {}) =>
+  runCommand(process.execPath, [operatorEntry, ...args], { env: { ...process.env, ...env } })
+
+test('an unknown command, a bad argument or a bad setting is one clear line and a failing exit code', async () => {
+  const unknown = await operator(['serve'])
+  assert.equal(unknown.code, 2)
+  assert.match(unknown.stderr, /unknown command 'serve': expected run or apply/)
+
+  const noFiles = await operator(['apply'])
+  assert.equal(noFiles.code, 2)
+  assert.match(noFiles.stderr, /apply needs at least one -f/)
+
+  const badFlag = await operator(['apply', '--force', '-f', 'x.yaml'])
+  assert.equal(badFlag.code, 2)
+  assert.match(badFlag.stderr, /--force/)
+
+  const deadline = await operator(['run'], { LEADER_ELECTION_RENEW_DEADLINE_MS: '20000' })
+  assert.equal(deadline.code, 1)
+  assert.match(
+    deadline.stderr,
+    /LEADER_ELECTION_RENEW_DEADLINE_MS="20000": expected less than LEADER_ELECTION_LEASE_DURATION_MS/,
+  )
+  assert.equal(deadline.stderr.trim().split('\n').length, 1, deadline.stderr)
+
+  const namespaces = await operator(['run'], { WATCH_NAMESPACES: 'shop, Not_A_Namespace' })
+  assert.equal(namespaces.code, 1)
+  assert.match(namespaces.stderr, /WATCH_NAMESPACES/)
+  assert.doesNotMatch(namespaces.stderr, /\n\s+at /, 'no stack trace')
+})
+
+test('run serves /healthz, /readyz and /metrics on OPERATOR_PORT and stops gracefully on SIGTERM', {
+  timeout: 90_000,
+}, async () => {
+  await ensureCrds()
+  const namespace = await freshNamespace(adminKubeConfig(), 'main')
+  const running = await spawnOperator({ WATCH_NAMESPACES: namespace.name, LEADER_ELECTION_NAMESPACE: namespace.name })
+  try {
+    await waitReady(running)
+    const health = await fetch(`${running.url}/healthz`)
+    assert.equal(health.status, 200)
+    const ready = (await (await fetch(`${running.url}/readyz`)).json()) as {
+      checks: Record<string, { status: string }>
+    }
+    assert.equal(ready.checks.informers?.status, 'up')
+    const metrics = await running.metrics()
+    assert.equal(metricValue(metrics, 'operator_workqueue_depth'), 0)
+    assert.notEqual(metricValue(metrics, 'operator_leader'), undefined)
+    assert.match(metrics, /process_resident_memory_bytes/)
+    assert.equal(await running.stop('SIGTERM'), 0)
+    assert.match(running.output().stdout, /"msg":"stopped"/)
+  } finally {
+    await running.stop('SIGKILL')
+    await namespace.drop()
+  }
+})
