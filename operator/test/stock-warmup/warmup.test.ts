@@ -336,6 +336,43 @@ describe('stock warm-up against MariaDB and Redis', () => {
     assert.equal(findCondition(noRedis.conditions, 'RedisError')?.status, 'True')
   })
 
+  test('a Redis that goes away between two chunks and comes back: the chunk is retried and every goods loaded', async () => {
+    const privateRedis = await startPrivateRedis('always')
+    const client = (await import('@timedeal/platform')).createRedis({ url: privateRedis.url, logger: testLogger })
+    try {
+      const now = Date.now()
+      const rows: StockSource[] = Array.from({ length: 8 }, (_, index) => ({
+        goodsId: `g-${index}`,
+        onHand: index + 1,
+        startsAt: now + HOUR,
+        endsAt: now + 2 * HOUR,
+        purchaseLimit: null,
+        initialStock: index + 1,
+        version: 1,
+      }))
+      const writer = createStockWriter(client, {
+        prefix: 'w',
+        mode: 'IfAbsent',
+        chunkSize: 4,
+        maxAttempts: 8,
+        retryBaseMs: 200,
+      })
+      assert.equal((await writer.write(rows.slice(0, 4))).loaded.length, 4)
+      await privateRedis.kill()
+      const second = writer.write(rows.slice(4))
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      await privateRedis.restart()
+      const outcome = await second
+      assert.deepEqual([outcome.loaded.length, outcome.skipped], [4, 0])
+      assert.ok(writer.roundTrips > 2, 'the second chunk took more than one attempt')
+      assert.equal(await client.get(stockKeys('w').available('g-7')), '8')
+      assert.equal(await client.get(stockKeys('w').available('g-0')), '1')
+    } finally {
+      client.disconnect()
+      await privateRedis.stop()
+    }
+  })
+
   test('a Redis that forgot the script mid-warm-up gets it again; every goods is loaded once and counted', async () => {
     const privateRedis = await startPrivateRedis('everysec')
     const client = (await import('@timedeal/platform')).createRedis({ url: privateRedis.url, logger: testLogger })
