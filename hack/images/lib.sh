@@ -63,7 +63,7 @@ image_exists() { podman image exists "$1" 2>/dev/null; }
 # Saves an image as a docker-archive (what `kind load image-archive` and `docker load` take).
 save_archive() { # image archive
   rm -f "$2.partial"
-  podman save --format docker-archive -o "$2.partial" "$1" >/dev/null || fail "podman save $1 failed"
+  podman save -q --format docker-archive -o "$2.partial" "$1" >/dev/null || fail "podman save $1 failed"
   mv "$2.partial" "$2"
 }
 
