@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat
+.PHONY: help deps dev test lint format typecheck build images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat bench-operator
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ bench-chat: deps ## benchmark chat: deliveries/s and SEND→MESSAGE p99 on 1 and
 	@hack/infra.sh up mariadb redis kafka ferretdb
 	@hack/bench/rabbitmq-install.sh
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/chat.ts
+
+bench-operator: deps ## benchmark the operator: 500 KafkaTopics to Ready vs bare kafkajs, 100,000 goods warmed vs a bare pipelined load (bench-results/)
+	@hack/infra.sh up mariadb redis kafka etcd kube
+	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node operator/bench/bench-operator.ts
 
 clean: ## remove build output (the state folder and caches stay)
 	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache
