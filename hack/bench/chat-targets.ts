@@ -2,7 +2,7 @@
  * What `make bench-chat` loads: chat-service as one or more processes, or RabbitMQ's Web-STOMP as
  * a plain process; how each is reached over STOMP, and what its processes use (memory, CPU).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -51,6 +51,16 @@ function descendants(pid: number): number[] {
 }
 
 const tree = (pids: readonly number[]) => pids.flatMap((pid) => [pid, ...descendants(pid)])
+
+const alive = (pid: number) => readOr(`/proc/${pid}/stat`, '') !== '' && !/\) Z /.test(readOr(`/proc/${pid}/stat`, ''))
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name)
+  } catch {
+    // already gone
+  }
+}
 
 /** Resident memory of `pids` and every process under them, bytes. */
 export function treeRss(pids: readonly number[]): number {
@@ -187,6 +197,9 @@ export async function rabbitTarget(stateDir: string): Promise<Target> {
       `web_stomp.tcp.ip = 127.0.0.1`,
       `web_stomp.tcp.port = ${webStomp}`,
       'web_stomp.ws_frame = binary',
+      // Cowboy closes a WebSocket that sent nothing for a minute; a bench session may only listen that long.
+      'web_stomp.ws_opts.idle_timeout = 3600000',
+      'web_stomp.cowboy_opts.idle_timeout = 3600000',
       'loopback_users = none',
       '',
     ].join('\n'),
@@ -205,22 +218,27 @@ export async function rabbitTarget(stateDir: string): Promise<Target> {
     ERL_EPMD_PORT: String(epmd),
     ERL_EPMD_ADDRESS: '127.0.0.1',
   }
-  const child: ChildProcess = spawn(join(RABBITMQ_HOME, 'bin/rabbitmq-server'), [], {
+  const child = spawn(join(RABBITMQ_HOME, 'bin/rabbitmq-server'), [], {
     env,
     stdio: ['ignore', 'ignore', 'ignore'],
   })
   const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000))])
-      if (child.exitCode === null) child.kill('SIGKILL')
-    }
+    // The script's exit does not wait for the Erlang VM under it: wait for every process of the tree.
+    const processes = child.pid ? tree([child.pid]) : []
+    for (const pid of processes) signal(pid, 'SIGTERM')
+    const deadline = Date.now() + 20_000
+    while (processes.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200))
+    for (const pid of processes.filter(alive)) signal(pid, 'SIGKILL')
     rmSync(runDir, { recursive: true, force: true })
-    // The Erlang port mapper the broker started on its own port.
-    try {
-      execFileSync('epmd', ['-port', String(epmd), '-kill'], { env, stdio: 'ignore' })
-    } catch {}
+    // The Erlang port mapper the broker started on its own port (it refuses while a node is registered).
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        execFileSync('epmd', ['-port', String(epmd), '-kill'], { env, stdio: 'ignore' })
+        break
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+    }
   }
   const url = `ws://127.0.0.1:${webStomp}/ws`
   const deadline = Date.now() + 90_000

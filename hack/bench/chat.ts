@@ -100,9 +100,17 @@ const WARM_UP_STEP = 999
 /** The load generator's worker threads; each command goes to all and waits for every reply. */
 class ClientPool {
   readonly #workers: Worker[]
+  /** Why a worker failed, if one did: every later command fails with it. */
+  #failure: Error | undefined
 
   constructor(size: number) {
-    this.#workers = Array.from({ length: size }, () => new Worker(new URL('./chat-clients.ts', import.meta.url)))
+    this.#workers = Array.from({ length: size }, () => {
+      const worker = new Worker(new URL('./chat-clients.ts', import.meta.url))
+      worker.on('error', (error) => {
+        this.#failure ??= error
+      })
+      return worker
+    })
   }
 
   get size(): number {
@@ -115,10 +123,14 @@ class ClientPool {
       this.#workers.map(
         (worker, index) =>
           new Promise<T>((resolve, reject) => {
+            if (this.#failure) return reject(this.#failure)
             const onError = (error: Error) => reject(error)
+            const onExit = (code: number) => reject(this.#failure ?? new Error(`a client worker exited with ${code}`))
             worker.once('error', onError)
+            worker.once('exit', onExit)
             worker.once('message', (reply: T) => {
               worker.off('error', onError)
+              worker.off('exit', onExit)
               resolve(reply)
             })
             worker.postMessage(commandFor(index))
