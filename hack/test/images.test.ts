@@ -27,6 +27,20 @@ describe('the platform image', () => {
     for (const service of services) assert.match(values, new RegExp(`^  ${service}:\\n    enabled: true`, 'm'))
   })
 
+  test("the dependency layer is built from every workspace's package manifest", () => {
+    const containerfile = read('Containerfile')
+    const { workspaces } = JSON.parse(read('package.json')) as { workspaces: string[] }
+    const manifests = workspaces.flatMap((pattern) => {
+      const parent = pattern.replace(/\/\*$/, '')
+      const folders = pattern.endsWith('/*')
+        ? readdirSync(join(repoRoot, parent)).map((name) => `${parent}/${name}`)
+        : [parent]
+      return folders.filter((folder) => existsSync(join(repoRoot, folder, 'package.json')))
+    })
+    const copied = [...containerfile.matchAll(/^COPY (\S+)\/package\.json \1\/$/gm)].map((match) => match[1])
+    assert.deepEqual(copied.sort(), manifests.sort())
+  })
+
   test('the runtime image runs as a non-root user and ships neither npm nor the compiler', () => {
     const containerfile = read('Containerfile')
     const runtime = containerfile.slice(containerfile.lastIndexOf('\nFROM '))
