@@ -17,19 +17,23 @@ const operator = (args: string[], env: Record<string, string> = {}) =>
   runCommand(process.execPath, [operatorEntry, ...args], { env: { ...process.env, ...env } })
 
 test('an unknown command, a bad argument or a bad setting is one clear line and a failing exit code', async () => {
-  const unknown = await operator(['serve'])
+  // Started side by side: each is a process of its own.
+  const [unknown, noFiles, badFlag, deadline, namespaces] = await Promise.all([
+    operator(['serve']),
+    operator(['apply']),
+    operator(['apply', '--force', '-f', 'x.yaml']),
+    operator(['run'], { LEADER_ELECTION_RENEW_DEADLINE_MS: '20000' }),
+    operator(['run'], { WATCH_NAMESPACES: 'shop, Not_A_Namespace' }),
+  ])
   assert.equal(unknown.code, 2)
   assert.match(unknown.stderr, /unknown command 'serve': expected run or apply/)
 
-  const noFiles = await operator(['apply'])
   assert.equal(noFiles.code, 2)
   assert.match(noFiles.stderr, /apply needs at least one -f/)
 
-  const badFlag = await operator(['apply', '--force', '-f', 'x.yaml'])
   assert.equal(badFlag.code, 2)
   assert.match(badFlag.stderr, /--force/)
 
-  const deadline = await operator(['run'], { LEADER_ELECTION_RENEW_DEADLINE_MS: '20000' })
   assert.equal(deadline.code, 1)
   assert.match(
     deadline.stderr,
@@ -37,7 +41,6 @@ test('an unknown command, a bad argument or a bad setting is one clear line and 
   )
   assert.equal(deadline.stderr.trim().split('\n').length, 1, deadline.stderr)
 
-  const namespaces = await operator(['run'], { WATCH_NAMESPACES: 'shop, Not_A_Namespace' })
   assert.equal(namespaces.code, 1)
   assert.match(namespaces.stderr, /WATCH_NAMESPACES/)
   assert.doesNotMatch(namespaces.stderr, /\n\s+at /, 'no stack trace')
