@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat bench-operator
+.PHONY: help deps dev test lint format typecheck build web-dev images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat bench-operator
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,7 +37,11 @@ format: deps ## apply the formatter and safe lint fixes
 typecheck: deps ## type-check every package (tsc -b, project references)
 	@$(RUN) npm run --silent typecheck
 
-build: typecheck ## compile every package (declarations and JavaScript under dist/)
+build: typecheck ## compile every package (declarations and JavaScript under dist/) and the web app into web/dist
+	@$(RUN) npm run --silent build -w web
+
+web-dev: deps ## the web app on Vite's dev server (http://127.0.0.1:5173, hot reload), /api and /ws proxied to the gateway (make dev)
+	@$(RUN) npm run --silent dev -w web
 
 images: ## build the platform image and the development infrastructure images with podman (archives under ~/.cache/timedeal/images)
 	@hack/images/build.sh
@@ -75,4 +79,4 @@ bench-operator: deps ## benchmark the operator: 500 KafkaTopics to Ready vs bare
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node operator/bench/bench-operator.ts
 
 clean: ## remove build output (the state folder and caches stay)
-	rm -rf packages/*/dist services/*/dist operator/dist node_modules/.cache
+	rm -rf packages/*/dist services/*/dist operator/dist web/dist web/.types node_modules/.cache
