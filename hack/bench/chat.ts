@@ -92,6 +92,21 @@ const sessionsPerRoom = MEMBERS_PER_ROOM * settings.BENCH_CHAT_SESSIONS_PER_MEMB
 /** Deliveries still missing this long after a step's last SEND mean it did not keep up. */
 const DRAIN_MS = 2000
 const KEEP_UP_SHARE = 0.99
+/**
+ * Kafka calls right after topics were created (or while a busy broker moves leaders) can fail
+ * for a moment: a few tries a second apart.
+ */
+async function retried<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call()
+    } catch (error) {
+      if (attempt >= attempts) throw error
+      await sleep(1000)
+    }
+  }
+}
+
 /** Handshakes in flight while the connections open. */
 const OPENING_CONCURRENCY = 128
 /** The step number of the warm-up, apart from the measured ones. */
@@ -360,16 +375,7 @@ async function openRooms(database: TestDatabase, first: number, count: number): 
 /** chat-service with `instances` processes, on a consumer group of its own that starts at the end of the topic. */
 async function measureChat(run: ChatRun, instances: number, connections: number): Promise<TargetResult> {
   const group = uniqueName('bench-chat-messages')
-  // A topic created moments ago may not have its partition leaders yet.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await startGroupsAtEnd([group], [TOPIC_CHAT_MESSAGES], settings.KAFKA_BROKERS)
-      break
-    } catch (error) {
-      if (attempt >= 10) throw error
-      await sleep(1000)
-    }
-  }
+  await retried(() => startGroupsAtEnd([group], [TOPIC_CHAT_MESSAGES], settings.KAFKA_BROKERS))
   const target = await chatTarget({
     entry: chatEntry,
     instances,
@@ -510,7 +516,7 @@ async function main(): Promise<void> {
   // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench messages.
   const bus = eventBusFromSettings(settings, 'bench-chat', createLogger('bench-chat', 'warn'))
   const admin = await bus.admin()
-  await admin.ensureTopics(allTopics())
+  await retried(() => admin.ensureTopics(allTopics()))
   const results: TargetResult[] = []
   const notes: string[] = []
   say(
