@@ -166,6 +166,24 @@ test('describes and creates forty topics reconciled at once in a handful of admi
   )
 })
 
+test('one topic Kafka refuses in a batch gets KafkaError while the others of the batch are created', async () => {
+  const good = Array.from({ length: 3 }, (_, index) => resource(`mixed-${index}`, { partitions: 1 }))
+  const bad = resource('mixed-bad', { partitions: 1, config: { 'cleanup.policy': 'shred' } })
+  const results = await Promise.all([...good, bad].map((topic) => reconcile(topic)))
+  for (const topic of results.slice(0, 3)) assert.equal(ready(topic)?.status, 'True', ready(topic)?.message)
+  const refused = results[3]
+  assert.equal(ready(refused as KafkaTopic)?.reason, 'KafkaError')
+  await eventually(
+    async () => {
+      const onKafka = new Set(await raw.listTopics())
+      return good.every((topic) => onKafka.has(`${prefix}${topic.metadata.name}`)) || undefined
+    },
+    10_000,
+    'the good topics of the batch',
+  )
+  assert.ok(!(await raw.listTopics()).includes(`${prefix}mixed-bad`))
+})
+
 test('the generated topic manifests never drift from the contracts catalog', () => {
   const expected = catalogTopicManifests()
   const files = readdirSync(catalogManifestDir).filter((file) => file.endsWith('.yaml'))
