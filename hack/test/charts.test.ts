@@ -348,6 +348,12 @@ describe('charts', () => {
       const { settingsSchema } = (await import(module)) as { settingsSchema: Parameters<typeof loadSettings>[0] }
       assert.equal(env.TIMEDEAL_ENV, 'production', `${deployable} runs in production mode`)
       assert.doesNotThrow(() => loadSettings(settingsSchema, env), `${deployable} refuses the chart's settings`)
+      // Least privilege: a Secret key reaches only a deployable that has such a setting.
+      for (const entry of container.env ?? []) {
+        if (entry.valueFrom?.secretKeyRef) {
+          assert.ok(entry.name in settingsSchema.shape, `${deployable} is given ${entry.name}, which it never reads`)
+        }
+      }
     }
   })
 

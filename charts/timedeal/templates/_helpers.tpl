@@ -97,7 +97,7 @@ SMTP_URL: {{ . | b64enc | quote }}
 
 {{/* The Secret keys each deployable reads, and nothing more. */}}
 {{- define "timedeal.secretKeys" -}}
-{{- $keys := dict "user" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD" "DATA_KEYS" "SMTP_URL") "goods" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "order" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "payment" (list "MYSQL_PASSWORD") "chat" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "gateway" (list "INTERNAL_API_SECRET") "operator" (list "MYSQL_PASSWORD") -}}
+{{- $keys := dict "user" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD" "DATA_KEYS" "SMTP_URL") "goods" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "order" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "payment" (list "MYSQL_PASSWORD") "chat" (list "INTERNAL_API_SECRET" "MYSQL_PASSWORD") "gateway" (list) "operator" (list "MYSQL_PASSWORD") -}}
 {{- join " " (index $keys .name) -}}
 {{- end -}}
 
