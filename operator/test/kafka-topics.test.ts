@@ -184,6 +184,12 @@ test('one topic Kafka refuses in a batch gets KafkaError while the others of the
   assert.ok(!(await raw.listTopics()).includes(`${prefix}mixed-bad`))
 })
 
+test('reads whether the broker auto-creates topics (the local broker does not, so no warning is set)', async () => {
+  assert.equal(await admin.brokerAutoCreates(), false)
+  const topic = await reconcile(resource('no-warning', { partitions: 1 }))
+  assert.equal(findCondition(topic.status?.conditions, 'BrokerAutoCreatesTopics'), undefined)
+})
+
 test('the generated topic manifests never drift from the contracts catalog', () => {
   const expected = catalogTopicManifests()
   const files = readdirSync(catalogManifestDir).filter((file) => file.endsWith('.yaml'))
