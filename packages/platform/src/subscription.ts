@@ -54,6 +54,11 @@ interface SubscribeCommon {
    * and so within one aggregate, holds either way; handlers must then tolerate concurrency.
    */
   readonly partitionsConcurrently?: number
+  /**
+   * Commit handled offsets to the group (default true). A group of one process that starts at
+   * the end every time it starts has no use for them: false spares a request after every batch.
+   */
+  readonly commitOffsets?: boolean
 }
 
 /** Events one at a time. */
@@ -467,7 +472,7 @@ export async function kafkaSubscription(
   await consumer.connect()
   await consumer.subscribe({ topics: options.topics.map(names.topic), fromBeginning: options.fromBeginning ?? false })
   await consumer.run({
-    autoCommit: true,
+    autoCommit: options.commitOffsets ?? true,
     // Offsets are resolved one record at a time, only once that record is done with.
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,

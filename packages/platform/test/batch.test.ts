@@ -83,6 +83,44 @@ describe('batch handling: handleBatch (real Kafka)', () => {
     }
   })
 
+  test('a group that does not commit handles every event yet leaves no committed offset; one that commits, its end', async () => {
+    const events = refunds('commits', 20)
+    const topic = await topicWith(
+      'commits',
+      events.map((event) => toKafkaRecord(event)),
+    )
+    const handled = new Map<string, number>()
+    const subscribe = (groupId: string, commitOffsets: boolean) =>
+      bus.subscribe({
+        groupId,
+        topics: [topic],
+        fromBeginning: true,
+        commitOffsets,
+        handleBatch: async (deliveries) => {
+          handled.set(groupId, (handled.get(groupId) ?? 0) + deliveries.length)
+        },
+      })
+    const [silent, committing] = [uniqueName('batch-silent'), uniqueName('batch-committing')]
+    const subscriptions = [await subscribe(silent, false), await subscribe(committing, true)]
+    try {
+      await eventually(
+        async () =>
+          handled.get(silent) === events.length && handled.get(committing) === events.length ? true : undefined,
+        30_000,
+        'both groups',
+      )
+      await eventually(
+        async () => ((await admin.committedOffsets(committing, topic)).get(0) === 20n ? true : undefined),
+        10_000,
+        'the committing group at the end',
+      )
+      assert.equal((await admin.committedOffsets(silent, topic)).size, 0)
+      assert.equal((await admin.endOffsets(topic)).get(0), 20n)
+    } finally {
+      await Promise.all(subscriptions.map((subscription) => subscription.close()))
+    }
+  })
+
   test('a batch whose dependency is down is handed again whole until it succeeds, and nothing is lost or repeated', async () => {
     const events = refunds('outage', 20)
     const topic = await topicWith(
