@@ -48,7 +48,7 @@ test('fifty messages sent at once leave in one Kafka request, each caller learns
     async (messages) => {
       received.push(messages.filter((message) => message.roomId === roomId))
     },
-    false,
+    { fromBeginning: false, commitOffsets: true },
   )
   const storage = await StoredOffsets.open(bus, group)
   try {

@@ -79,18 +79,19 @@ export class ChatEvents {
 
   /**
    * Every message, in room order, a polled batch of one partition at a time: `groupId` shared
-   * by all instances consumes each message once; `groupId` unique to an instance (see
-   * {@link instanceGroup}) gives that instance all of them.
+   * by all instances consumes each message once (and commits what it handled); `groupId`
+   * unique to an instance (see {@link instanceGroup}) gives that instance all of them, from
+   * the end, with nothing to commit: it never resumes.
    */
   async consume(
     groupId: string,
     handle: (messages: ChatMessage[]) => Promise<void>,
-    fromBeginning: boolean,
+    where: { readonly fromBeginning: boolean; readonly commitOffsets: boolean },
   ): Promise<EventSubscription> {
     const subscription = await this.#bus.subscribe({
       groupId,
       topics: [TOPIC_CHAT_MESSAGES],
-      fromBeginning,
+      ...where,
       partitionsConcurrently: 6,
       handleBatch: async (deliveries) => {
         const messages: ChatMessage[] = []

@@ -61,9 +61,17 @@ export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
   })
   await fanOut.listen(subscriber, (userId, notification) => flow.pushLocal(userId, notification))
   const subscriptions: EventSubscription[] = []
-  subscriptions.push(await events.consume(settings.CHAT_MESSAGES_GROUP, (messages) => flow.record(messages), true))
   subscriptions.push(
-    await events.consume(instanceGroup(settings.CHAT_MESSAGES_GROUP), (messages) => flow.deliver(messages), false),
+    await events.consume(settings.CHAT_MESSAGES_GROUP, (messages) => flow.record(messages), {
+      fromBeginning: true,
+      commitOffsets: true,
+    }),
+  )
+  subscriptions.push(
+    await events.consume(instanceGroup(settings.CHAT_MESSAGES_GROUP), (messages) => flow.deliver(messages), {
+      fromBeginning: false,
+      commitOffsets: false,
+    }),
   )
   const renewal = setInterval(
     () => {
