@@ -12,8 +12,8 @@ export interface InformerOptions {
   /** Watch one namespace; undefined watches every namespace. */
   readonly namespace?: string | undefined
   readonly logger: Logger
-  /** Called for every change the cache takes in, after it took it in. */
-  readonly onChange: (event: InformerEvent, resource: AnyResource) => void
+  /** Called for every change the cache takes in, after it took it in (with what it replaced). */
+  readonly onChange: (event: InformerEvent, resource: AnyResource, previous?: AnyResource) => void
   /** Called after every error that made the informer start over (for metrics). */
   readonly onRestart?: (reason: 'gone' | 'error') => void
   readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number }
@@ -150,7 +150,9 @@ export class ResourceInformer {
       seen.add(key)
       const previous = this.#cache.get(key)
       this.#cache.set(key, item)
-      if (previous?.metadata.resourceVersion !== item.metadata.resourceVersion) this.#options.onChange('upsert', item)
+      if (previous?.metadata.resourceVersion !== item.metadata.resourceVersion) {
+        this.#options.onChange('upsert', item, previous)
+      }
     }
     for (const [key, item] of this.#cache) {
       if (seen.has(key)) continue
@@ -220,8 +222,9 @@ export class ResourceInformer {
       return
     }
     if (type === 'ADDED' || type === 'MODIFIED') {
+      const previous = this.#cache.get(key)
       this.#cache.set(key, resource)
-      this.#options.onChange('upsert', resource)
+      this.#options.onChange('upsert', resource, previous)
     }
   }
 }

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { type AnyController, type AnyResource, resourceKey } from './controller.ts'
 import { type InformerEvent, ResourceInformer } from './informer.ts'
 import { LeaderElector } from './leader.ts'
-import { EventRecorder, type PendingEvent, ResourceWriter } from './status.ts'
+import { EventRecorder, type PendingEvent, ResourceWriter, sameJson } from './status.ts'
 import { WorkQueue } from './work-queue.ts'
 
 export interface ManagerSettings {
@@ -82,7 +82,7 @@ export class Manager {
             plural: controller.plural,
             namespace,
             logger: options.logger.child({ kind: controller.kind }),
-            onChange: (event, resource) => this.#changed(controller.plural, event, resource),
+            onChange: (event, resource, previous) => this.#changed(controller.plural, event, resource, previous),
             onRestart: (reason) => this.#metrics.informerRestarts.inc({ kind: controller.kind, reason }),
           }),
       )
@@ -168,12 +168,14 @@ export class Manager {
     await this.#queue.pause()
   }
 
-  #changed(plural: string, event: InformerEvent, resource: AnyResource): void {
+  #changed(plural: string, event: InformerEvent, resource: AnyResource, previous: AnyResource | undefined): void {
     const key = queueKey(plural, resource)
     if (event === 'delete') {
       this.#queue.forget(key)
       return
     }
+    // The echo of a status write (ours, as a rule) asks for nothing; the resync still comes.
+    if (previous && onlyStatusChanged(previous, resource)) return
     this.#queue.add(key)
   }
 
@@ -229,6 +231,19 @@ export class Manager {
       stopTimer()
     }
   }
+}
+
+/** Same spec (generation), annotations, labels, finalizers and deletion: only status moved. */
+export function onlyStatusChanged(before: AnyResource, after: AnyResource): boolean {
+  const { metadata: a } = before
+  const { metadata: b } = after
+  return (
+    a.generation === b.generation &&
+    String(a.deletionTimestamp ?? '') === String(b.deletionTimestamp ?? '') &&
+    sameJson(a.finalizers ?? [], b.finalizers ?? []) &&
+    sameJson(a.annotations ?? {}, b.annotations ?? {}) &&
+    sameJson(a.labels ?? {}, b.labels ?? {})
+  )
 }
 
 const queueKey = (plural: string, resource: AnyResource) => `${plural}:${resourceKey(resource.metadata)}`
