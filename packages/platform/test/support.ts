@@ -28,6 +28,7 @@ import { freePort, listenOnFreePort, spawnCaptured } from './processes.ts'
 import { type LogFile, logNameOf, openLogFile, reportLogsOfFailingTests, tailOf } from './test-logs.ts'
 import { createRunTopics, deleteRunTopics, joinOrStartTestRun, type TestRun } from './test-run.ts'
 
+export { type DelayProxy, startDelayProxy } from './delay-proxy.ts'
 export {
   type CapturedProcess,
   type CommandResult,

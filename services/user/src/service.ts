@@ -4,6 +4,7 @@ import type { Sequelize } from 'sequelize'
 import { createAccessTokenIssuer } from './adapters/access-tokens.ts'
 import { AccountStore } from './adapters/account-store.ts'
 import { DataCipher } from './adapters/data-cipher.ts'
+import { createDownstream } from './adapters/downstream.ts'
 import { createSmtpMailer, type Mailer, MailSink } from './adapters/mailer.ts'
 import { createArgon2Hasher, type PasswordHasher } from './adapters/password-hasher.ts'
 import { createRedisRateLimiter } from './adapters/rate-limiter.ts'
@@ -11,11 +12,12 @@ import { SessionStore } from './adapters/session-store.ts'
 import { SignUpStore } from './adapters/sign-up-store.ts'
 import { SigningKeyStore } from './adapters/signing-keys.ts'
 import { PENDING_SIGN_UP_RETENTION_MS } from './domain/verification.ts'
+import { createMyPage } from './flows/mypage.ts'
 import { createProfiles } from './flows/profile.ts'
 import { createRegistration } from './flows/registration.ts'
 import { createSessions } from './flows/sessions.ts'
 import { internalRoutes, publicRoutes } from './http/index.ts'
-import { createUserMetrics } from './metrics.ts'
+import { BREAKER_STATE_VALUES, createUserMetrics, type UserMetrics } from './metrics.ts'
 import type { Settings } from './settings.ts'
 
 export interface UserServiceDeps {
@@ -51,6 +53,41 @@ const EXPIRED_TOKEN_GRACE_MS = 24 * 60 * 60_000
 /** The account store and password hasher the service uses, for `main.ts seed`. */
 export function createSeedAccounts(settings: Settings, sequelize: Sequelize) {
   return { accounts: new AccountStore(sequelize, new DataCipher(settings.DATA_KEYS)), hasher: createArgon2Hasher() }
+}
+
+/** The clients of the services my page reads, each behind policies of its own. */
+function myPageDownstreams(settings: Settings, metrics: UserMetrics, logger: Logger) {
+  const observer = {
+    callEnded(dependency: string, outcome: string, seconds: number) {
+      metrics.myPageCalls.inc({ dependency, outcome })
+      metrics.myPageCallSeconds.observe({ dependency }, seconds)
+    },
+  }
+  const downstream = (name: string, baseUrl: string) => {
+    metrics.myPageBreakerState.set({ dependency: name }, BREAKER_STATE_VALUES.closed)
+    return createDownstream({
+      name,
+      baseUrl,
+      timeoutMs: settings.MYPAGE_PART_TIMEOUT_MS,
+      retries: settings.MYPAGE_RETRIES,
+      retryBackoffMs: settings.MYPAGE_RETRY_BACKOFF_MS,
+      maxConcurrentCalls: settings.MYPAGE_MAX_CONCURRENT_CALLS,
+      maxQueuedCalls: settings.MYPAGE_MAX_QUEUED_CALLS,
+      failureThreshold: settings.MYPAGE_BREAKER_FAILURES,
+      halfOpenAfterMs: settings.MYPAGE_BREAKER_HALF_OPEN_MS,
+      observer,
+      onBreakerChange: (state) => {
+        metrics.myPageBreakerState.set({ dependency: name }, BREAKER_STATE_VALUES[state])
+        if (state === 'open') logger.warn({ dependency: name }, 'my page stops calling a failing service for a moment')
+        if (state === 'closed') logger.info({ dependency: name }, 'my page calls a recovered service again')
+      },
+    })
+  }
+  return {
+    orders: downstream('order-service', settings.ORDER_URL),
+    goods: downstream('goods-service', settings.GOODS_URL),
+    chat: downstream('chat-service', settings.CHAT_URL),
+  }
 }
 
 /**
@@ -124,6 +161,12 @@ export async function startUserService(deps: UserServiceDeps): Promise<UserServi
     logger,
   })
   const profiles = createProfiles({ accounts, sessions: sessionStore, hasher, limiter, limits: loginLimits, clock })
+  const myPage = createMyPage({
+    profile: profiles.view,
+    ...myPageDownstreams(settings, metrics, logger),
+    listLimit: settings.MYPAGE_LIST_LIMIT,
+    sequential: settings.MYPAGE_SEQUENTIAL,
+  })
 
   async function maintain(): Promise<void> {
     if (await signingKeys.rotateIfDue()) metrics.keyRotations.inc({ trigger: 'schedule' })
@@ -142,6 +185,7 @@ export async function startUserService(deps: UserServiceDeps): Promise<UserServi
     registration,
     sessions,
     profiles,
+    myPage,
     jwks: () => signingKeys.jwks(),
     verifier: createTokenVerifier({
       keys: signingKeys.verificationKey,

@@ -57,6 +57,20 @@ export const settingsSchema = z
     SIGNUP_LIMIT_PER_EMAIL: positiveInt(5),
     SIGNUP_LIMIT_PER_ADDRESS: positiveInt(20),
     SIGNUP_LIMIT_WINDOW_SECONDS: positiveInt(60 * 60),
+    // My page: where the other services are, and the policies each call to them goes through.
+    ORDER_URL: z.url().default('http://127.0.0.1:8083'),
+    GOODS_URL: z.url().default('http://127.0.0.1:8082'),
+    CHAT_URL: z.url().default('http://127.0.0.1:8085'),
+    MYPAGE_PART_TIMEOUT_MS: positiveInt(800),
+    MYPAGE_RETRIES: nonNegativeInt(2),
+    MYPAGE_RETRY_BACKOFF_MS: positiveInt(25),
+    MYPAGE_MAX_CONCURRENT_CALLS: positiveInt(64),
+    MYPAGE_MAX_QUEUED_CALLS: nonNegativeInt(128),
+    MYPAGE_BREAKER_FAILURES: positiveInt(5),
+    MYPAGE_BREAKER_HALF_OPEN_MS: positiveInt(5000),
+    MYPAGE_LIST_LIMIT: positiveInt(5),
+    /** Fetches the parts one after another: for the benchmark's comparison only, never for serving. */
+    MYPAGE_SEQUENTIAL: bool(false),
   })
   .superRefine((settings, ctx) => {
     if (settings.MAILER === 'smtp' && !settings.SMTP_URL) {

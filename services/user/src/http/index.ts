@@ -2,6 +2,7 @@ import { createRoutes, type Routes, requireServiceCredential, type TokenVerifier
 import type { Context } from 'hono'
 import type { MailSink } from '../adapters/mailer.ts'
 import type { RotationResult } from '../adapters/signing-keys.ts'
+import type { MyPageFlow } from '../flows/mypage.ts'
 import type { Profiles } from '../flows/profile.ts'
 import type { Registration } from '../flows/registration.ts'
 import type { Sessions } from '../flows/sessions.ts'
@@ -10,6 +11,7 @@ import { clientAddressOf } from './client-address.ts'
 import { devMailRoutes } from './dev-mail.ts'
 import { jwksRoutes } from './jwks.ts'
 import { meRoutes } from './me.ts'
+import { myPageRoutes } from './mypage.ts'
 import { signingKeyRoutes } from './signing-keys.ts'
 import { userRoutes } from './users.ts'
 
@@ -17,6 +19,7 @@ export interface PublicRoutesDeps {
   readonly registration: Registration
   readonly sessions: Sessions
   readonly profiles: Profiles
+  readonly myPage: MyPageFlow
   readonly jwks: () => Promise<{ keys: Record<string, unknown>[] }>
   /** Checks access tokens; user-service resolves its own keys instead of fetching its JWKS. */
   readonly verifier: TokenVerifier
@@ -41,14 +44,18 @@ export interface InternalRoutesDeps {
  */
 export function publicRoutes(deps: PublicRoutesDeps): Routes {
   const clientAddress = (c: Context) => clientAddressOf(c, deps.trustProxy)
-  return createRoutes()
-    .route('/', jwksRoutes(deps.jwks))
-    .route('/api/users/me', meRoutes(deps.profiles, deps.verifier, clientAddress))
-    .route('/api/users', userRoutes(deps.registration, clientAddress))
-    .route(
-      '/api/auth',
-      authRoutes({ sessions: deps.sessions, clientAddress, refreshTtlSeconds: deps.refreshTtlSeconds }),
-    )
+  return (
+    createRoutes()
+      .route('/', jwksRoutes(deps.jwks))
+      // Before `/api/users/me`, so the token is checked once: by the page's own middleware.
+      .route('/api/users/me/mypage', myPageRoutes(deps.myPage, deps.verifier))
+      .route('/api/users/me', meRoutes(deps.profiles, deps.verifier, clientAddress))
+      .route('/api/users', userRoutes(deps.registration, clientAddress))
+      .route(
+        '/api/auth',
+        authRoutes({ sessions: deps.sessions, clientAddress, refreshTtlSeconds: deps.refreshTtlSeconds }),
+      )
+  )
 }
 
 /**
