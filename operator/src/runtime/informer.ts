@@ -19,6 +19,8 @@ export interface InformerOptions {
   readonly restartBackoff?: { readonly initialMs: number; readonly maxMs: number }
   /** Items per list page. */
   readonly pageSize?: number
+  /** A list page not answered within this long counts as failed (a request can hang forever). */
+  readonly listTimeoutMs?: number
 }
 
 /** A watch the server ends by itself before the client's 30 s inactivity timeout would. */
@@ -135,7 +137,7 @@ export class ResourceInformer {
     let continueToken: string | undefined
     let resourceVersion = ''
     do {
-      const page = (await this.#listPage(continueToken)) as {
+      const page = (await withDeadline(this.#listPage(continueToken), this.#options.listTimeoutMs ?? 60_000)) as {
         items: AnyResource[]
         metadata?: { resourceVersion?: string; continue?: string }
       }
@@ -232,4 +234,13 @@ export class ResourceInformer {
 function isGone(error: unknown): boolean {
   if (error instanceof ApiException) return error.code === 410
   return (error as { statusCode?: number } | undefined)?.statusCode === 410
+}
+
+/** Rejects when `work` has not settled within `ms` (the request itself is left to die on its own). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from the API server within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
 }

@@ -49,7 +49,7 @@ function topics(namespace: string) {
   }
 }
 
-function watchedInformer(namespace: string) {
+function watchedInformer(namespace: string, listTimeoutMs?: number) {
   const changes: { event: InformerEvent; name: string; partitions: number }[] = []
   const restarts: string[] = []
   const informer = new ResourceInformer({
@@ -61,6 +61,7 @@ function watchedInformer(namespace: string) {
       changes.push({ event, name: resource.metadata.name, partitions: resource.spec?.partitions }),
     onRestart: (reason) => restarts.push(reason),
     restartBackoff: { initialMs: 50, maxMs: 200 },
+    ...(listTimeoutMs ? { listTimeoutMs } : {}),
   })
   const cached = () =>
     Object.fromEntries(informer.list().map((resource) => [resource.metadata.name, resource.spec.partitions as number]))
@@ -145,6 +146,26 @@ test('an informer restarts after its connection breaks, backs off while the serv
     await api.raise('added', 2)
     await eventually(sameAs({ kept: 5, added: 2 }, cached), 10_000, 'a change after the restart')
   } finally {
+    await informer.stop()
+    await namespace.drop()
+  }
+})
+
+test('an informer whose list is never answered gives up on it and lists again', { timeout: 30_000 }, async () => {
+  const namespace = await freshNamespace(admin, 'hang')
+  const { informer, restarts, cached } = watchedInformer(namespace.name, 300)
+  const api = topics(namespace.name)
+  try {
+    await api.create('kept')
+    proxy.stall()
+    informer.start()
+    await eventually(async () => (restarts.length >= 2 ? true : undefined), 10_000, 'lists given up on')
+    assert.equal(informer.synced, false)
+    proxy.restore()
+    await informer.whenSynced()
+    assert.deepEqual(cached(), { kept: 1 })
+  } finally {
+    proxy.restore()
     await informer.stop()
     await namespace.drop()
   }
