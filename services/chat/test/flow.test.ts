@@ -309,3 +309,33 @@ describe('rooms are read once', () => {
     }
   })
 })
+
+describe('notifications of a stored batch', () => {
+  test('an absent member gets one notification per missed message of a burst, recorded once each and pushed to their queue', async () => {
+    const { roomId, buyer, seller } = await room()
+    const sellerId = buyerIdOf(seller)
+    const listener = await RawStompClient.connect(server.url, seller)
+    await listener.subscribe('notifications', '/user/queue/notifications')
+    const sender = await RawStompClient.connect(server.url, buyer)
+    try {
+      for (let index = 0; index < 5; index++) {
+        sender.sendFrame('SEND', [['destination', `/pub/rooms/${roomId}`]], `burst ${index}`)
+      }
+      const pushed: { type: string; messageId: string; roomId: string }[] = []
+      while (pushed.length < 5) pushed.push(JSON.parse(text(await listener.next(15_000))))
+      assert.ok(pushed.every((notification) => notification.type === 'message' && notification.roomId === roomId))
+      assert.equal(new Set(pushed.map(({ messageId }) => messageId)).size, 5)
+      const store = server.chat.service.stores.notifications
+      assert.equal(await store.unreadCount(sellerId), 5)
+      // Recording them again (a redelivered batch) changes nothing and answers the same ones.
+      const again = await store.addMany(
+        pushed.map(({ messageId }) => ({ userId: sellerId, roomId, messageId, at: new Date() })),
+      )
+      assert.equal(again.length, 5)
+      assert.equal(await store.unreadCount(sellerId), 5)
+    } finally {
+      listener.close()
+      sender.close()
+    }
+  })
+})

@@ -62,6 +62,34 @@ export class NotificationStore {
     return toNotification(row)
   }
 
+  /**
+   * Records many at once (one INSERT, one SELECT), each once per (user, message); answers them
+   * as stored, including those recorded before.
+   */
+  async addMany(notifications: readonly NewNotification[]): Promise<Notification[]> {
+    if (notifications.length === 0) return []
+    const replacements: Record<string, unknown> = {}
+    notifications.forEach(({ userId, roomId, messageId, at }, index) => {
+      Object.assign(replacements, { [`u${index}`]: userId, [`r${index}`]: roomId, [`m${index}`]: messageId })
+      replacements[`a${index}`] = at
+    })
+    const indexes = notifications.map((_, index) => index)
+    await changeRows(
+      this.#db,
+      `INSERT IGNORE INTO notifications (user_id, room_id, message_id, created_at)
+       VALUES ${indexes.map((index) => `(:u${index}, :r${index}, :m${index}, :a${index})`).join(', ')}`,
+      replacements,
+    )
+    const rows = await selectRows<NotificationRow>(
+      this.#db,
+      `SELECT * FROM notifications
+       WHERE (user_id, message_id) IN (${indexes.map((index) => `(:u${index}, :m${index})`).join(', ')})
+       ORDER BY id`,
+      replacements,
+    )
+    return rows.map(toNotification)
+  }
+
   /** The user's unread notifications, across rooms. */
   async unreadCount(userId: string): Promise<number> {
     const row = await selectRow<{ n: number | string }>(

@@ -83,6 +83,14 @@ export class RedisNotificationFanOut {
     await this.#publisher.publish(this.#channel, JSON.stringify({ userId, notification }))
   }
 
+  /** Pushes many in one round trip (a pipeline). */
+  async pushMany(pushes: readonly { userId: string; notification: PushedNotification }[]): Promise<void> {
+    if (pushes.length === 0) return
+    const pipeline = this.#publisher.pipeline()
+    for (const push of pushes) pipeline.publish(this.#channel, JSON.stringify(push))
+    await pipeline.exec()
+  }
+
   /** Listens on a connection of its own (a subscribed Redis connection can do nothing else). */
   async listen(subscriber: Redis, deliver: (userId: string, notification: PushedNotification) => void): Promise<void> {
     subscriber.on('message', (channel: string, text: string) => {

@@ -18,7 +18,10 @@ export interface MessageLog {
 
 /** Notifications as the flow needs them (NotificationStore). */
 export interface NotificationLog {
-  add(notification: { userId: string; roomId: string; messageId: string; at: Date }): Promise<{ readonly id: string }>
+  /** Records each once per (user, message) and answers them as stored. */
+  addMany(
+    notifications: readonly { userId: string; roomId: string; messageId: string; at: Date }[],
+  ): Promise<{ readonly id: string; readonly userId: string; readonly messageId: string }[]>
   markRoomRead(roomId: string, userId: string): Promise<unknown>
 }
 
@@ -48,6 +51,8 @@ export interface StorageProgress {
 /** Pushes a user's notifications to that user's sessions on every instance (Redis pub/sub). */
 export interface NotificationFanOut {
   push(userId: string, notification: PushedNotification): Promise<void>
+  /** Many pushes in one round trip. */
+  pushMany(pushes: readonly { userId: string; notification: PushedNotification }[]): Promise<void>
 }
 
 /** What `/user/queue/notifications` carries (JSON): a message the user missed, or their peer reading the room. */
@@ -302,31 +307,44 @@ export class ChatFlow implements ChatHub {
       await Promise.all([...roomIds].map(async (roomId) => [roomId, await this.#deps.rooms.find(roomId)] as const)),
     )
     const present = await this.#deps.presence.presentIn(roomIds)
+    const missed: { userId: string; message: ChatMessage }[] = []
     for (const message of messages) {
       const room = rooms.get(message.roomId)
       if (!room) continue
       for (const userId of [room.buyerId, room.sellerId]) {
-        if (userId === message.senderId || present.get(message.roomId)?.has(userId)) continue
-        await this.#notify(userId, message)
+        if (userId !== message.senderId && !present.get(message.roomId)?.has(userId)) missed.push({ userId, message })
       }
     }
+    await this.#notify(missed)
   }
 
-  async #notify(userId: string, message: ChatMessage): Promise<void> {
-    const notification = await this.#deps.notifications.add({
-      userId,
-      roomId: message.roomId,
-      messageId: message.id,
-      at: message.sentAt,
-    })
-    await this.#deps.fanOut.push(userId, {
-      type: 'message',
-      id: notification.id,
-      roomId: message.roomId,
-      messageId: message.id,
-      senderId: message.senderId,
-      at: message.sentAt.toISOString(),
-    })
+  /** Notifications of missed messages: recorded in one write, then pushed in one round trip. */
+  async #notify(missed: readonly { userId: string; message: ChatMessage }[]): Promise<void> {
+    if (missed.length === 0) return
+    const stored = await this.#deps.notifications.addMany(
+      missed.map(({ userId, message }) => ({
+        userId,
+        roomId: message.roomId,
+        messageId: message.id,
+        at: message.sentAt,
+      })),
+    )
+    const idOf = new Map(stored.map(({ id, userId, messageId }) => [`${userId}|${messageId}`, id]))
+    await this.#deps.fanOut.pushMany(
+      missed.flatMap(({ userId, message }) => {
+        const id = idOf.get(`${userId}|${message.id}`)
+        if (id === undefined) return []
+        const notification: PushedNotification = {
+          type: 'message',
+          id,
+          roomId: message.roomId,
+          messageId: message.id,
+          senderId: message.senderId,
+          at: message.sentAt.toISOString(),
+        }
+        return [{ userId, notification }]
+      }),
+    )
   }
 
   /** A notification pushed to `userId` (from any instance): every session of theirs here that listens gets it. */
