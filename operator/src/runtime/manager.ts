@@ -214,6 +214,8 @@ export class Manager {
         },
         peers: () => this.resources(plural),
       })
+      // Leadership lost during the reconcile: the new leader decides what to write.
+      if (!this.#leading) throw new Error('not the leader any more; the outcome is not written')
       const written = await writer.write(resource, outcome)
       for (const event of events) await this.#events.record(resource, event)
       if (written.statusWritten || written.finalizersWritten) {
