@@ -10,7 +10,7 @@ RUN := hack/run.sh
 DEV_INFRA ?= mariadb redis kafka ferretdb $(if $(KUBE),etcd kube)
 TEST_INFRA ?= mariadb redis kafka ferretdb etcd kube
 
-.PHONY: help deps dev test lint format typecheck build web-dev images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat bench-operator
+.PHONY: help deps dev test lint format typecheck build web-dev images infra-up infra-test-up infra-down infra-status infra-logs clean bench-stock bench-orders bench-chat bench-operator bench-mypage
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ bench-chat: deps ## benchmark chat: deliveries/s and SEND→MESSAGE p99 on 1 and
 	@hack/infra.sh up mariadb redis kafka ferretdb
 	@hack/bench/rabbitmq-install.sh
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/chat.ts
+
+bench-mypage: deps ## benchmark my page: parallel vs sequential parts with every service delayed, and p99 with one down (bench-results/)
+	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/mypage.ts
 
 bench-operator: deps ## benchmark the operator: 500 KafkaTopics to Ready vs bare kafkajs, 100,000 goods warmed vs a bare pipelined load (bench-results/)
 	@hack/infra.sh up mariadb redis kafka etcd kube
