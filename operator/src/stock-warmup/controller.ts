@@ -89,10 +89,11 @@ export function createStockWarmupController(options: StockWarmupControllerOption
   const clients = new Map<string, Redis>()
   const metrics = options.metrics ? warmupMetrics(options.metrics) : undefined
 
-  const redisFor = (url: string) => {
+  // The operator's own target may be a Redis Cluster; a Secret's target is one Redis by its url.
+  const redisFor = (url: string, clusterNodes: readonly string[] = []) => {
     let redis = clients.get(url)
     if (!redis) {
-      redis = createRedis({ url, logger: options.logger, connectionName: 'timedeal-operator-warmup' })
+      redis = createRedis({ url, clusterNodes, logger: options.logger, connectionName: 'timedeal-operator-warmup' })
       clients.set(url, redis)
     }
     return redis
@@ -135,7 +136,7 @@ export function createStockWarmupController(options: StockWarmupControllerOption
   }
 
   async function targetOf(resource: StockWarmup, plan: WarmupPlan): Promise<Redis> {
-    if (!plan.targetSecret || !options.readSecret) return redisFor(settings.REDIS_URL)
+    if (!plan.targetSecret || !options.readSecret) return redisFor(settings.REDIS_URL, settings.REDIS_CLUSTER_NODES)
     const data = await secret(resource, plan.targetSecret, 'redis')
     if (!data.url || !/^rediss?:\/\//.test(data.url)) {
       throw new WarmupError({ kind: 'redis', message: `Secret ${plan.targetSecret} has no redis:// url` })

@@ -17,6 +17,8 @@ export interface WarmupSettings {
   readonly MYSQL_PASSWORD: string
   readonly MYSQL_DATABASE: string
   readonly REDIS_URL: string
+  /** Set, the default target is this Redis Cluster instead of REDIS_URL's Redis. */
+  readonly REDIS_CLUSTER_NODES?: readonly string[]
   readonly STOCK_WARMUP_LEDGER_TIMEOUT_MS: number
   readonly STOCK_WARMUP_RETRY_BASE_MS: number
   readonly STOCK_WARMUP_RETRY_MAX_MS: number

@@ -1,26 +1,33 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import type { Logger } from './logger.ts'
 
 export type { Redis } from 'ioredis'
 
 export interface RedisOptions {
   readonly url: string
+  /**
+   * Seed nodes (`host:port`) of a Redis Cluster (`REDIS_CLUSTER_NODES`). Given, the client is a
+   * cluster client (user, password and TLS still come from `url`); empty or absent, `url` is the
+   * one Redis.
+   */
+  readonly clusterNodes?: readonly string[]
   readonly logger: Logger
   /** A name shown by CLIENT LIST, to tell connections apart. */
   readonly connectionName?: string
 }
 
+const retryStrategy = (attempt: number) => Math.min(attempt * 100, 2_000)
+
 /**
  * An ioredis client that fails commands fast while Redis is down (instead of queueing them
- * forever) and reconnects with a capped backoff.
+ * forever) and reconnects with a capped backoff: one Redis, or a Redis Cluster when
+ * `clusterNodes` are given, so every service picks its connection the same way.
  */
 export function createRedis(options: RedisOptions): Redis {
-  const redis = new Redis(options.url, {
-    connectionName: options.connectionName,
-    maxRetriesPerRequest: 2,
-    connectTimeout: 5_000,
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-  })
+  const commandOptions = { connectionName: options.connectionName, maxRetriesPerRequest: 2, connectTimeout: 5_000 }
+  const redis = options.clusterNodes?.length
+    ? clusterClient(options.clusterNodes, options.url, commandOptions)
+    : new Redis(options.url, { ...commandOptions, retryStrategy })
   let lastError = ''
   redis.on('error', (error: Error) => {
     // One line per distinct failure, not one per reconnect attempt.
@@ -31,6 +38,35 @@ export function createRedis(options: RedisOptions): Redis {
     lastError = ''
   })
   return redis
+}
+
+/**
+ * A cluster client typed as `Redis`: both speak the same commands, and the callers of this helper
+ * use only commands (keyed ones are routed to the slot's primary, keyless ones to any node), never
+ * the single-server extras (`select`, `monitor`).
+ */
+function clusterClient(
+  nodes: readonly string[],
+  url: string,
+  commandOptions: { connectionName?: string | undefined; maxRetriesPerRequest: number; connectTimeout: number },
+): Redis {
+  const { username, password, protocol } = new URL(url)
+  const cluster = new Cluster(
+    nodes.map((node) => {
+      const split = node.lastIndexOf(':')
+      return { host: node.slice(0, split), port: Number(node.slice(split + 1)) }
+    }),
+    {
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: {
+        ...commandOptions,
+        ...(username ? { username: decodeURIComponent(username) } : {}),
+        ...(password ? { password: decodeURIComponent(password) } : {}),
+        ...(protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    },
+  )
+  return cluster as unknown as Redis
 }
 
 export async function pingRedis(redis: Redis): Promise<void> {

@@ -169,9 +169,12 @@ function connectors(
     if (!open) {
       open = once(async () => {
         const url = String(settings.REDIS_URL ?? need('REDIS_URL'))
-        const client = createRedis({ url, logger, connectionName: `${settings.SERVICE_NAME}:${name}` })
+        const clusterNodes = (settings.REDIS_CLUSTER_NODES as string[] | undefined) ?? []
+        const client = createRedis({ url, clusterNodes, logger, connectionName: `${settings.SERVICE_NAME}:${name}` })
         lifecycle.add(`redis:${name}`, client, (c) => c.quit().catch(() => c.disconnect()))
-        await reach(`Redis at ${redactUrl(url)}`, () => pingRedis(client))
+        const where =
+          clusterNodes.length > 0 ? `Redis Cluster at ${clusterNodes.join(',')}` : `Redis at ${redactUrl(url)}`
+        await reach(where, () => pingRedis(client))
         readiness.push({ name: name === 'main' ? 'redis' : `redis:${name}`, check: () => pingRedis(client) })
         return client
       })

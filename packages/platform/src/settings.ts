@@ -207,8 +207,22 @@ export const mysqlSettings = (database: string) => ({
 })
 
 const redisUrl = z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
+const redisNodeList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((node) => node.trim())
+      .filter((node) => node !== ''),
+  )
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port...]')))
 export const redisSettings = () => ({
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  /**
+   * Seed nodes of a Redis Cluster (`host:port,...`). Set, it replaces REDIS_URL's single Redis;
+   * empty or absent, REDIS_URL is used.
+   */
+  REDIS_CLUSTER_NODES: redisNodeList.default([]),
 })
 
 const brokerList = z

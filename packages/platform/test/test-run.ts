@@ -11,6 +11,7 @@ import { join, relative, resolve } from 'node:path'
 import { allTopics } from '@timedeal/contracts'
 import { Kafka, logLevel } from 'kafkajs'
 import { createLogger, routeProcessWarnings } from '../src/logger.ts'
+import { startTestRedisCluster, stopTestRedisCluster } from './redis-cluster.ts'
 
 const repoRoot = resolve(import.meta.dirname, '../../..')
 const HOUR_MS = 3_600_000
@@ -194,6 +195,7 @@ function removeOldLogFolders(now: number): void {
 }
 
 let globalRun: TestRun | undefined
+let startedRedisCluster = false
 
 /** `node --test --test-global-setup`: one run for every test file of this invocation. */
 export async function globalSetup(): Promise<void> {
@@ -203,6 +205,8 @@ export async function globalSetup(): Promise<void> {
   mkdirSync(run.logDir, { recursive: true })
   await deleteStaleRuns()
   await createRunTopics(run)
+  // The stock suites run on one Redis and on a Redis Cluster; one cluster serves the whole run.
+  startedRedisCluster = (await startTestRedisCluster()).started
   const logs = relative(process.cwd(), run.logDir)
   process.stdout.write(
     `test run ${run.id}: Kafka topics and groups under ${run.kafkaPrefix}, service logs in ${logs}/\n`,
@@ -211,4 +215,5 @@ export async function globalSetup(): Promise<void> {
 
 export async function globalTeardown(): Promise<void> {
   if (globalRun) await deleteRunTopics(globalRun)
+  if (startedRedisCluster) await stopTestRedisCluster()
 }

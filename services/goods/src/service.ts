@@ -121,6 +121,7 @@ export async function startGoodsService(
 
   const reader = createRedis({
     url: settings.REDIS_URL,
+    clusterNodes: settings.REDIS_CLUSTER_NODES,
     logger,
     connectionName: `${settings.SERVICE_NAME}:ledger-reader`,
   })
