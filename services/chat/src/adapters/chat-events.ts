@@ -117,6 +117,7 @@ export class ChatEvents {
 export class StoredOffsets {
   readonly #admin: TopicAdmin
   readonly #group: string
+  #storedAsked: Promise<Map<number, bigint>> | undefined
 
   private constructor(admin: TopicAdmin, group: string) {
     this.#admin = admin
@@ -127,12 +128,20 @@ export class StoredOffsets {
     return new StoredOffsets(await bus.admin(), group)
   }
 
+  /** Never shared: a resume needs ends read after it went live. */
   ends(): Promise<Map<number, bigint>> {
     return this.#admin.endOffsets(TOPIC_CHAT_MESSAGES)
   }
 
+  /**
+   * Resumes waiting at the same time share one request: an answer asked for a moment before a
+   * caller came can only be lower than a fresh one, which makes that caller look again.
+   */
   stored(): Promise<Map<number, bigint>> {
-    return this.#admin.committedOffsets(this.#group, TOPIC_CHAT_MESSAGES)
+    this.#storedAsked ??= this.#admin.committedOffsets(this.#group, TOPIC_CHAT_MESSAGES).finally(() => {
+      this.#storedAsked = undefined
+    })
+    return this.#storedAsked
   }
 
   close(): Promise<void> {

@@ -298,7 +298,8 @@ export class ChatFlow implements ChatHub {
   /**
    * The one place messages are stored for good and absent members notified (one consumer group
    * for all instances): a batch is stored in one request, presence of its rooms read in one
-   * round trip, and a member without a session in the room gets a notification.
+   * round trip (none for a room whose members are both here), and a member without a session in
+   * the room gets a notification.
    */
   async record(messages: readonly ChatMessage[]): Promise<void> {
     await this.#deps.messages.saveMany(messages)
@@ -306,16 +307,30 @@ export class ChatFlow implements ChatHub {
     const rooms = new Map(
       await Promise.all([...roomIds].map(async (roomId) => [roomId, await this.#deps.rooms.find(roomId)] as const)),
     )
-    const present = await this.#deps.presence.presentIn(roomIds)
+    // Both members in the room on this very instance are present: Redis is asked only about the others.
+    const allHere = new Set(
+      [...rooms]
+        .filter(([roomId, room]) => room && this.#isHere(roomId, room.buyerId) && this.#isHere(roomId, room.sellerId))
+        .map(([roomId]) => roomId),
+    )
+    const present = await this.#deps.presence.presentIn([...roomIds].filter((roomId) => !allHere.has(roomId)))
     const missed: { userId: string; message: ChatMessage }[] = []
     for (const message of messages) {
       const room = rooms.get(message.roomId)
-      if (!room) continue
+      if (!room || allHere.has(message.roomId)) continue
       for (const userId of [room.buyerId, room.sellerId]) {
         if (userId !== message.senderId && !present.get(message.roomId)?.has(userId)) missed.push({ userId, message })
       }
     }
     await this.#notify(missed)
+  }
+
+  /** Whether `userId` has a live subscription to the room on this instance (and so is present). */
+  #isHere(roomId: string, userId: string): boolean {
+    for (const subscription of this.#roomSubscribers.get(roomId) ?? []) {
+      if (subscription.connection.userId === userId) return true
+    }
+    return false
   }
 
   /** Notifications of missed messages: recorded in one write, then pushed in one round trip. */
