@@ -9,9 +9,13 @@
  *
  * A chunk that fails is retried (cockatiel, exponential backoff) for the goods whose answer did
  * not arrive; both scripts are idempotent, so a retried goods is never written twice over.
+ *
+ * On a Redis Cluster a pipeline may only hold keys of one primary, and a chunk's goods sit on all
+ * of them: there the chunk's calls go out together, unpipelined, each to its goods' primary, and
+ * each primary that has not seen the script is sent it by the client.
  */
 import { createHash } from 'node:crypto'
-import type { Redis } from '@timedeal/platform'
+import { defineScripts, type Redis, runScript } from '@timedeal/platform'
 import { loadIfAbsentScript, type StockKeys, type StockSource, stockKeys } from '@timedeal/stock'
 import { ExponentialBackoff, handleAll, retry } from 'cockatiel'
 import type { WarmupMode } from './types.ts'
@@ -67,7 +71,7 @@ export interface ChunkOutcome {
 
 export interface StockWriter {
   write(rows: readonly StockSource[]): Promise<ChunkOutcome>
-  /** Requests sent to Redis so far: one per pipelined chunk, plus script loads. */
+  /** Requests sent to Redis so far: one per chunk (pipelined, or sent together on a cluster), plus script loads. */
   readonly roundTrips: number
 }
 
@@ -82,6 +86,8 @@ export function createStockWriter(redis: Redis, options: WriterOptions): StockWr
   const keys: StockKeys = stockKeys(options.prefix)
   const script = options.mode === 'IfAbsent' ? loadIfAbsentScript.lua : overwriteBeforeOpeningScript.lua
   const sha = sha1(script)
+  const clusterCommand = options.mode === 'IfAbsent' ? 'warmupLoadIfAbsent' : 'warmupOverwriteBeforeOpening'
+  if (redis.isCluster) defineScripts(redis, { [clusterCommand]: { numberOfKeys: 2, lua: script } })
   let roundTrips = 0
   const policy = retry(handleAll, {
     maxAttempts: options.maxAttempts - 1,
@@ -94,24 +100,27 @@ export function createStockWriter(redis: Redis, options: WriterOptions): StockWr
     try {
       await policy.execute(async () => {
         const indexes = pending()
-        const pipeline = redis.pipeline()
-        for (const index of indexes) {
+        const calls = indexes.map((index) => {
           const row = rows[index] as StockSource
-          pipeline.evalsha(
-            sha,
-            2,
-            keys.available(row.goodsId),
-            keys.sale(row.goodsId),
-            row.onHand,
-            row.startsAt,
-            row.endsAt,
-            row.purchaseLimit ?? 0,
-            row.initialStock,
-            row.version,
-          )
-        }
+          const args = [row.onHand, row.startsAt, row.endsAt, row.purchaseLimit ?? 0, row.initialStock, row.version]
+          return { keys: [keys.available(row.goodsId), keys.sale(row.goodsId)], args }
+        })
         roundTrips += 1
-        const results = (await pipeline.exec()) ?? []
+        let results: [Error | null, unknown][]
+        if (redis.isCluster) {
+          results = await Promise.all(
+            calls.map(({ keys: scriptKeys, args }) =>
+              runScript(redis, clusterCommand, scriptKeys, args).then(
+                (value): [null, unknown] => [null, value],
+                (error: Error): [Error, null] => [error, null],
+              ),
+            ),
+          )
+        } else {
+          const pipeline = redis.pipeline()
+          for (const { keys: scriptKeys, args } of calls) pipeline.evalsha(sha, 2, ...scriptKeys, ...args)
+          results = (await pipeline.exec()) ?? []
+        }
         let noScript = false
         let failure: Error | undefined
         results.forEach(([error, value], position) => {
