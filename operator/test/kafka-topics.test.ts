@@ -203,7 +203,7 @@ test('the generated topic manifests never drift from the contracts catalog', () 
   }
 })
 
-test('apply creates the catalog topics from the generated manifests under a prefix, and a second apply changes nothing', async () => {
+test('apply creates the catalog topics from the generated manifests under a prefix, and a second apply changes nothing and says they are unchanged, not adopted', async () => {
   const applyPrefix = `${prefix}apply.`
   const lines: string[] = []
   const print = (line: string) => void lines.push(line)
@@ -235,6 +235,13 @@ test('apply creates the catalog topics from the generated manifests under a pref
     0,
   )
   assert.ok(!second.some((line) => /created|raised|set the config/.test(line)), second.join('\n'))
+  // A topic already as the file says is reported unchanged, not adopted again on every run.
+  const perTopic = second.filter((line) => line.startsWith('kafkatopic/'))
+  assert.equal(perTopic.length, expected.length, second.join('\n'))
+  assert.ok(
+    perTopic.every((line) => /\(unchanged, in sync\)$/.test(line) && !/adopted/.test(line)),
+    second.join('\n'),
+  )
 })
 
 test('apply refuses a file with a resource it does not reconcile, naming the file', async () => {

@@ -6,7 +6,7 @@
 import type { Logger } from '@timedeal/platform'
 import { findCondition } from '../conditions.ts'
 import { connectKafkaTopicAdmin, type KafkaTopicAdmin } from '../kafka-topic/kafka-admin.ts'
-import { planKafkaTopic } from '../kafka-topic/plan.ts'
+import { planKafkaTopic, type TopicPlan } from '../kafka-topic/plan.ts'
 import { KAFKA_TOPIC_KIND, type KafkaTopic, type KafkaTopicStatus } from '../kafka-topic/types.ts'
 import { API_VERSION } from '../runtime/controller.ts'
 import type { OperatorSettings } from '../settings.ts'
@@ -124,8 +124,7 @@ export async function applyKafkaTopics(
           now: Date.now(),
         })
         await admin.apply(plan.actions)
-        const done = plan.events.map((event) => event.message).join('; ')
-        print(`${name}: ${summary(plan.status)}${done ? ` (${done})` : ''}`)
+        print(`${name}: ${summary(plan.status)}${whatChanged(plan)}`)
         return findCondition(plan.status.conditions, 'Ready')?.status === 'True'
       } catch (error) {
         print(
@@ -139,6 +138,17 @@ export async function applyKafkaTopics(
     print('warning: the broker creates topics on first use (auto.create.topics.enable=true)')
   }
   return outcomes.filter((ready) => !ready).length
+}
+
+/**
+ * A file carries no status, so every plan for an existing topic says `Adopted`: on the command
+ * line that is no news. A topic that needed nothing is reported unchanged.
+ */
+function whatChanged(plan: TopicPlan): string {
+  const done = plan.events.filter((event) => event.reason !== 'Adopted').map((event) => event.message)
+  if (done.length > 0) return ` (${done.join('; ')})`
+  const ready = findCondition(plan.status.conditions, 'Ready')?.status === 'True'
+  return plan.actions.length === 0 && ready ? ' (unchanged, in sync)' : ''
 }
 
 function summary(status: KafkaTopicStatus): string {
