@@ -247,6 +247,27 @@ describe('the web app in a real browser, on the whole platform', () => {
     await buyer.getByRole('button', { name: 'Sign out' }).waitFor()
   })
 
+  it('the live stock a page polls is revalidated with a conditional request: unchanged is a 304', async () => {
+    const stockUrl = `/api/goods/${goodsId}/stock`
+    const first = await fetch(`${gatewayUrl}${stockUrl}`)
+    const tag = first.headers.get('etag')
+    assert.ok(tag, 'the stock answer has an ETag')
+    const again = await fetch(`${gatewayUrl}${stockUrl}`, { headers: { 'if-none-match': tag } })
+    assert.equal(again.status, 304)
+
+    // The browser sends the validator on its own: the page asks with `cache: 'no-cache'`.
+    const page = await newPage(gatewayUrl)
+    const conditional: string[] = []
+    page.on('request', (request) => {
+      if (!request.url().endsWith(stockUrl)) return
+      void request.allHeaders().then((headers) => {
+        if (headers['if-none-match']) conditional.push(headers['if-none-match'])
+      })
+    })
+    await page.goto(`/goods/${goodsId}`)
+    await eventually(async () => (conditional.length >= 2 ? true : undefined), 15_000, 'conditional polls')
+  })
+
   it('a second buyer gets a clear sold-out message', async () => {
     const second = await newPage(gatewayUrl)
     await signInThroughTheApp(second, SECOND_BUYER)

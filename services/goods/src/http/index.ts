@@ -1,4 +1,5 @@
 import { createRoutes, type Routes, type TokenVerifier } from '@timedeal/platform'
+import { etag } from 'hono/etag'
 import type { Catalog } from '../adapters/catalog.ts'
 import type { Wishlist } from '../adapters/wishlist.ts'
 import type { LiveStock } from '../flows/live-stock.ts'
@@ -22,6 +23,9 @@ export interface GoodsRoutesDeps {
  */
 export function goodsRoutes(deps: GoodsRoutesDeps): Routes {
   const routes = createRoutes()
+  // Browsers poll the catalog and the live stock: an unchanged answer is a 304 without a body.
+  routes.use('/api/goods', etag())
+  routes.use('/api/goods/*', etag())
   routes.route('/api/goods', catalogRoutes(deps))
   routes.route('/api/wishlist', wishlistRoutes(deps))
   return routes
