@@ -174,11 +174,13 @@ const describeAccess = ({ verb, group, resource, subresource }: Access) =>
  * Asks the API server, as the impersonated identity, whether each access is allowed: one
  * SelfSubjectAccessReview per access, all in one request.
  */
-async function reviewAs(as: string, accesses: readonly Access[]): Promise<boolean[]> {
+async function reviewAs(as: string, accesses: readonly Access[], inNamespace = namespace): Promise<boolean[]> {
   const items = accesses.map(({ verb, group, resource, subresource }) => ({
     apiVersion: 'authorization.k8s.io/v1',
     kind: 'SelfSubjectAccessReview',
-    spec: { resourceAttributes: { namespace, verb, group, resource, ...(subresource ? { subresource } : {}) } },
+    spec: {
+      resourceAttributes: { namespace: inNamespace, verb, group, resource, ...(subresource ? { subresource } : {}) },
+    },
   }))
   const out = await ok(
     kubectl,
@@ -421,9 +423,13 @@ describe('charts', () => {
 
   test("the operator's ServiceAccount may do what the operator needs and is refused anything more", async () => {
     const rbac = (await development()).objects.filter((object) =>
-      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind),
+      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(object.kind),
     )
-    assert.equal(rbac.length, 3, 'a ServiceAccount, a ClusterRole and its binding')
+    assert.deepEqual(
+      rbac.map((object) => object.kind).sort(),
+      ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'],
+      'a ServiceAccount, a ClusterRole and its binding, a Role for the Lease and its binding',
+    )
     const items = rbac.map(({ apiVersion, kind, metadata, rules, roleRef, subjects }) => ({
       apiVersion,
       kind,
@@ -436,12 +442,20 @@ describe('charts', () => {
     const as = `--as=system:serviceaccount:${namespace}:${account}`
 
     // Every rule the chart grants, verb by verb, then what the operator never needs.
-    const granted: Access[] = (find(rbac, 'ClusterRole').rules ?? []).flatMap((rule) =>
-      (rule.resources ?? []).flatMap((resource) =>
-        rule.verbs.map((verb) => access(verb, rule.apiGroups?.[0] ?? '', resource)),
-      ),
+    const grantedBy = (kind: string): Access[] =>
+      (find(rbac, kind).rules ?? []).flatMap((rule) =>
+        (rule.resources ?? []).flatMap((resource) =>
+          rule.verbs.map((verb) => access(verb, rule.apiGroups?.[0] ?? '', resource)),
+        ),
+      )
+    const leases = grantedBy('Role')
+    const granted: Access[] = [...grantedBy('ClusterRole'), ...leases]
+    assert.ok(granted.length > leases.length, 'the ClusterRole grants nothing')
+    assert.ok(leases.length > 0 && leases.every(({ resource }) => resource === 'leases'), 'the Role grants Leases only')
+    assert.ok(
+      !grantedBy('ClusterRole').some(({ resource }) => resource === 'leases'),
+      'Leases are not granted cluster-wide',
     )
-    assert.ok(granted.length > 0, 'the ClusterRole grants nothing')
     const refused: Access[] = [
       access('create', 'apps', 'deployments'),
       access('delete', '', 'pods'),
@@ -459,6 +473,11 @@ describe('charts', () => {
     })
     refused.forEach((asked, index) => {
       assert.equal(answers[granted.length + index], false, `the operator may ${describeAccess(asked)}`)
+    })
+    // Its Lease lives in the release namespace; in any other it may not touch one.
+    const elsewhere = await reviewAs(as, leases, 'default')
+    leases.forEach((asked, index) => {
+      assert.equal(elsewhere[index], false, `the operator may ${describeAccess(asked)} in another namespace`)
     })
 
     // And real requests under its identity: its own resources are served, the rest forbidden.

@@ -1,6 +1,7 @@
-// The operator's own RBAC: a ServiceAccount bound to exactly the ClusterRole rules the chart
-// ships (charts/timedeal/files/operator-clusterrole-rules.yaml) runs the operator with its own
-// token. The operator does its whole job with it, and the token is refused everything else.
+// The operator's own RBAC: a ServiceAccount bound to exactly the rules the chart ships
+// (charts/timedeal/files/operator-clusterrole-rules.yaml: the ClusterRole's `rules`, and the
+// `leaseRules` of a Role in the namespace of its Lease) runs the operator with its own token. The
+// operator does its whole job with it, and the token is refused everything else.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -45,7 +46,7 @@ async function refusal(call: Promise<unknown>): Promise<number> {
   return 200
 }
 
-test('the operator with exactly the chart ClusterRole reconciles, writes status, finalizers, Events and its Lease, and is refused anything more', {
+test('the operator with exactly the chart ClusterRole and Lease Role reconciles, writes status, finalizers, Events and its Lease, and is refused anything more', {
   timeout: 180_000,
 }, async () => {
   await ensureCrds()
@@ -55,12 +56,17 @@ test('the operator with exactly the chart ClusterRole reconciles, writes status,
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
   const custom = kc.makeApiClient(CustomObjectsApi)
   const roleName = `timedeal-operator-${namespace.name}`
+  const foreignLease = `forged-${namespace.name}`
   const kafka = rawKafka('operator-rbac-test').admin()
   await kafka.connect()
   let operator: Awaited<ReturnType<typeof spawnOperator>> | undefined
   try {
-    const { rules } = parse(readFileSync(rulesFile, 'utf8')) as { rules: V1PolicyRule[] }
+    const { rules, leaseRules } = parse(readFileSync(rulesFile, 'utf8')) as {
+      rules: V1PolicyRule[]
+      leaseRules: V1PolicyRule[]
+    }
     assert.ok(rules.length > 0)
+    assert.ok(leaseRules?.length > 0, 'the Role for the Lease has rules')
     await core.createNamespacedServiceAccount({
       namespace: namespace.name,
       body: { metadata: { name: 'timedeal-operator' } },
@@ -70,6 +76,19 @@ test('the operator with exactly the chart ClusterRole reconciles, writes status,
       body: {
         metadata: { name: roleName },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName },
+        subjects: [{ kind: 'ServiceAccount', name: 'timedeal-operator', namespace: namespace.name }],
+      },
+    })
+    // Leader election: a Role in the Lease's namespace (the release's), not the whole cluster.
+    await rbac.createNamespacedRole({
+      namespace: namespace.name,
+      body: { metadata: { name: 'timedeal-operator-lease' }, rules: leaseRules },
+    })
+    await rbac.createNamespacedRoleBinding({
+      namespace: namespace.name,
+      body: {
+        metadata: { name: 'timedeal-operator-lease' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'timedeal-operator-lease' },
         subjects: [{ kind: 'ServiceAccount', name: 'timedeal-operator', namespace: namespace.name }],
       },
     })
@@ -219,6 +238,15 @@ test('the operator with exactly the chart ClusterRole reconciles, writes status,
           .makeApiClient(CoordinationV1Api)
           .deleteNamespacedLease({ namespace: namespace.name, name: 'timedeal-operator' }),
       ),
+      'create a Lease in another namespace': await refusal(
+        as.makeApiClient(CoordinationV1Api).createNamespacedLease({
+          namespace: 'default',
+          body: { metadata: { name: foreignLease }, spec: { holderIdentity: 'forged' } },
+        }),
+      ),
+      'read a Lease in another namespace': await refusal(
+        as.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace: 'default', name: foreignLease }),
+      ),
       'bind a ClusterRole': await refusal(
         as.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
           body: {
@@ -240,6 +268,10 @@ test('the operator with exactly the chart ClusterRole reconciles, writes status,
   } finally {
     await operator?.stop()
     await kafka.disconnect()
+    await kc
+      .makeApiClient(CoordinationV1Api)
+      .deleteNamespacedLease({ namespace: 'default', name: foreignLease })
+      .catch(() => undefined)
     await rbac.deleteClusterRoleBinding({ name: roleName }).catch(() => undefined)
     await rbac.deleteClusterRole({ name: roleName }).catch(() => undefined)
     await namespace.drop()
