@@ -32,6 +32,8 @@ export interface TargetResult {
   readonly steps: readonly StepResult[]
   /** The best step that kept up (p99 within the limit and every delivery in), if any. */
   readonly best: StepResult | undefined
+  /** The highest rate whose deliveries all arrived, whatever its p99: throughput apart from the latency limit. */
+  readonly deliveredInFullPerSecond: number
   /** The step run under the CPU profiler at the highest offered rate (not counted in the figures). */
   readonly profiled?: { readonly step: StepResult; readonly summary: ProfileSummary; readonly files: readonly string[] }
 }
@@ -136,11 +138,11 @@ export function markdown(options: {
     '',
     '## Best step of each target',
     '',
-    '| connections | target | held (start / end) | opened in | RSS / connection | best deliveries/s | p50 ms | p99 ms | server CPU cores | load |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| connections | target | held (start / end) | opened in | RSS / connection | best deliveries/s | p50 ms | p99 ms | server CPU cores | delivered in full, any p99 | load |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...results.map(
       (result) =>
-        `| ${result.connections} | ${result.label} | ${result.held} / ${result.heldAtEnd} | ${result.openSeconds} s | ${result.rssPerConnectionKb} KiB | ${result.best?.deliveriesPerSecond ?? '–'} | ${result.best?.p50Ms ?? '–'} | ${result.best?.p99Ms ?? '–'} | ${result.best?.serverCores ?? '–'} | ${result.loadAverage} |`,
+        `| ${result.connections} | ${result.label} | ${result.held} / ${result.heldAtEnd} | ${result.openSeconds} s | ${result.rssPerConnectionKb} KiB | ${result.best?.deliveriesPerSecond ?? '–'} | ${result.best?.p50Ms ?? '–'} | ${result.best?.p99Ms ?? '–'} | ${result.best?.serverCores ?? '–'} | ${result.deliveredInFullPerSecond}/s | ${result.loadAverage} |`,
     ),
     '',
     '## Steps',
