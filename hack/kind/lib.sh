@@ -85,6 +85,8 @@ kind_cmd() { "$KIND_BIN" "$@"; }
 # podman reads this file instead of the system's (nothing under /etc is changed): the
 # capability bounding set here lacks CAP_SYS_RESOURCE, so the default rlimits podman applies
 # to containers cannot be set ("error setting rlimit type 7"); these are within the host's.
+# runc, not crun: crun refuses the hybrid cgroup layout here ("cgroups in hybrid mode not
+# supported") that kind's --cgroupns=private node gets.
 KIND_CONTAINERS_CONF="$KIND_STATE/containers.conf"
 write_containers_conf() {
   local nofile nproc
@@ -96,6 +98,8 @@ write_containers_conf() {
   cat >"$KIND_CONTAINERS_CONF.tmp" <<CONF
 [containers]
 default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[engine]
+runtime = "runc"
 CONF
   mv "$KIND_CONTAINERS_CONF.tmp" "$KIND_CONTAINERS_CONF"
   export CONTAINERS_CONF="$KIND_CONTAINERS_CONF"

@@ -263,7 +263,7 @@ TOML
     sleep 0.3
   done
   for archive in "$KIND_IMAGES_DIR"/*.tar; do
-    ctr -a "$run/containerd.sock" -n k8s.io images import --digests --snapshotter overlayfs "$archive" >/dev/null ||
+    ctr -a "$run/containerd.sock" -n k8s.io images import --snapshotter overlayfs "$archive" >/dev/null ||
       { kill "$pid"; die "importing $archive into the node failed"; }
   done
   ctr -a "$run/containerd.sock" -n k8s.io images ls -q | grep -v '^sha256:' | sed 's/^/[kind]   preloaded /' >&2
