@@ -163,6 +163,12 @@ CHAT_ALLOWED_ORIGINS: {{ join "," ($values.allowedOrigins | default (list (inclu
 {{- if and (eq .name "user") (not $root.Values.development) }}
 MAILER: "smtp"
 {{- end }}
+{{- if eq .name "user" }}
+{{- /* My page reads these services' public routes with the caller's token. */}}
+{{- range $upstream := list "order" "chat" }}
+{{ upper $upstream }}_URL: {{ printf "http://%s:%v" (include "timedeal.serviceName" (dict "root" $root "name" $upstream)) (index $root.Values.services $upstream).port | quote }}
+{{- end }}
+{{- end }}
 {{- if eq .name "gateway" }}
 {{- /* Reached only through the Ingress: the proxy's X-Forwarded-* headers are the client's. */}}
 TRUST_PROXY: {{ ternary "true" "false" (and $root.Values.ingress.enabled (eq ($values.serviceType | default "ClusterIP") "ClusterIP")) | quote }}
