@@ -109,6 +109,14 @@ describe('/ws/chat with raw frames', () => {
     await assertStillServing()
   })
 
+  test('a WebSocket message too large to take in whole still gets ERROR with a message before the close', async () => {
+    const client = await RawStompClient.connect(server.url, sellerToken)
+    // Past the WebSocket message limit (four frames' worth), not only past one frame's.
+    client.write(`SEND\ndestination:/pub/rooms/${roomId}\n\n${'x'.repeat(20_000)}\0`)
+    await assertErrorAndClose(client, /WebSocket message larger than 16384 bytes/)
+    await assertStillServing()
+  })
+
   test('an unknown command gets ERROR and close, and the server goes on serving others', async () => {
     const client = await RawStompClient.connect(server.url, sellerToken)
     client.write('HELLO\n\n\0')

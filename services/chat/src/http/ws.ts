@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import { upgradeWebSocket } from '@hono/node-server'
 import { type AppEnv, bearerToken, type Logger, type TokenVerifier } from '@timedeal/platform'
 import {
@@ -82,10 +83,14 @@ export interface ChatHub {
 export function createChatSocketServer(limits: Pick<ChatSocketLimits, 'maxFrameBytes'>): WebSocketServer {
   return new WebSocketServer({
     noServer: true,
-    // A WebSocket message may carry several frames; the decoder enforces the per-frame limit.
-    maxPayload: limits.maxFrameBytes * 4,
+    maxPayload: webSocketMessageLimit(limits.maxFrameBytes),
     handleProtocols: (offered) => STOMP_SUBPROTOCOLS.find((protocol) => offered.has(protocol)) ?? false,
   })
+}
+
+/** A WebSocket message may carry several frames; the decoder enforces the per-frame limit. */
+export function webSocketMessageLimit(maxFrameBytes: number): number {
+  return maxFrameBytes * 4
 }
 
 export interface ChatSocketDeps {
@@ -167,6 +172,9 @@ class StompConnection implements ChatConnection {
       maxSubscriptions: limits.maxSubscriptions,
       serverName: 'timedeal-chat',
     })
+    beforeOversizeClose(socket, () =>
+      this.fail(`WebSocket message larger than ${webSocketMessageLimit(limits.maxFrameBytes)} bytes`),
+    )
     this.#schedule()
   }
 
@@ -320,6 +328,18 @@ class StompConnection implements ChatConnection {
     )
     this.#timer.unref()
   }
+}
+
+/**
+ * `ws` refuses a message past `maxPayload` by closing with 1009 at once, which tells a STOMP
+ * client nothing. Its receiver reports the fault before the socket starts closing, so an ERROR
+ * written from a listener placed ahead of the socket's own still goes out before the close.
+ */
+function beforeOversizeClose(socket: WebSocket, explain: () => void): void {
+  const receiver = (socket as unknown as { _receiver?: EventEmitter })._receiver
+  receiver?.prependListener('error', (error: Error & { code?: string }) => {
+    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') explain()
+  })
 }
 
 /** A page served by this very host is no cross-site page (and non-browser clients often send this origin). */
