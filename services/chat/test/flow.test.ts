@@ -147,7 +147,7 @@ describe('delivery from memory and resume while storage lags', () => {
       resumer.sendFrame('SUBSCRIBE', [
         ['id', 'resumed'],
         ['destination', `/sub/rooms/${roomId}`],
-        ['resume-after', '0'],
+        ['resume-after', '00000000-0000-7000-8000-000000000000'],
       ])
       const refused = await resumer.next(RESUME_WAIT_MS + 10_000)
       assert.equal(refused.command, 'ERROR')

@@ -180,6 +180,18 @@ describe('/ws/chat with raw frames', () => {
     client.close()
   })
 
+  test('a resume-after that is no message id gets ERROR and close, never a silent subscription that replays nothing', async () => {
+    const client = await RawStompClient.connect(server.url, buyerToken)
+    client.sendFrame('SUBSCRIBE', [
+      ['id', 'resumed'],
+      ['destination', `/sub/rooms/${roomId}`],
+      ['resume-after', 'the-last-one-i-saw'],
+      ['receipt', 'r'],
+    ])
+    await assertErrorAndClose(client, /resume-after must be a message id/)
+    await assertStillServing()
+  })
+
   test('a non-member can neither subscribe to a room nor send to it', async () => {
     const strangerToken = await issuer.sign({ sub: uniqueName('stranger'), role: 'BUYER' })
     const subscriber = await RawStompClient.connect(server.url, strangerToken)

@@ -1,5 +1,6 @@
 import type { AckMode, StompHeader } from '@timedeal/stomp'
 import type { ChatMessage } from '../adapters/message-store.ts'
+import { UUID_PATTERN } from '../domain/ids.ts'
 import type { ChatConnection, ChatHub } from '../http/ws.ts'
 import { StompRefusal } from '../http/ws.ts'
 
@@ -216,6 +217,10 @@ export class ChatFlow implements ChatHub {
     if (!roomId) throw new StompRefusal(`unknown destination ${JSON.stringify(destination)}`)
     await this.#requireMember(roomId, connection.userId)
     const resumeAfter = headers.find(([name]) => name === RESUME_AFTER_HEADER)?.[1]
+    // Ids compare as text, so anything else would replay all or nothing without a word.
+    if (resumeAfter && !UUID_PATTERN.test(resumeAfter)) {
+      throw new StompRefusal(`${RESUME_AFTER_HEADER} must be a message id`)
+    }
     const subscription: RoomSubscription = {
       connection,
       id,
