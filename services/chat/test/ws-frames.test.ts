@@ -117,6 +117,17 @@ describe('/ws/chat with raw frames', () => {
     await assertStillServing()
   })
 
+  test('a text WebSocket message that is not UTF-8 (a binary body sent as text) gets ERROR with a message before the close', async () => {
+    const client = await RawStompClient.connect(server.url, sellerToken)
+    const frame = Buffer.concat([
+      Buffer.from(`SEND\ndestination:/pub/rooms/${roomId}\ncontent-length:2\n\n`),
+      Buffer.from([0xff, 0xfe, 0x00]),
+    ])
+    client.write(frame, false)
+    await assertErrorAndClose(client, /not valid UTF-8/)
+    await assertStillServing()
+  })
+
   test('an unknown command gets ERROR and close, and the server goes on serving others', async () => {
     const client = await RawStompClient.connect(server.url, sellerToken)
     client.write('HELLO\n\n\0')

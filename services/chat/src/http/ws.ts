@@ -172,9 +172,7 @@ class StompConnection implements ChatConnection {
       maxSubscriptions: limits.maxSubscriptions,
       serverName: 'timedeal-chat',
     })
-    beforeOversizeClose(socket, () =>
-      this.fail(`WebSocket message larger than ${webSocketMessageLimit(limits.maxFrameBytes)} bytes`),
-    )
+    beforeWebSocketFault(socket, (code) => this.fail(webSocketFaultMessage(code, limits.maxFrameBytes)))
     this.#schedule()
   }
 
@@ -331,15 +329,26 @@ class StompConnection implements ChatConnection {
 }
 
 /**
- * `ws` refuses a message past `maxPayload` by closing with 1009 at once, which tells a STOMP
- * client nothing. Its receiver reports the fault before the socket starts closing, so an ERROR
- * written from a listener placed ahead of the socket's own still goes out before the close.
+ * `ws` answers a fault in the incoming WebSocket stream (a message past `maxPayload`, a text
+ * message that is not UTF-8, …) by closing at once, which tells a STOMP client nothing. Its
+ * receiver reports the fault before the socket starts closing, so an ERROR written from a
+ * listener placed ahead of the socket's own still goes out before the close.
  */
-function beforeOversizeClose(socket: WebSocket, explain: () => void): void {
+function beforeWebSocketFault(socket: WebSocket, explain: (code: string | undefined) => void): void {
   const receiver = (socket as unknown as { _receiver?: EventEmitter })._receiver
-  receiver?.prependListener('error', (error: Error & { code?: string }) => {
-    if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') explain()
-  })
+  receiver?.prependListener('error', (error: Error & { code?: string }) => explain(error.code))
+}
+
+/** The ERROR's `message` for a fault `ws` found in the WebSocket stream (its error codes). */
+function webSocketFaultMessage(code: string | undefined, maxFrameBytes: number): string {
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+      return `WebSocket message larger than ${webSocketMessageLimit(maxFrameBytes)} bytes`
+    case 'WS_ERR_INVALID_UTF8':
+      return 'text WebSocket message is not valid UTF-8; send binary bodies in binary messages'
+    default:
+      return 'malformed WebSocket frame'
+  }
 }
 
 /** A page served by this very host is no cross-site page (and non-browser clients often send this origin). */
