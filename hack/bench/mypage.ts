@@ -43,6 +43,7 @@ import {
 } from '@timedeal/platform/testing'
 import { z } from 'zod'
 import { escapeXml, percentile, reportTail, round, saveReport } from './figures.ts'
+import { applyCatalogTopics } from './topics.ts'
 
 const settings = loadSettingsOrExit(
   z.object({
@@ -50,11 +51,16 @@ const settings = loadSettingsOrExit(
     ...redisSettings(),
     MONGO_URL: mongoSettings('unused').MONGO_URL,
     /** The delay every proxied service gets, in ms. */
-    BENCH_MYPAGE_DELAY_MS: positiveInt(50),
+    BENCH_MYPAGE_DELAY_MS: positiveInt(100),
     /** Pages (or part calls) measured per phase. */
-    BENCH_MYPAGE_REQUESTS: positiveInt(400),
-    /** Callers asking at the same time. */
-    BENCH_MYPAGE_CONCURRENCY: positiveInt(8),
+    BENCH_MYPAGE_REQUESTS: positiveInt(200),
+    /**
+     * Callers asking at the same time while latency is compared. One by default: the services
+     * share the machine's cores, and more callers measure its saturation, not the page's shape.
+     */
+    BENCH_MYPAGE_CONCURRENCY: positiveInt(1),
+    /** Callers asking at the same time while order-service is down: enough to pile up if calls waited. */
+    BENCH_MYPAGE_DOWN_CONCURRENCY: positiveInt(8),
     /** user-service's budget for one part (its MYPAGE_PART_TIMEOUT_MS). */
     MYPAGE_PART_TIMEOUT_MS: positiveInt(800),
   }),
@@ -84,7 +90,12 @@ interface Run {
 }
 
 /** `count` requests from `concurrency` callers at once; the latency of each, and how it ended. */
-async function drive(label: string, count: number, send: () => Promise<{ ok: boolean; degraded: boolean }>) {
+async function drive(
+  label: string,
+  count: number,
+  send: () => Promise<{ ok: boolean; degraded: boolean }>,
+  concurrency = settings.BENCH_MYPAGE_CONCURRENCY,
+) {
   const latencies: number[] = []
   let degraded = 0
   let errors = 0
@@ -99,7 +110,7 @@ async function drive(label: string, count: number, send: () => Promise<{ ok: boo
       if (outcome.degraded) degraded += 1
     }
   }
-  await Promise.all(Array.from({ length: settings.BENCH_MYPAGE_CONCURRENCY }, caller))
+  await Promise.all(Array.from({ length: concurrency }, caller))
   const phase: Phase = {
     label,
     requests: count,
@@ -289,7 +300,7 @@ function markdown(options: {
       environment: {
         'CPU cores': String(cpus().length),
         'added delay per service call (D)': `${settings.BENCH_MYPAGE_DELAY_MS} ms`,
-        'concurrent callers': String(settings.BENCH_MYPAGE_CONCURRENCY),
+        'concurrent callers': `${settings.BENCH_MYPAGE_CONCURRENCY} (${settings.BENCH_MYPAGE_DOWN_CONCURRENCY} while order-service is down)`,
         'requests per phase': String(settings.BENCH_MYPAGE_REQUESTS),
         'part timeout (MYPAGE_PART_TIMEOUT_MS)': `${settings.MYPAGE_PART_TIMEOUT_MS} ms`,
         node: process.version,
@@ -316,7 +327,11 @@ async function main(): Promise<void> {
   // Topics of its own (the Makefile gives a fresh prefix), so `make dev` never sees bench traffic.
   const bus = eventBusFromSettings(settings, 'bench-mypage', logger)
   const admin = await bus.admin()
-  await admin.ensureTopics(allTopics())
+  await applyCatalogTopics({
+    brokers: settings.KAFKA_BROKERS,
+    topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+    clientId: 'bench-mypage',
+  })
   const run: Run = {
     databases: [],
     processes: [],
@@ -341,33 +356,41 @@ async function main(): Promise<void> {
     await drive('warm-up', 50, parallelPage)
     await drive('warm-up', 50, sequentialPage)
 
+    const partUrls = [
+      `${proxies.orders.url}/api/orders?limit=5`,
+      `${proxies.goods.url}/api/wishlist`,
+      `${proxies.chat.url}/api/chat/notifications?limit=1&unread=true`,
+    ] as const
     const parts = [
-      await drive('orders alone (order-service)', count, part(`${proxies.orders.url}/api/orders?limit=5`)),
-      await drive('wishlist alone (goods-service)', count, part(`${proxies.goods.url}/api/wishlist`)),
-      await drive(
-        'unread count alone (chat-service)',
-        count,
-        part(`${proxies.chat.url}/api/chat/notifications?limit=1&unread=true`),
-      ),
+      await drive('orders alone (order-service)', count, part(partUrls[0])),
+      await drive('wishlist alone (goods-service)', count, part(partUrls[1])),
+      await drive('unread count alone (chat-service)', count, part(partUrls[2])),
     ]
+    // The floor of any parallel page: the three calls at once, straight through the proxies.
+    const together = await drive('the three parts at once, called directly', count, async () => {
+      const answers = await Promise.all(partUrls.map((url) => part(url)()))
+      return { ok: answers.every((answer) => answer.ok), degraded: false }
+    })
     const inParallel = await drive('my page, parts in parallel', count, parallelPage)
     const inSequence = await drive('my page, parts one after another', count, sequentialPage)
 
     proxies.orders.cut = true
-    const refused = await drive('my page, order-service refusing connections', count, parallelPage)
+    const down = settings.BENCH_MYPAGE_DOWN_CONCURRENCY
+    const refused = await drive('my page, order-service refusing connections', count, parallelPage, down)
     proxies.orders.cut = false
     await eventually(async () => (await parallelPage()).degraded === false || undefined, 30_000, 'orders back')
 
     const delay = proxies.orders.delayMs
     proxies.orders.delayMs = 60_000
-    const hanging = await drive('my page, order-service never answering', count, parallelPage)
+    const hanging = await drive('my page, order-service never answering', count, parallelPage, down)
     proxies.orders.delayMs = delay
 
     const slowestPart = Math.max(...parts.map((phase) => phase.p50Ms))
-    const phases = [...parts, inParallel, inSequence, refused, hanging]
+    const phases = [...parts, together, inParallel, inSequence, refused, hanging]
     const ratios = {
       'sequential p50 / parallel p50 (approaches 3, the remote parts)': inSequence.p50Ms / inParallel.p50Ms,
       'parallel p50 / slowest part p50 (goal ≤ 1.2)': inParallel.p50Ms / slowestPart,
+      'parallel p50 / the three parts at once p50': inParallel.p50Ms / together.p50Ms,
       'p99 with order-service refusing / part timeout': refused.p99Ms / timeoutMs,
       'p99 with order-service never answering / part timeout': hanging.p99Ms / timeoutMs,
     }
@@ -375,6 +398,7 @@ async function main(): Promise<void> {
     const notes = [
       `Goal (parallel p50 within 1.2× the slowest part): ${goalMet ? 'met' : 'not met'}.`,
       'The parts alone are the same routes called directly through the same proxies, with the same token and concurrency.',
+      'The three parts at once are those calls made together per request: the slowest of three is slower than the slowest median, so this is the floor a parallel page can reach.',
       'The sequential page is a second user-service process with MYPAGE_SEQUENTIAL=true: the same code, awaiting one part after another.',
       'With order-service down, its breaker opens after a few failed calls; later pages skip it at once, and one trial call per half-open interval waits up to the part timeout.',
       'Every phase shares two CPU cores with the services it measures; the proxies add D ms before passing each request on.',
@@ -388,6 +412,7 @@ async function main(): Promise<void> {
     const figures = {
       delayMs: settings.BENCH_MYPAGE_DELAY_MS,
       slowestPartP50Ms: round(slowestPart),
+      partsAtOnceP50Ms: round(together.p50Ms),
       parallelP50Ms: round(inParallel.p50Ms),
       parallelP99Ms: round(inParallel.p99Ms),
       sequentialP50Ms: round(inSequence.p50Ms),

@@ -53,6 +53,7 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { z } from 'zod'
 import { metricValue, percentile, round, saveReport } from './figures.ts'
 import { ordersChartSvg, ordersMarkdown } from './orders-report.ts'
+import { applyBenchTopic, applyCatalogTopics } from './topics.ts'
 
 const settings = loadSettingsOrExit(
   z.object({
@@ -77,6 +78,12 @@ const SECRET = 'bench-orders-internal-secret'
 const logger = createLogger('bench-orders', 'warn')
 routeProcessWarnings(logger)
 const say = (line: string) => process.stdout.write(`[bench-orders] ${line}\n`)
+/** Where the bench's topics are created (through the operator's apply, as `make dev` does). */
+const topicTarget = {
+  brokers: settings.KAFKA_BROKERS,
+  topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+  clientId: 'bench-orders',
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Driven {
@@ -383,7 +390,7 @@ async function mysqlCeilingPhase(run: Run, orderDb: TestDatabase, goodsId: strin
 async function kafkaCeilingPhase(run: Run, goodsId: string) {
   say(`ceiling (b): ${settings.BENCH_KAFKA_EVENTS} events through a bare kafkajs producer`)
   const benchTopic = uniqueName('timedeal.bench.orders').replaceAll('_', '.')
-  await run.admin.ensureTopics([{ name: benchTopic, partitions: 6, replicationFactor: 1, config: {} }])
+  await applyBenchTopic(topicTarget, benchTopic, 6)
   run.cleanups.push(() => run.admin.deleteTopics([benchTopic]))
   // The bare producer below talks to the broker directly, so it names the topic as the broker knows it.
   const benchTopicOnBroker = topicNamespace(settings.KAFKA_TOPIC_PREFIX).topic(benchTopic)
@@ -548,7 +555,7 @@ async function main(): Promise<void> {
   // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench orders.
   const bus = eventBusFromSettings(settings, 'bench-orders', logger)
   const admin = await bus.admin()
-  await admin.ensureTopics(allTopics())
+  await applyCatalogTopics(topicTarget)
   const run: Run = {
     clients: settings.BENCH_CLIENTS,
     kafka: new Kafka({ clientId: 'bench-orders', brokers: [...settings.KAFKA_BROKERS], logLevel: logLevel.NOTHING }),

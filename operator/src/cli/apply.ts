@@ -83,6 +83,19 @@ export async function applyTopicFiles(files: readonly string[], target: TopicTar
   return withTopicAdmin(target, (admin) => applyKafkaTopics(topics, admin, target.topicPrefix, print))
 }
 
+/**
+ * Applies KafkaTopic resources built in code (a script's own topics, e.g. from
+ * `catalogTopicResource`) with the same logic as files. Returns how many are not Ready.
+ */
+export function applyTopicResources(
+  resources: readonly KafkaTopic[],
+  target: TopicTarget,
+  print: Print,
+): Promise<number> {
+  const manifests = resources.map((resource, index) => ({ source: `resource ${index + 1}`, resource }))
+  return withTopicAdmin(target, (admin) => applyKafkaTopics(manifests, admin, target.topicPrefix, print))
+}
+
 function checkKind(source: string, resource: Manifest['resource']): void {
   if (resource.apiVersion !== API_VERSION || !KINDS.includes(resource.kind)) {
     throw new ManifestError(

@@ -13,7 +13,7 @@ import { kafkaTopicAdmin, type TopicAdmin } from './topic-admin.ts'
 
 export { DEAD_LETTER_HEADERS, type ReplayOptions } from './dead-letters.ts'
 export type { DeliveredEvent, EventSubscription, SubscribeOptions } from './subscription.ts'
-export { ensureCatalogTopics, type TopicAdmin } from './topic-admin.ts'
+export type { TopicAdmin } from './topic-admin.ts'
 
 export interface EventBusOptions {
   readonly brokers: readonly string[]

@@ -1,8 +1,6 @@
-/** Topic administration: creating the catalog's topics where missing, listing and deleting them. */
-import { allTopics, type TopicNamespace, type TopicSpec } from '@timedeal/contracts'
+/** Topic administration: creating topics where missing, listing and deleting them, offsets. */
+import type { TopicNamespace, TopicSpec } from '@timedeal/contracts'
 import type { Admin } from 'kafkajs'
-import type { EventBus } from './kafka.ts'
-import type { Logger } from './logger.ts'
 
 export interface TopicAdmin {
   /** Creates the topics that do not exist yet; returns the names it created. */
@@ -53,19 +51,5 @@ export function kafkaTopicAdmin(admin: Admin, names: TopicNamespace): TopicAdmin
       await admin.describeCluster()
     },
     close: () => admin.disconnect(),
-  }
-}
-
-/**
- * Creates the contracts' topics and their dead-letter topics where missing: for local
- * development and tests (in Kubernetes the operator owns topics).
- */
-export async function ensureCatalogTopics(bus: EventBus, logger: Logger): Promise<void> {
-  const admin = await bus.admin()
-  try {
-    const created = await admin.ensureTopics(allTopics())
-    if (created.length > 0) logger.info({ topics: created }, 'created Kafka topics')
-  } finally {
-    await admin.close()
   }
 }

@@ -99,6 +99,15 @@ function ensureRunTopics(brokers: readonly string[]): Promise<void> {
   return runTopics
 }
 
+/**
+ * Creates the catalog's topics behind the run's prefix on another broker (a test's private one)
+ * through the operator's `apply`, as the run's topics are created on the shared broker.
+ */
+export async function createRunTopicsOn(brokers: readonly string[]): Promise<void> {
+  if (!testRun) throw new Error('createRunTopicsOn runs under node --test only (it needs the test run)')
+  await createRunTopics(testRun, { ...process.env, KAFKA_BROKERS: brokers.join(',') })
+}
+
 if (testRun && joined?.started) {
   const run = testRun
   after(async () => {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS } from '@timedeal/contracts'
 import { appendToOutbox } from '@timedeal/platform'
 import {
+  createRunTopicsOn,
   createTestDatabase,
   eventually,
   type ServiceProcess,
@@ -19,7 +20,7 @@ import { newOrderId, newReservationId } from '../src/domain/ids.ts'
 import { placeOrder } from '../src/domain/order-state.ts'
 import { toCloudEvents } from '../src/flows/orders.ts'
 import { createPrivateKafka, type PrivateKafka, privateKafkaAvailable } from './private-kafka.ts'
-import { ensureTopics, rows, testBus, watchEvents } from './support.ts'
+import { rows, watchEvents } from './support.ts'
 
 const relayEntry = fileURLToPath(new URL('../src/relay.ts', import.meta.url))
 const ORDERS = 150
@@ -34,7 +35,7 @@ describe('a Kafka broker restarted in the middle of a stream of orders (a privat
   before(async () => {
     kafka = await createPrivateKafka()
     await kafka.start()
-    await ensureTopics(testBus('order-test-private', kafka.brokers))
+    await createRunTopicsOn(kafka.brokers)
     database = await createTestDatabase('relay', migrations)
     relay = await spawnService(relayEntry, {
       MYSQL_DATABASE: database.name,

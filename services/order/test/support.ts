@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
-import { type EventBus, ensureCatalogTopics, loadSettings, selectRows } from '@timedeal/platform'
+import { type EventBus, loadSettings, selectRows } from '@timedeal/platform'
 import {
   callApp,
   type EventWatch,
@@ -19,7 +19,6 @@ import {
   type TestDatabase,
   type TestIssuer,
   testEventBus,
-  testLogger,
   testSettings,
   uniqueName,
   waitForGroupsPast,
@@ -41,8 +40,6 @@ export const rows = selectRows
 export function testBus(clientId = 'order-test', brokers: readonly string[] = testSettings.KAFKA_BROKERS): EventBus {
   return testEventBus(clientId, brokers)
 }
-
-export const ensureTopics = (bus: EventBus): Promise<void> => ensureCatalogTopics(bus, testLogger)
 
 export interface TestGoodsService {
   /** The running process; `resume` replaces it. */
