@@ -203,7 +203,7 @@ describe('/ws/chat with raw frames', () => {
     await assertStillServing()
   })
 
-  test('a non-member can neither subscribe to a room nor send to it', async () => {
+  test('a non-member can neither subscribe to a room nor send to it, and the ERROR names the receipt the refused SEND asked for', async () => {
     const strangerToken = await issuer.sign({ sub: uniqueName('stranger'), role: 'BUYER' })
     const subscriber = await RawStompClient.connect(server.url, strangerToken)
     subscriber.sendFrame('SUBSCRIBE', [
@@ -221,7 +221,12 @@ describe('/ws/chat with raw frames', () => {
       ],
       'let me in',
     )
-    await assertErrorAndClose(sender, /not a member/)
+    const refused = await sender.next()
+    assert.equal(refused.command, 'ERROR')
+    assert.match(header(refused, 'message') ?? '', /not a member/)
+    // The refused frame asked for a receipt: the ERROR names it, as the spec advises.
+    assert.equal(header(refused, 'receipt-id'), 'r')
+    await sender.closed
     await assert.rejects(listener.next(1500), /no frame/)
     listener.close()
   })

@@ -282,7 +282,10 @@ class StompConnection implements ChatConnection {
       if (receipt && accepted !== false) this.#write(receipt)
     } catch (error) {
       if (!(error instanceof StompRefusal)) this.#deps.logger.error({ err: error }, 'chat frame failed')
-      this.fail(error instanceof StompRefusal ? error.message : 'internal error')
+      const message = error instanceof StompRefusal ? error.message : 'internal error'
+      // The ERROR names the receipt the refused frame asked for, so the client knows which one failed.
+      const receiptId = receipt?.headers.find(([name]) => name === 'receipt-id')?.[1]
+      await this.#carryOut(this.#session.reject(message, receiptId === undefined ? {} : { receiptId }))
     }
   }
 
