@@ -27,6 +27,7 @@ main() {
     as_root ip link delete "$bridge" || say "could not remove the interface $bridge"
   fi
   remove_network_rules "$bridge" "$subnet"
+  remove_idle_cni_chains
   restore_sysctls $KUBELET_SYSCTLS $NETWORK_SYSCTLS
   if [ -f "$HOST_RECORD/done" ] && [ ! -f "$HOST_RECORD/had-lib-modules" ] && [ -d /lib/modules ]; then
     as_root rmdir /lib/modules 2>/dev/null || true

@@ -68,6 +68,27 @@ remove_network_rules() { # bridge subnet
   done
 }
 
+# podman's CNI plugins leave shared chains (CNI-FORWARD, CNI-HOSTPORT-*) and the rules that
+# jump to them. Once no podman container runs, nothing needs those made since the record.
+remove_idle_cni_chains() {
+  local table rule chain
+  [ -f "$HOST_RECORD/iptables-filter" ] && [ -z "$(podman ps -q 2>/dev/null)" ] || return 0
+  for table in filter nat mangle raw; do
+    as_root iptables -t "$table" -S 2>/dev/null | sort | comm -13 "$HOST_RECORD/iptables-$table" - >"$HOST_RECORD/new-$table" || true
+    while read -r rule; do
+      # shellcheck disable=SC2086
+      [[ "$rule" == -A*CNI-* ]] && as_root iptables -t "$table" ${rule/-A/-D} 2>/dev/null
+    done <"$HOST_RECORD/new-$table"
+    for chain in $(awk '$1 == "-N" && $2 ~ /^CNI-/ { print $2 }' "$HOST_RECORD/new-$table"); do
+      as_root iptables -t "$table" -F "$chain" 2>/dev/null || true
+    done
+    for chain in $(awk '$1 == "-N" && $2 ~ /^CNI-/ { print $2 }' "$HOST_RECORD/new-$table"); do
+      as_root iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
+    rm -f "$HOST_RECORD/new-$table"
+  done
+}
+
 # What is still different from the record: printed, and a non-zero status if anything is.
 host_differences() {
   local left=0 link
@@ -78,5 +99,10 @@ host_differences() {
   if findmnt -rn -o TARGET | sort | comm -13 "$HOST_RECORD/mounts" - | grep -E 'containers|netns|kind' >&2; then
     say "left behind: the mounts above"; left=1
   fi
+  for table in filter nat mangle raw; do
+    if as_root iptables -t "$table" -S 2>/dev/null | sort | comm -13 "$HOST_RECORD/iptables-$table" - | grep . >&2; then
+      say "left behind: the iptables rules above (table $table; another podman container may still use them)"; left=1
+    fi
+  done
   return "$left"
 }
