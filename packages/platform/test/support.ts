@@ -30,6 +30,12 @@ import { createRunTopics, deleteRunTopics, joinOrStartTestRun, type TestRun } fr
 
 export { type DelayProxy, startDelayProxy } from './delay-proxy.ts'
 export {
+  createPrivateKafka,
+  type PrivateKafka,
+  type PrivateKafkaOptions,
+  privateKafkaAvailable,
+} from './private-kafka.ts'
+export {
   type CapturedProcess,
   type CommandResult,
   freePort,

@@ -4,9 +4,12 @@ import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS } from '@timedeal/contracts'
 import { appendToOutbox } from '@timedeal/platform'
 import {
+  createPrivateKafka,
   createRunTopicsOn,
   createTestDatabase,
   eventually,
+  type PrivateKafka,
+  privateKafkaAvailable,
   type ServiceProcess,
   spawnService,
   type TestDatabase,
@@ -19,7 +22,6 @@ import { OrderStore } from '../src/adapters/order-store.ts'
 import { newOrderId, newReservationId } from '../src/domain/ids.ts'
 import { placeOrder } from '../src/domain/order-state.ts'
 import { toCloudEvents } from '../src/flows/orders.ts'
-import { createPrivateKafka, type PrivateKafka, privateKafkaAvailable } from './private-kafka.ts'
 import { rows, watchEvents } from './support.ts'
 
 const relayEntry = fileURLToPath(new URL('../src/relay.ts', import.meta.url))

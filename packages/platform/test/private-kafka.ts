@@ -9,7 +9,8 @@ import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { eventually, freePort } from '@timedeal/platform/testing'
+import { freePort } from './processes.ts'
+import { eventually } from './support.ts'
 
 const KAFKA_VERSION = '3.9.1'
 const log4j = fileURLToPath(new URL('../../../hack/kafka/log4j.properties', import.meta.url))
@@ -33,7 +34,12 @@ export interface PrivateKafka {
   output(): string
 }
 
-export async function createPrivateKafka(): Promise<PrivateKafka> {
+export interface PrivateKafkaOptions {
+  /** `auto.create.topics.enable`: off as on the shared broker, on to see what a client naming a missing topic gets. */
+  autoCreateTopics?: boolean
+}
+
+export async function createPrivateKafka(options: PrivateKafkaOptions = {}): Promise<PrivateKafka> {
   const dir = await mkdtemp(join(tmpdir(), 'timedeal-kafka-'))
   const [port, controllerPort] = [await freePort(), await freePort()]
   const properties = join(dir, 'server.properties')
@@ -55,7 +61,7 @@ export async function createPrivateKafka(): Promise<PrivateKafka> {
       'transaction.state.log.min.isr=1',
       'min.insync.replicas=1',
       'group.initial.rebalance.delay.ms=0',
-      'auto.create.topics.enable=false',
+      `auto.create.topics.enable=${options.autoCreateTopics ?? false}`,
       '',
     ].join('\n'),
   )
