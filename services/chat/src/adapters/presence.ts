@@ -98,6 +98,10 @@ export class RedisNotificationFanOut {
       const { userId, notification } = JSON.parse(text) as { userId: string; notification: PushedNotification }
       deliver(userId, notification)
     })
+    // A SUBSCRIBE written during the connection's handshake puts it in subscriber mode before
+    // the client's own ready check, which then fails and drops the connection: wait until ready.
+    // (Not events.once: a connection error before ready is retried, not a reason to give up.)
+    if (subscriber.status !== 'ready') await new Promise((resolve) => subscriber.once('ready', resolve))
     await subscriber.subscribe(this.#channel)
   }
 }

@@ -42,6 +42,7 @@ export async function startRealtime(deps: RealtimeDeps): Promise<Realtime> {
   const [bus, redis] = await Promise.all([connect.kafka(), connect.redis()])
   // A subscribed Redis connection can do nothing else: the notification channel gets its own.
   const subscriber = redis.duplicate()
+  subscriber.on('error', (error: Error) => logger.warn({ err: error }, 'redis notification listener error'))
   const events = await ChatEvents.open(bus)
   const storage = await StoredOffsets.open(bus, settings.CHAT_MESSAGES_GROUP)
   const presence = new RedisPresence(redis, settings.CHAT_REDIS_PREFIX, settings.CHAT_PRESENCE_TTL_MS)
