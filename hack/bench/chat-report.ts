@@ -1,6 +1,7 @@
 /** The report and chart of `make bench-chat`. */
 import type { ProfileSummary, TimeShare } from './cpu-profile.ts'
 import { escapeXml, reportTail } from './figures.ts'
+import type { FloorStep } from './kafka-floor.ts'
 
 export interface StepResult {
   readonly offeredSendsPerSecond: number
@@ -116,6 +117,7 @@ function profileSection(result: TargetResult): string[] {
 export function markdown(options: {
   readonly results: readonly TargetResult[]
   readonly goals: readonly Goal[]
+  readonly floor: readonly FloorStep[]
   readonly ratios: Record<string, number>
   readonly environment: Record<string, string>
   readonly notes: readonly string[]
@@ -156,6 +158,19 @@ export function markdown(options: {
       ),
     ),
     '',
+    '## The durable hop alone: Kafka produce (acks=all) → consume, no chat code',
+    '',
+    ...(options.floor.length === 0
+      ? ['Not measured in this run.', '']
+      : [
+          '| records/s | received / sent | p50 ms | p99 ms | kept up |',
+          '| ---: | ---: | ---: | ---: | --- |',
+          ...options.floor.map(
+            (step) =>
+              `| ${step.recordsPerSecond} | ${step.received} / ${step.sent} | ${step.p50Ms} | ${step.p99Ms} | ${step.keptUp ? 'yes' : 'no'} |`,
+          ),
+          '',
+        ]),
     '## CPU profiles of chat-service at the highest step',
     '',
     ...(results.some((result) => result.profiled)

@@ -47,6 +47,8 @@ import { chartSvg, type Goal, markdown, type StepResult, type TargetResult } fro
 import { chatTarget, rabbitmqVersion, rabbitTarget, type Target } from './chat-targets.ts'
 import { type CpuProfile, InspectorProfiler, summariseProfiles } from './cpu-profile.ts'
 import { percentile, resultsFolder, round, saveReport } from './figures.ts'
+import { type FloorStep, kafkaFloor } from './kafka-floor.ts'
+import { applyCatalogTopics } from './topics.ts'
 
 const connectionCounts = z
   .string()
@@ -71,6 +73,8 @@ const settings = loadSettingsOrExit(
     BENCH_CHAT_CLIENT_WORKERS: positiveInt(2),
     /** Whether to run the RabbitMQ Web-STOMP peer. */
     BENCH_CHAT_RABBITMQ: bool(true),
+    /** Whether to measure the durable hop alone (Kafka produce with acks=all → consume, no chat code). */
+    BENCH_CHAT_KAFKA_FLOOR: bool(true),
     /** Whether to profile chat-service at the highest step. */
     BENCH_CHAT_PROFILE: bool(true),
     /** chat-service's entry point (another checkout's, to compare a baseline). */
@@ -438,8 +442,20 @@ function ratiosOf(results: readonly TargetResult[]): Record<string, number> {
   if (!rabbit) return ratios
   for (const result of results.filter((entry) => entry.kind === 'chat')) {
     const key = result.label.endsWith('×1') ? 'oneInstance' : 'twoInstances'
+    if (rabbit.deliveredInFullPerSecond > 0) {
+      ratios[`${key}DeliveredInFullVsRabbitmq`] = round(
+        result.deliveredInFullPerSecond / rabbit.deliveredInFullPerSecond,
+        3,
+      )
+    }
+    // No step that kept up is a ratio of 0, not a missing one.
+    if (rabbit.best) {
+      ratios[`${key}DeliveriesVsRabbitmq`] = round(
+        (result.best?.deliveriesPerSecond ?? 0) / rabbit.best.deliveriesPerSecond,
+        3,
+      )
+    }
     if (result.best && rabbit.best) {
-      ratios[`${key}DeliveriesVsRabbitmq`] = round(result.best.deliveriesPerSecond / rabbit.best.deliveriesPerSecond, 3)
       // p99 at the same offered rate (chat's best; RabbitMQ's first step at or above it), not at each one's own ceiling.
       const offered = result.best.offeredSendsPerSecond
       const peer = rabbit.steps
@@ -495,6 +511,12 @@ function goalsOf(results: readonly TargetResult[]): Goal[] {
   return goals
 }
 
+/** The durable hop's best step: records per second that kept up, at what p50 and p99. */
+function floorFigures(floor: readonly FloorStep[]) {
+  const best = floor.filter((step) => step.keptUp).at(-1)
+  return best ? { recordsPerSecond: best.recordsPerSecond, p50Ms: best.p50Ms, p99Ms: best.p99Ms } : null
+}
+
 const jsonKey = (result: TargetResult) =>
   result.kind === 'rabbitmq' ? 'rabbitmq' : result.label.endsWith('×1') ? 'chatOne' : 'chatTwo'
 
@@ -531,13 +553,47 @@ async function main(): Promise<void> {
   // Its own topics and groups (the Makefile gives a fresh prefix), so `make dev` never reads bench messages.
   const bus = eventBusFromSettings(settings, 'bench-chat', createLogger('bench-chat', 'warn'))
   const admin = await bus.admin()
-  await retried(() => admin.ensureTopics(allTopics()))
+  // Created as `make dev` creates its topics: the operator's KafkaTopic resources, behind the bench's prefix.
+  await retried(() =>
+    applyCatalogTopics({
+      brokers: settings.KAFKA_BROKERS,
+      topicPrefix: settings.KAFKA_TOPIC_PREFIX,
+      clientId: 'bench-chat',
+    }),
+  )
   const results: TargetResult[] = []
   const notes: string[] = []
   say(
     `connections ${counts.join(', ')}; ${stepSeconds} s steps from ${settings.BENCH_CHAT_FIRST_RATE} SEND/s; ${settings.BENCH_CHAT_CLIENT_WORKERS} client workers; chat-service from ${chatEntry}`,
   )
+  let floor: FloorStep[] = []
   try {
+    if (settings.BENCH_CHAT_KAFKA_FLOOR) {
+      try {
+        const spec = allTopics().find((topic) => topic.name === TOPIC_CHAT_MESSAGES)
+        floor = await retried(
+          () =>
+            kafkaFloor({
+              brokers: settings.KAFKA_BROKERS,
+              firstRate: settings.BENCH_CHAT_FIRST_RATE,
+              maxSteps: settings.BENCH_CHAT_MAX_STEPS,
+              seconds: stepSeconds,
+              p99LimitMs: settings.BENCH_CHAT_P99_LIMIT_MS,
+              partitions: spec?.partitions ?? 6,
+            }),
+          3,
+        )
+        for (const step of floor) {
+          say(
+            `Kafka alone: ${step.recordsPerSecond} records/s → ${step.received}/${step.sent}, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms${step.keptUp ? '' : ' — behind'}`,
+          )
+        }
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error)
+        say(`Kafka alone could not be measured: ${reason}`)
+        notes.push(`Kafka alone could not be measured: ${reason}`)
+      }
+    }
     for (const connections of counts) {
       for (const instances of [1, 2]) results.push(await measureChat(run, instances, connections))
       if (!settings.BENCH_CHAT_RABBITMQ) continue
@@ -591,6 +647,7 @@ async function main(): Promise<void> {
     `The load generator runs in ${settings.BENCH_CHAT_CLIENT_WORKERS} worker threads (a room's sessions in one, so a latency is read on the clock that stamped it); latency is SEND written → MESSAGE read. Its CPU use per step is in the steps table ("client CPU", cores).`,
     'chat-service makes every message durable (Kafka with acks=all, and MongoDB) before delivering it; RabbitMQ routes a topic message in memory.',
     'RSS per connection is the servers’ resident memory 1.5 s after the connections opened minus before, divided by the connections held. Every target starts as fresh processes.',
+    'Kafka alone produces records with acks=all (what falls due while a request is out goes in the next one, as chat-service gathers its publishes) and consumes them in a group at the end of a topic of as many partitions as the chat topic, with no chat code: the latency floor of the durable hop, measured once at the start of the run.',
     `The profiled step runs after the measured ones, at the highest offered rate of ${profiledCount} connections, with V8's sampling profiler (1 ms) attached over the inspector; it is not counted in the figures. Self time is where the CPU was; total time includes what a function called.`,
     `Every process (load generator, services, Kafka, MongoDB, Redis, MariaDB, RabbitMQ, and whatever else runs on the machine) shares the same ${cpus().length} cores: the ratios are the point, not the absolute numbers. "load" is the machine's one-minute load average around a target's steps; a load well above the core count means the figures are lower than the code can do.`,
   )
@@ -605,7 +662,7 @@ async function main(): Promise<void> {
   const reportFile = await saveReport({
     name: 'chat',
     svg: chartSvg(results, settings.BENCH_CHAT_P99_LIMIT_MS),
-    markdown: (chartFile, when) => markdown({ results, goals, ratios, environment, notes, chartFile, when }),
+    markdown: (chartFile, when) => markdown({ results, goals, floor, ratios, environment, notes, chartFile, when }),
   })
   say(`report: ${reportFile}`)
   process.stdout.write(
@@ -618,6 +675,7 @@ async function main(): Promise<void> {
           { ...Object.fromEntries(own.map((result) => [jsonKey(result), figures(result)])), ratios },
         ]),
       ),
+      kafkaFloor: floorFigures(floor),
       goals: Object.fromEntries(goals.map((goal) => [goal.name, goal.met])),
     })}\n`,
   )
