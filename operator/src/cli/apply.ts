@@ -10,7 +10,7 @@ import { planKafkaTopic, type TopicPlan } from '../kafka-topic/plan.ts'
 import { KAFKA_TOPIC_KIND, type KafkaTopic, type KafkaTopicStatus } from '../kafka-topic/types.ts'
 import { API_VERSION } from '../runtime/controller.ts'
 import type { OperatorSettings } from '../settings.ts'
-import { STOCK_WARMUP_KIND, type StockWarmup } from '../stock-warmup/types.ts'
+import { STOCK_WARMUP_KIND, type StockWarmup, type StockWarmupStatus } from '../stock-warmup/types.ts'
 import { type Manifest, ManifestError, readManifests } from './manifests.ts'
 
 export interface ApplyOptions {
@@ -183,16 +183,29 @@ async function applyWarmups(
   let failed = 0
   for (const { resource } of manifests) {
     const warmup = resource as StockWarmup
+    const name = `stockwarmup/${warmup.metadata.name}`
+    let lastProgress = ''
     const status = await reconcileStockWarmupOnce(warmup, settings, {
       wait: options.wait,
       logger,
-      progress: (line: string) => print(`stockwarmup/${warmup.metadata.name}: ${line}`),
+      progress: (line: string) => {
+        lastProgress = `${name}: ${line}`
+        print(lastProgress)
+      },
     })
-    const ready = findCondition(status.conditions, 'Ready')
-    const line = [status.phase ?? 'Unknown', ready ? `${ready.reason}: ${ready.message}` : ''].filter(Boolean).join(' ')
-    print(`stockwarmup/${warmup.metadata.name}: ${line}`)
+    const outcome = `${name}: ${warmupOutcome(status)}`
+    // A warm-up that ends where its last progress line left it (Scheduled) is not reported twice.
+    if (outcome !== lastProgress) print(outcome)
     const settled = status.phase === 'Ready' || (status.phase === 'Scheduled' && !options.wait)
     if (!settled) failed++
   }
   return failed
+}
+
+/** `Ready (Warmed): 3 loaded, ...`; the reason only where it says more than the phase. */
+function warmupOutcome(status: StockWarmupStatus): string {
+  const phase = status.phase ?? 'Unknown'
+  const ready = findCondition(status.conditions, 'Ready')
+  if (!ready) return phase
+  return `${phase}${ready.reason === phase ? '' : ` (${ready.reason})`}: ${ready.message}`
 }

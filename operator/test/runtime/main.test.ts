@@ -1,14 +1,17 @@
 // `timedeal-operator` as a process: clear refusals of bad commands and settings, and `run`
-// serving health, readiness and metrics on OPERATOR_PORT until a graceful stop.
+// serving health, readiness and metrics on OPERATOR_PORT until a graceful stop; `apply` on the
+// samples.
 import assert from 'node:assert/strict'
+import { join } from 'node:path'
 import { test } from 'node:test'
-import { runCommand } from '@timedeal/platform/testing'
+import { rawKafka, runCommand, testKafkaNames, uniqueName } from '@timedeal/platform/testing'
 import {
   adminKubeConfig,
   ensureCrds,
   freshNamespace,
   metricValue,
   operatorEntry,
+  repoRoot,
   spawnOperator,
   waitReady,
 } from './kube.ts'
@@ -69,5 +72,38 @@ test('run serves /healthz, /readyz and /metrics on OPERATOR_PORT and stops grace
   } finally {
     await running.stop('SIGKILL')
     await namespace.drop()
+  }
+})
+
+test('apply -f on the samples folder creates the sample topic and reports the sample warm-up Scheduled once, exit code 0', async () => {
+  const topicPrefix = testKafkaNames.topic(`${uniqueName('samples')}.`)
+  const kafka = rawKafka('operator-main-test').admin()
+  await kafka.connect()
+  try {
+    const applied = await operator([
+      'apply',
+      '-f',
+      join(repoRoot, 'operator', 'samples'),
+      '--topic-prefix',
+      topicPrefix,
+    ])
+    assert.equal(applied.code, 0, `${applied.stdout}${applied.stderr}`)
+    const lines = applied.stdout.trim().split('\n')
+    assert.equal(lines[0], 'applying 1 KafkaTopic and 1 StockWarmup resources')
+    assert.ok(
+      lines.includes(
+        `kafkatopic/sample-orders: Ready ${topicPrefix}sample.orders (created topic ${topicPrefix}sample.orders with 6 partitions)`,
+      ),
+      applied.stdout,
+    )
+    // The opening in the sample is years away: Scheduled, said once, not "Scheduled Scheduled".
+    assert.ok(lines.includes('stockwarmup/sample-noon-sale: Scheduled: warms at 2030-06-01T11:50:00Z'), applied.stdout)
+    assert.doesNotMatch(applied.stdout, /Scheduled Scheduled/)
+    assert.equal(lines.at(-1), 'done')
+    assert.ok((await kafka.listTopics()).includes(`${topicPrefix}sample.orders`))
+  } finally {
+    const mine = (await kafka.listTopics()).filter((topic) => topic.startsWith(topicPrefix))
+    if (mine.length > 0) await kafka.deleteTopics({ topics: mine })
+    await kafka.disconnect()
   }
 })
