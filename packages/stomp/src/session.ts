@@ -264,8 +264,14 @@ export class StompSession {
     const taken = new Set([...MESSAGE_HEADERS, ...serverHeaders.map(([name]) => name)])
     headers.push(...serverHeaders.filter(([name]) => !MESSAGE_HEADERS.includes(name)))
     headers.push(...(content.headers ?? []).filter(([name]) => !taken.has(name)))
-    // STOMP 1.0 has no header escaping: a header another client wrote with a line end cannot reach this one.
-    const writable = this.#version === '1.0' ? headers.filter(writableWithoutEscaping) : headers
+    // STOMP 1.0 has no header escaping and 1.1 none for a carriage return: a header another
+    // client wrote with one cannot reach this one.
+    const writable =
+      this.#version === '1.0'
+        ? headers.filter(writableWithoutEscaping)
+        : this.#version === '1.1'
+          ? headers.filter(writableInStomp11)
+          : headers
     return { command: 'MESSAGE', headers: writable, body: content.body }
   }
 
@@ -528,6 +534,10 @@ function oneLine(text: string): string {
 
 function writableWithoutEscaping([name, value]: StompHeader): boolean {
   return !/[\r\n:]/.test(name) && !/[\r\n]/.test(value)
+}
+
+function writableInStomp11([name, value]: StompHeader): boolean {
+  return !name.includes('\r') && !value.includes('\r')
 }
 
 /** A client-supplied value quoted and cut short for an error message. */

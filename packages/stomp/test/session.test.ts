@@ -547,6 +547,29 @@ describe('messages to STOMP 1.0 clients', () => {
   })
 })
 
+describe('messages to STOMP 1.1 clients', () => {
+  test('leaves out headers with a carriage return, which 1.1 cannot escape, so the client can still decode the MESSAGE', async () => {
+    const session = newSession()
+    await session.receive(frame('CONNECT', { 'accept-version': '1.1', passcode: 'alice-token' }), 0)
+    await session.receive(frame('SUBSCRIBE', { id: 's', destination: '/d' }), 1)
+    const message = session.message('s', {
+      destination: '/d',
+      headers: [
+        ['x-note', 'carriage\rreturn'],
+        ['x-lines', 'two\nlines:here'],
+      ],
+      body: EMPTY,
+    })
+    assert.ok(message)
+    const decoder = createFrameDecoder({ version: '1.1' })
+    const { frames: decoded, error } = decoder.push(
+      encodeFrame(message, { escape: headersAreEscaped('MESSAGE', '1.1') }),
+    )
+    assert.equal(error, undefined)
+    assert.deepEqual(decoded[0]?.headers.slice(3), [['x-lines', 'two\nlines:here']])
+  })
+})
+
 describe('acknowledgements', () => {
   async function deliveries(ack: string, count: number, version = '1.2') {
     const session = await connected({}, { 'accept-version': version })
