@@ -101,7 +101,9 @@ export class RedisNotificationFanOut {
     // A SUBSCRIBE written during the connection's handshake puts it in subscriber mode before
     // the client's own ready check, which then fails and drops the connection: wait until ready.
     // (Not events.once: a connection error before ready is retried, not a reason to give up.)
-    if (subscriber.status !== 'ready') await new Promise((resolve) => subscriber.once('ready', resolve))
+    // A lazy connection ('wait') connects on the SUBSCRIBE itself, which then simply queues.
+    if (subscriber.status !== 'ready' && subscriber.status !== 'wait')
+      await new Promise((resolve) => subscriber.once('ready', resolve))
     await subscriber.subscribe(this.#channel)
   }
 }
