@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { allTopics } from '@timedeal/contracts'
 import { catalogTopicResource } from '@timedeal/operator/topic-catalog'
-import { loadSettings } from '@timedeal/platform'
+import { loadSettings, runtimeSettings } from '@timedeal/platform'
 import { runCommand } from '@timedeal/platform/testing'
 import { driftedChartFiles, repoRoot } from '../chart-files.ts'
 
@@ -320,7 +320,7 @@ describe('charts', () => {
     assert.equal(ingress.tls[0]?.secretName, 'shop-example-com-tls', 'TLS from the Secret named in the values')
   })
 
-  test('a production-like install gives every deployable the settings its own production check demands', async () => {
+  test('a production-like install gives every deployable the settings its own production check demands, and none it never reads', async () => {
     const { objects } = await production()
     const configMaps = new Map(
       objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]),
@@ -334,6 +334,7 @@ describe('charts', () => {
     }
     const deployments = objects.filter((object) => object.kind === 'Deployment')
     assert.equal(deployments.length, 7, 'six services and the operator')
+    const readBySome = new Set<string>(Object.keys(runtimeSettings.shape))
     for (const deployment of deployments) {
       const container = (podSpecOf(deployment) as PodSpec & { containers: ContainerEnv[] })
         .containers[0] as ContainerEnv
@@ -350,13 +351,20 @@ describe('charts', () => {
       const { settingsSchema } = (await import(module)) as { settingsSchema: Parameters<typeof loadSettings>[0] }
       assert.equal(env.TIMEDEAL_ENV, 'production', `${deployable} runs in production mode`)
       assert.doesNotThrow(() => loadSettings(settingsSchema, env), `${deployable} refuses the chart's settings`)
-      // Least privilege: a Secret key reaches only a deployable that has such a setting.
-      for (const entry of container.env ?? []) {
-        if (entry.valueFrom?.secretKeyRef) {
-          assert.ok(entry.name in settingsSchema.shape, `${deployable} is given ${entry.name}, which it never reads`)
-        }
+      // Least privilege: a Secret key reaches only a deployable that has such a setting. And no
+      // setting of its own is one it never reads (a removed setting left behind in the chart).
+      const ownConfig = (container.envFrom ?? [])
+        .map((source) => source.configMapRef.name)
+        .filter((name) => !name.endsWith('-shared'))
+        .flatMap((name) => Object.keys(configMaps.get(name) ?? {}))
+      for (const name of [...(container.env ?? []).map((entry) => entry.name), ...ownConfig]) {
+        assert.ok(name in settingsSchema.shape, `${deployable} is given ${name}, which it never reads`)
       }
+      for (const name of Object.keys(settingsSchema.shape)) readBySome.add(name)
     }
+    const shared = [...configMaps].filter(([name]) => name.endsWith('-shared')).flatMap(([, data]) => Object.keys(data))
+    assert.ok(shared.length > 0, 'a shared ConfigMap')
+    for (const name of shared) assert.ok(readBySome.has(name), `the shared ConfigMap sets ${name}, which nothing reads`)
   })
 
   test('every pod runs as non-root on a read-only root filesystem, without privileges, with resources', async () => {

@@ -57,7 +57,8 @@ export interface ServiceDefinition<Schema extends z.ZodObject> {
   readonly seed?: (context: ServiceContext<z.infer<Schema>>) => Promise<void>
 }
 
-const runtimeSettings = z.object({ MIGRATE_ON_START: bool(true) })
+/** Settings `runService` reads itself, beside each service's own schema. */
+export const runtimeSettings = z.object({ MIGRATE_ON_START: bool(true) })
 
 /**
  * The whole life of a service process: `main.ts serve` (the default), `main.ts migrate` or
