@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react'
 import { Link, useNavigate, useParams } from 'react-router'
-import { ApiProblem, api, type Goods, newIdempotencyKey, type Order } from '../api.ts'
+import { ApiProblem, api, type Goods, type Order } from '../api.ts'
 import { formatPrice, type Translate, useI18n } from '../i18n.tsx'
+import { buyOnce, postOrder } from '../orders.ts'
 import { useNow, usePolling, useSession } from '../session.ts'
 import { Countdown, ProblemMessage, StateBadge } from './parts.tsx'
 import { STOCK_POLL_MS, StockMeter } from './sales.tsx'
@@ -18,8 +19,6 @@ const KNOWN_REFUSALS = [
   'TOO_MANY_PENDING_ORDERS',
 ] as const
 
-/** How many times one click follows the server's `Retry-After` before giving up. */
-const MAX_ASKED_RETRIES = 5
 const FINAL_STATES = new Set(['PAID', 'FAILED', 'CANCELLED', 'EXPIRED', 'SHIPPED', 'DELIVERED', 'RETURNED'])
 
 function refusalText(problem: ApiProblem, t: Translate): string {
@@ -70,36 +69,21 @@ export function GoodsPage() {
     }
   }
 
-  /** One click: one Idempotency-Key, kept across the retries the server asks for, so it never orders twice. */
   async function buy(): Promise<void> {
-    const key = newIdempotencyKey()
     setBuying(true)
     setOrder(undefined)
     setNotice({ text: t('goods.buying'), kind: 'info' })
     try {
-      for (let attempt = 0; ; attempt += 1) {
-        try {
-          const placed = await api<Order>('/api/orders', {
-            method: 'POST',
-            headers: { 'idempotency-key': key },
-            body: { goodsId: id, quantity },
-          })
-          setOrder(placed)
-          setNotice(undefined)
-          await follow(placed)
-          return
-        } catch (error) {
-          if (!(error instanceof ApiProblem)) throw error
-          const askedToRetry = error.retryAfterSeconds !== undefined && (error.status === 429 || error.status === 503)
-          if (!askedToRetry || attempt >= MAX_ASKED_RETRIES) {
-            setNotice({ text: refusalText(error, t), kind: 'error' })
-            return
-          }
-          const seconds = Math.max(1, error.retryAfterSeconds ?? 1)
-          setNotice({ text: t('buy.retry', { seconds }), kind: 'info' })
-          await wait(seconds * 1000)
-        }
-      }
+      const placed = await buyOnce({
+        post: postOrder(id, quantity),
+        onRetry: (seconds) => setNotice({ text: t('buy.retry', { seconds }), kind: 'info' }),
+      })
+      setOrder(placed)
+      setNotice(undefined)
+      await follow(placed)
+    } catch (error) {
+      if (!(error instanceof ApiProblem)) throw error
+      setNotice({ text: refusalText(error, t), kind: 'error' })
     } finally {
       setBuying(false)
     }
