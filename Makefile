@@ -81,5 +81,19 @@ bench-operator: deps ## benchmark the operator: 500 KafkaTopics to Ready vs bare
 	@hack/infra.sh up mariadb redis kafka etcd kube
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node operator/bench/bench-operator.ts
 
+.PHONY: kind-up kind-down kind-load e2e
+
+kind-up: ## a one-node Kubernetes v1.37 cluster on kind (podman), built locally; KUBECONFIG=.state/kind/kubeconfig
+	@hack/kind/up.sh
+
+kind-down: ## delete the kind cluster and put the host back as it was (build products stay cached)
+	@hack/kind/down.sh
+
+kind-load: ## build the platform and infrastructure images and load them into the kind cluster
+	@hack/kind/load-images.sh
+
+e2e: deps ## kind-up, install both charts, smoke-test through the NodePort, uninstall, kind-down
+	@hack/kind/e2e.sh
+
 clean: ## remove build output (the state folder and caches stay)
 	rm -rf packages/*/dist services/*/dist operator/dist web/dist web/.types node_modules/.cache
