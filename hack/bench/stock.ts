@@ -2,8 +2,9 @@
  * `make bench-stock`: how many stock reservations per second the real HTTP endpoint takes for
  * one hot goods, set beside (a) the ceiling, the reservation Lua script driven straight at Redis
  * by redis-benchmark, and (b) what this project replaces, a MySQL transaction that locks the goods
- * row (SELECT ... FOR UPDATE) and decrements it. Every phase offers more attempts than stock, so
- * each also proves it sold nothing twice.
+ * row (SELECT ... FOR UPDATE) and decrements it; then (c) the HTTP phase again with goods-service
+ * on a Redis Cluster of three primaries and several hot goods at once. Every phase offers more
+ * attempts than stock, so each also proves it sold nothing twice.
  *
  * Everything runs on loopback against the local servers, bounded in count and time. It uses a
  * database (`timedeal_test_bench_*`) and a Redis key prefix of its own and removes both after.
@@ -28,7 +29,8 @@ import {
   redisSettings,
 } from '@timedeal/platform'
 import { eventually, spawnService, startTestIssuer, waitUntilReady } from '@timedeal/platform/testing'
-import { createStockStore, reserveScript, type StockStore } from '@timedeal/stock'
+import { startTestRedisCluster, stopTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
+import { createStockStore, reserveScript, type StockStore, stockKeys } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { percentile, round } from './figures.ts'
@@ -42,6 +44,8 @@ const settings = loadSettingsOrExit(
     BENCH_HTTP_REQUESTS: positiveInt(20_000),
     /** Concurrent HTTP clients, each with one request in flight. */
     BENCH_HTTP_CLIENTS: positiveInt(64),
+    /** Hot goods reserved at once, round robin, in the phase on a Redis Cluster. */
+    BENCH_CLUSTER_HOT_GOODS: positiveInt(4),
     /** Calls of the Lua script made by redis-benchmark. */
     BENCH_LUA_CALLS: positiveInt(100_000),
     BENCH_LUA_CLIENTS: positiveInt(50),
@@ -149,10 +153,25 @@ async function scalar<T>(sequelize: Sequelize, sql: string, replacements: unknow
   return row ? Object.values(row)[0] : undefined
 }
 
+/** Where the HTTP phase's goods-service keeps its stock, and how many hot goods it serves at once. */
+interface HttpTarget {
+  readonly label: string
+  /** Settings pointing goods-service at its Redis (`REDIS_CLUSTER_NODES` for a cluster). */
+  readonly env: Record<string, string>
+  readonly hotGoods: number
+}
+
 /** (1) The real endpoint: goods-service as its own process, reservations over keep-alive HTTP. */
-async function httpPhase(database: string, prefix: string, mysql: Sequelize, redis: Redis): Promise<PhaseResult> {
+async function httpPhase(
+  database: string,
+  prefix: string,
+  mysql: Sequelize,
+  redis: Redis,
+  target: HttpTarget = { label: 'HTTP endpoint (goods-service)', env: { REDIS_CLUSTER_NODES: '' }, hotGoods: 1 },
+): Promise<PhaseResult> {
   const issuer = await startTestIssuer()
   const service = await spawnService(join(repoRoot, 'services/goods/src/main.ts'), {
+    ...target.env,
     MYSQL_DATABASE: database,
     STOCK_KEY_PREFIX: prefix,
     JWT_JWKS_URL: issuer.jwksUrl,
@@ -193,27 +212,45 @@ async function httpPhase(database: string, prefix: string, mysql: Sequelize, red
     await drive(warmUp, settings.BENCH_HTTP_CLIENTS, reserve(await createGoods(warmUp)))
 
     const total = settings.BENCH_HTTP_REQUESTS
-    const stock = Math.floor(total * STOCK_SHARE)
-    const goodsId = await createGoods(stock)
-    say(`HTTP: ${total} reservations of one hot goods (stock ${stock}) from ${settings.BENCH_HTTP_CLIENTS} clients`)
-    const run = await drive(total, settings.BENCH_HTTP_CLIENTS, reserve(goodsId))
+    const { hotGoods } = target
+    const stockEach = Math.floor((total * STOCK_SHARE) / hotGoods)
+    const stock = stockEach * hotGoods
+    const goodsIds: string[] = []
+    for (let index = 0; index < hotGoods; index += 1) goodsIds.push(await createGoods(stockEach))
+    say(
+      `${target.label}: ${total} reservations of ${hotGoods} hot goods (stock ${stockEach} each) from ${settings.BENCH_HTTP_CLIENTS} clients`,
+    )
+    const reserveEach = goodsIds.map(reserve)
+    const run = await drive(total, settings.BENCH_HTTP_CLIENTS, (index) =>
+      (reserveEach[index % hotGoods] as (index: number) => Promise<string>)(index),
+    )
     showErrors(run)
 
     const reserved = run.outcomes.get('RESERVED') ?? 0
-    const available = Number(await redis.get(`${prefix}:{${goodsId}}:available`))
-    say('HTTP: waiting for the write-behind to bring MySQL level with Redis')
+    let available = 0
+    let oversold = Math.max(0, reserved - stock)
+    for (const goodsId of goodsIds) {
+      const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
+      available += left
+      oversold += Math.max(0, -left)
+    }
+    oversold += Math.abs(stock - reserved - available)
+    say(`${target.label}: waiting for the write-behind to bring MySQL level with Redis`)
     await eventually(
       async () =>
-        Number(await scalar(mysql, 'SELECT COUNT(*) AS n FROM stock_ledger WHERE goods_id = ?', [goodsId])) === reserved
+        Number(await scalar(mysql, 'SELECT COUNT(*) AS n FROM stock_ledger WHERE goods_id IN (?)', [goodsIds])) ===
+        reserved
           ? true
           : undefined,
       60_000,
       'the ledger in MySQL',
     )
-    const onHand = Number(await scalar(mysql, 'SELECT stock_on_hand FROM goods WHERE id = ?', [goodsId]))
-    if (onHand !== available) throw new Error(`MySQL on-hand ${onHand} differs from Redis ${available}`)
-    const oversold = Math.max(0, reserved - stock) + Math.max(0, -available) + Math.abs(stock - reserved - available)
-    return phaseResult('HTTP endpoint (goods-service)', stock, run, oversold)
+    for (const goodsId of goodsIds) {
+      const onHand = Number(await scalar(mysql, 'SELECT stock_on_hand FROM goods WHERE id = ?', [goodsId]))
+      const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
+      if (onHand !== left) throw new Error(`goods ${goodsId}: MySQL on-hand ${onHand} differs from Redis ${left}`)
+    }
+    return phaseResult(target.label, stock, run, oversold)
   } finally {
     agent.destroy()
     await service.stop('SIGTERM')
@@ -381,6 +418,40 @@ async function dropKeys(redis: Redis, prefix: string): Promise<void> {
   } while (cursor !== '0')
 }
 
+/**
+ * (c) The HTTP phase on a Redis Cluster of three primaries, several hot goods at once: the nodes
+ * of REDIS_CLUSTER_NODES, or the test cluster (started here if it is not running, and stopped
+ * after). A database of its own: its ledger stream's entry ids are not those of the single Redis.
+ */
+async function clusterPhase(
+  admin: Sequelize,
+  connect: (name: string) => Sequelize,
+  database: string,
+  prefix: string,
+): Promise<PhaseResult> {
+  const given = settings.REDIS_CLUSTER_NODES
+  const testCluster = given.length > 0 ? undefined : await startTestRedisCluster()
+  const nodes = given.length > 0 ? given : (testCluster?.nodes ?? [])
+  const cluster = createRedis({ url: settings.REDIS_URL, clusterNodes: nodes, logger, connectionName: 'bench-stock' })
+  await admin.query(`CREATE DATABASE \`${database}\``)
+  const mysql = connect(database)
+  try {
+    return await httpPhase(database, prefix, mysql, cluster, {
+      label: 'HTTP on a Redis Cluster',
+      env: { REDIS_CLUSTER_NODES: nodes.join(',') },
+      hotGoods: settings.BENCH_CLUSTER_HOT_GOODS,
+    })
+  } finally {
+    for (const primary of (cluster as unknown as { nodes(role: 'master'): Redis[] }).nodes('master')) {
+      await dropKeys(primary, prefix)
+    }
+    cluster.disconnect()
+    await mysql.close()
+    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
+    if (testCluster?.started) await stopTestRedisCluster()
+  }
+}
+
 async function main(): Promise<void> {
   const stamp = new Date()
   const tag = `${stamp.getTime().toString(36)}_${randomUUID().slice(0, 8)}`
@@ -420,11 +491,16 @@ async function main(): Promise<void> {
     say(
       `MySQL row lock: ${Math.round(rowLock.attemptsPerSecond)} tx/s, p50 ${rowLock.p50Ms} ms, p99 ${rowLock.p99Ms} ms`,
     )
+    const onCluster = await clusterPhase(admin, connect, `${database}_cluster`, prefix)
+    say(
+      `HTTP on a Redis Cluster: ${Math.round(onCluster.attemptsPerSecond)} attempts/s, p50 ${onCluster.p50Ms} ms, p99 ${onCluster.p99Ms} ms`,
+    )
 
     const ratios = {
       httpVsLuaCeiling: round(http.attemptsPerSecond / ceiling.attemptsPerSecond, 3),
       httpVsMysqlRowLock: round(http.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
       luaCeilingVsMysqlRowLock: round(ceiling.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
+      httpClusterVsHttp: round(onCluster.attemptsPerSecond / http.attemptsPerSecond, 3),
     }
     say(
       `ratios: HTTP / ceiling ${ratios.httpVsLuaCeiling}, HTTP / MySQL row lock ${ratios.httpVsMysqlRowLock}, ceiling / MySQL row lock ${ratios.luaCeilingVsMysqlRowLock}`,
@@ -442,7 +518,7 @@ async function main(): Promise<void> {
     const folder = join(repoRoot, 'bench-results')
     await mkdir(folder, { recursive: true })
     const base = `stock-${stamp.toISOString().replaceAll(':', '').replace(/\..*/, '')}`
-    const phases = [http, ceiling, rowLock]
+    const phases = [http, ceiling, rowLock, onCluster]
     await writeFile(join(folder, `${base}.svg`), barChartSvg('Stock reservations of one hot goods', phases))
     await writeFile(
       join(folder, `${base}.md`),
@@ -458,6 +534,7 @@ async function main(): Promise<void> {
           'HTTP: goods-service as its own process, POST /internal/reservations over keep-alive HTTP; after the run the write-behind drains and MySQL must equal Redis.',
           'Ceiling: redis-benchmark calling the reservation script by EVALSHA, no HTTP and no Node in the path.',
           'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
+          `Redis Cluster: the HTTP phase again with goods-service on a three-primary Redis Cluster (REDIS_CLUSTER_NODES) and ${settings.BENCH_CLUSTER_HOT_GOODS} hot goods reserved at once, round robin; one stock namespace is one slot, so one primary serves all of them.`,
           'All processes (load generators, service, Redis, MariaDB) share the same machine, so the numbers are relative, not absolute.',
         ],
       }),
@@ -481,6 +558,7 @@ async function main(): Promise<void> {
         http: figures(http),
         luaCeiling: figures(ceiling),
         mysqlRowLock: figures(rowLock),
+        httpCluster: { ...figures(onCluster), hotGoods: settings.BENCH_CLUSTER_HOT_GOODS },
         ratios,
       })}\n`,
     )

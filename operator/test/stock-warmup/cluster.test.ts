@@ -14,10 +14,12 @@ const HOUR = 3_600_000
 describe('the stock warm-up writer on a Redis Cluster', () => {
   let nodes: readonly string[]
   let cluster: Redis
+  let testCluster: Awaited<ReturnType<typeof useTestRedisCluster>>
   const prefix = `test-warmup-cluster-${randomBytes(4).toString('hex')}`
 
   before(async () => {
-    nodes = await useTestRedisCluster(after)
+    testCluster = await useTestRedisCluster()
+    nodes = testCluster.nodes
     cluster = createRedis({ url: 'redis://127.0.0.1:6379', clusterNodes: nodes, logger: testLogger })
   })
 
@@ -27,6 +29,7 @@ describe('the stock warm-up writer on a Redis Cluster', () => {
       Array.from({ length: 40 }, (_, index) => cluster.del(keys.available(`g-${index}`), keys.sale(`g-${index}`))),
     )
     cluster.disconnect()
+    await testCluster.release()
   })
 
   const rows = (from: number, to: number, now: number): StockSource[] =>

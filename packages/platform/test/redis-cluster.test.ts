@@ -15,10 +15,12 @@ describe('createRedis on a Redis Cluster of three primaries (REDIS_CLUSTER_NODES
   let nodes: readonly string[]
   let redis: Redis
   let shared: Redis
+  let testCluster: Awaited<ReturnType<typeof useTestRedisCluster>>
 
   before(async () => {
     shared = connectTestRedis('cluster-test-shared')
-    nodes = await useTestRedisCluster(after)
+    testCluster = await useTestRedisCluster()
+    nodes = testCluster.nodes
     redis = createRedis({
       url: 'redis://127.0.0.1:6379',
       clusterNodes: nodes,
@@ -28,9 +30,10 @@ describe('createRedis on a Redis Cluster of three primaries (REDIS_CLUSTER_NODES
     defineScripts(redis, { moveTwo })
   })
 
-  after(() => {
+  after(async () => {
     redis.disconnect()
     shared.disconnect()
+    await testCluster.release()
   })
 
   test('keys land on every primary, not on the single Redis of REDIS_URL', async () => {

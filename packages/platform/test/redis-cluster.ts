@@ -150,11 +150,10 @@ export async function stopTestRedisCluster(env: NodeJS.ProcessEnv = process.env)
 }
 
 /**
- * For a suite: the cluster's nodes, started if need be; what this suite started it stops after
- * its tests (a full run's cluster is started and stopped by the run's global setup).
+ * For a suite: the cluster's nodes, started if need be, and `release`, which stops it only if
+ * this call started it (a full run's cluster is started and stopped by the run's global setup).
  */
-export async function useTestRedisCluster(after: (stop: () => Promise<void>) => void): Promise<readonly string[]> {
+export async function useTestRedisCluster(): Promise<{ nodes: readonly string[]; release(): Promise<void> }> {
   const cluster = await startTestRedisCluster()
-  if (cluster.started) after(() => stopTestRedisCluster())
-  return cluster.nodes
+  return { nodes: cluster.nodes, release: () => (cluster.started ? stopTestRedisCluster() : Promise.resolve()) }
 }

@@ -2,21 +2,22 @@
  * The Redis key layout of live stock. goods-service reads and writes these keys and the
  * operator's warm-up writes them, so both build names here and nowhere else.
  *
- * Every key of one goods carries the hash tag `{goodsId}`, so a goods' stock, sale terms,
- * holders and reservation records sit in one Redis Cluster slot. Three keys are shared by all
- * goods of a namespace: the ledger stream, the expiry index and the reservation lookup.
+ * Every key carries the hash tag `{<p>}` (the prefix itself), so every key one script touches,
+ * the ledger stream, the expiry index and the reservation lookup shared by all goods included,
+ * sits in one Redis Cluster slot: the scripts run unchanged on one Redis or on a cluster. Goods
+ * ids never contain `/`, so no goods' key can be mistaken for another's or for a shared key.
  *
- * | key                                   | type   | holds                                            |
- * | ------------------------------------- | ------ | ------------------------------------------------ |
- * | `<p>:{<goods>}:available`             | string | units left to reserve                            |
- * | `<p>:{<goods>}:sale`                  | hash   | startsAt, endsAt (ms), purchaseLimit (0 = none), |
- * |                                       |        | initialStock, version (of the catalog row)       |
- * | `<p>:{<goods>}:holders`               | hash   | userId → units in live reservations              |
- * | `<p>:{<goods>}:reservation:<id>`      | hash   | goods, user, quantity, state, times, reason      |
- * |                                       |        | (or a released marker: state, time, no user)     |
- * | `<p>:reservation-goods:<id>`          | string | goodsId of a reservation (confirm/release by id) |
- * | `<p>:expiries`                        | zset   | `<goods>\|<id>` scored by expiry time (ms)       |
- * | `<p>:ledger`                          | stream | one entry per stock change, for the write-behind |
+ * | key                                      | type   | holds                                            |
+ * | ---------------------------------------- | ------ | ------------------------------------------------ |
+ * | `<p>:{<p>}:goods/<goods>/available`       | string | units left to reserve                            |
+ * | `<p>:{<p>}:goods/<goods>/sale`            | hash   | startsAt, endsAt (ms), purchaseLimit (0 = none), |
+ * |                                          |        | initialStock, version (of the catalog row)       |
+ * | `<p>:{<p>}:goods/<goods>/holders`         | hash   | userId → units in live reservations              |
+ * | `<p>:{<p>}:goods/<goods>/reservation/<id>`| hash   | goods, user, quantity, state, times, reason      |
+ * |                                          |        | (or a released marker: state, time, no user)     |
+ * | `<p>:{<p>}:reservation-goods/<id>`        | string | goodsId of a reservation (confirm/release by id) |
+ * | `<p>:{<p>}:expiries`                      | zset   | `<goods>\|<id>` scored by expiry time (ms)       |
+ * | `<p>:{<p>}:ledger`                        | stream | one entry per stock change, for the write-behind |
  */
 export interface StockKeys {
   readonly prefix: string
@@ -36,24 +37,27 @@ const GOODS_ID = /^[A-Za-z0-9_.:-]{1,64}$/
 
 /**
  * Key names under `prefix` (default `stock`). Another prefix gives an isolated namespace:
- * tests use one of their own, so they never meet each other's ledger or expiries.
+ * tests use one of their own, so they never meet each other's ledger or expiries. A namespace
+ * is one Redis Cluster slot, so one primary serves it.
  */
 export function stockKeys(prefix: string = DEFAULT_STOCK_PREFIX): StockKeys {
   if (!PREFIX.test(prefix)) throw new Error(`stock key prefix ${JSON.stringify(prefix)} must match ${PREFIX}`)
-  const tag = (goodsId: string) => {
-    // Braces or a separator in a goods id would break the hash tag or the expiry member.
+  // The prefix is the hash tag: one slot for the namespace, so no script ever crosses slots.
+  const namespace = `${prefix}:{${prefix}}`
+  const goods = (goodsId: string) => {
+    // A `/` would let one goods' key name another's; a `|` would break the expiry member.
     if (!GOODS_ID.test(goodsId)) throw new Error(`goods id ${JSON.stringify(goodsId)} must match ${GOODS_ID}`)
-    return `${prefix}:{${goodsId}}`
+    return `${namespace}:goods/${goodsId}`
   }
   return {
     prefix,
-    available: (goodsId) => `${tag(goodsId)}:available`,
-    sale: (goodsId) => `${tag(goodsId)}:sale`,
-    holders: (goodsId) => `${tag(goodsId)}:holders`,
-    reservation: (goodsId, reservationId) => `${tag(goodsId)}:reservation:${reservationId}`,
-    reservationGoods: (reservationId) => `${prefix}:reservation-goods:${reservationId}`,
-    expiries: `${prefix}:expiries`,
-    ledger: `${prefix}:ledger`,
+    available: (goodsId) => `${goods(goodsId)}/available`,
+    sale: (goodsId) => `${goods(goodsId)}/sale`,
+    holders: (goodsId) => `${goods(goodsId)}/holders`,
+    reservation: (goodsId, reservationId) => `${goods(goodsId)}/reservation/${reservationId}`,
+    reservationGoods: (reservationId) => `${namespace}:reservation-goods/${reservationId}`,
+    expiries: `${namespace}:expiries`,
+    ledger: `${namespace}:ledger`,
   }
 }
 

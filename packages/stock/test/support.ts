@@ -47,8 +47,11 @@ export async function availableOf(redis: Redis, store: StockStore, goodsId: stri
   return Number(await redis.get(store.keys.available(goodsId)))
 }
 
-/** Deletes every key under a prefix. */
-export const dropPrefix = deleteRedisKeys
+/** Deletes every key under a prefix, on every primary of a cluster. */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
+  for (const primary of primaries) await deleteRedisKeys(primary, prefix)
+}
 
 export const countBy = <T>(values: readonly T[]): Map<T, number> => {
   const counts = new Map<T, number>()

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import {
   type AppEnv,
   createMetricsRegistry,
+  createRedis,
   createServiceApps,
   type EventBus,
   INTERNAL_CREDENTIAL_HEADER,
@@ -18,8 +19,10 @@ import {
   type TestDatabase,
   type TestIssuer,
   testLogger,
+  testSettings,
   uniqueName,
 } from '@timedeal/platform/testing'
+import { useTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
 import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
 import { QueryTypes, type Sequelize } from 'sequelize'
@@ -146,7 +149,41 @@ export async function ledgerRowsOf(sequelize: Sequelize, goodsId?: string): Prom
 }
 
 /** Deletes every key under a prefix. */
-export const dropPrefix = deleteRedisKeys
+/** Deletes every key under a prefix, on every primary of a cluster. */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
+  for (const primary of primaries) await deleteRedisKeys(primary, prefix)
+}
+
+/** The Redis deployments live stock must work on: the suites that guard it run on each. */
+export const stockRedisTargets = [
+  { name: 'one Redis', cluster: false },
+  { name: 'a Redis Cluster of three primaries', cluster: true },
+] as const
+export type StockRedisTarget = (typeof stockRedisTargets)[number]
+
+/**
+ * A connection to the target, the settings that point a spawned service at it, and `release`
+ * (disconnects, and stops a test cluster this call started).
+ */
+export async function connectStockRedis(
+  target: StockRedisTarget,
+): Promise<{ redis: Redis; env: Record<string, string>; release(): Promise<void> }> {
+  if (!target.cluster) {
+    const redis = connectRedis()
+    return { redis, env: { REDIS_CLUSTER_NODES: '' }, release: async () => redis.disconnect() }
+  }
+  const cluster = await useTestRedisCluster()
+  const redis = createRedis({ url: testSettings.REDIS_URL, clusterNodes: cluster.nodes, logger: testLogger })
+  return {
+    redis,
+    env: { REDIS_CLUSTER_NODES: cluster.nodes.join(',') },
+    release: async () => {
+      redis.disconnect()
+      await cluster.release()
+    },
+  }
+}
 
 export const countBy = <T>(values: readonly T[]): Record<string, number> => {
   const counts: Record<string, number> = {}

@@ -16,43 +16,249 @@ import {
   ledgerLag,
 } from '../src/adapters/ledger-writer.ts'
 import { draftToGoods, stockSourceOf } from '../src/domain/goods.ts'
-import { connectRedis, createTestDatabase, dropPrefix, onHandOf, type TestDatabase } from './support.ts'
+import {
+  connectStockRedis,
+  createTestDatabase,
+  dropPrefix,
+  onHandOf,
+  stockRedisTargets,
+  type TestDatabase,
+} from './support.ts'
 
 const workerEntry = fileURLToPath(new URL('../src/worker.ts', import.meta.url))
 
-describe('the ledger write-behind (real MariaDB and Redis)', () => {
-  let database: TestDatabase
-  let redis: Redis
-  const prefixes: string[] = []
+for (const target of stockRedisTargets) {
+  describe(`the ledger write-behind (real MariaDB, on ${target.name})`, () => {
+    let database: TestDatabase
+    let redis: Redis
+    let stockRedis: Awaited<ReturnType<typeof connectStockRedis>>
+    const prefixes: string[] = []
 
-  before(async () => {
-    database = await createTestDatabase()
-    redis = connectRedis()
-  })
+    before(async () => {
+      database = await createTestDatabase()
+      stockRedis = await connectStockRedis(target)
+      redis = stockRedis.redis
+    })
 
-  after(async () => {
-    for (const prefix of prefixes) await dropPrefix(redis, prefix)
-    redis.disconnect()
-    await database.drop()
-  })
+    after(async () => {
+      for (const prefix of prefixes) await dropPrefix(redis, prefix)
+      await stockRedis.release()
+      await database.drop()
+    })
 
-  /** Goods in MySQL and Redis with a busy sale behind them: reservations, releases, an edit. */
-  async function busySale(goodsCount: number, reservations: number) {
-    const prefix = uniqueName('test_ledger')
-    prefixes.push(prefix)
-    const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
-    const catalog = createCatalog(database.sequelize)
-    const now = await store.now()
-    const goodsIds: string[] = []
-    for (let index = 0; index < goodsCount; index += 1) {
+    /** Goods in MySQL and Redis with a busy sale behind them: reservations, releases, an edit. */
+    async function busySale(goodsCount: number, reservations: number) {
+      const prefix = uniqueName('test_ledger')
+      prefixes.push(prefix)
+      const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
+      const catalog = createCatalog(database.sequelize)
+      const now = await store.now()
+      const goodsIds: string[] = []
+      for (let index = 0; index < goodsCount; index += 1) {
+        const goods = draftToGoods(
+          {
+            name: `ledger goods ${index}`,
+            description: '',
+            price: 1_000,
+            initialStock: 10_000,
+            saleStartsAt: new Date(now - 60_000),
+            saleEndsAt: new Date(now + 3_600_000),
+            purchaseLimit: null,
+          },
+          'ledger-seller',
+          new Date(now),
+        )
+        await catalog.insert(goods)
+        await store.loadIfAbsent(stockSourceOf(goods))
+        goodsIds.push(goods.id)
+      }
+      const reserved: string[] = []
+      for (let start = 0; start < reservations; start += 100) {
+        await Promise.all(
+          Array.from({ length: Math.min(100, reservations - start) }, async (_, offset) => {
+            const index = start + offset
+            const reservationId = `ledger-${index}-${randomUUID()}`
+            const goodsId = goodsIds[index % goodsIds.length] as string
+            const outcome = await store.reserve({
+              reservationId,
+              goodsId,
+              userId: `u-${index}`,
+              quantity: 1 + (index % 3),
+            })
+            assert.ok(outcome.ok)
+            reserved.push(reservationId)
+          }),
+        )
+      }
+      await Promise.all(reserved.filter((_, index) => index % 10 === 0).map((id) => store.release(id)))
+      const ids = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][]).map(([id]) => id)
+      return { prefix, store, goodsIds, ids }
+    }
+
+    async function appliedIds(goodsIds: readonly string[]): Promise<string[]> {
+      const rows = await database.sequelize.query<{ id: string }>(
+        `SELECT CONCAT(entry_ms, '-', entry_seq) AS id FROM stock_ledger WHERE goods_id IN (?) ORDER BY entry_ms, entry_seq`,
+        { replacements: [goodsIds], type: QueryTypes.SELECT },
+      )
+      return rows.map((row) => row.id)
+    }
+
+    async function assertConverged(store: StockStore, goodsIds: readonly string[], ids: readonly string[]) {
+      assert.deepEqual(await appliedIds(goodsIds), ids, 'every ledger entry applied exactly once')
+      for (const goodsId of goodsIds) {
+        const live = Number(await redis.get(store.keys.available(goodsId)))
+        assert.equal(await onHandOf(database.sequelize, goodsId), live, `goods ${goodsId}: MySQL equals Redis`)
+      }
+      assert.equal((await ledgerLag(redis, store.keys.ledger)).entries, 0)
+    }
+
+    /** Runs a ledger writer until it has drained the ledger, then `check` while it still runs. */
+    async function afterDrainBy(
+      store: StockStore,
+      options: { consumer: string; batchSize: number; claimIdleMs: number; trimEveryMs?: number },
+      check: (writer: LedgerWriter) => Promise<void>,
+    ) {
+      const reader = redis.duplicate()
+      const writer = createLedgerWriter({
+        redis,
+        reader,
+        sequelize: database.sequelize,
+        keys: store.keys,
+        ...options,
+        logger: testLogger,
+      })
+      writer.start()
+      try {
+        await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
+        await check(writer)
+      } finally {
+        await writer.stop()
+        reader.disconnect()
+      }
+    }
+
+    test('a worker killed with SIGKILL mid-batch, again and again, leaves MySQL equal to Redis once restarted', async () => {
+      const { prefix, store, goodsIds, ids } = await busySale(4, 3_000)
+      const env = {
+        ...stockRedis.env,
+        MYSQL_DATABASE: database.name,
+        STOCK_KEY_PREFIX: prefix,
+        LEDGER_BATCH_SIZE: '20',
+        LEDGER_CLAIM_IDLE_MS: '300',
+        LOG_LEVEL: 'warn',
+      }
+      const appliedCount = async () => (await appliedIds(goodsIds)).length
+      let killedMidBatch = 0
+      for (const share of [0.15, 0.4, 0.65]) {
+        const worker = await spawnService(workerEntry, env)
+        await eventually(
+          async () => ((await appliedCount()) >= ids.length * share ? true : undefined),
+          60_000,
+          `${share * 100}% of the ledger applied`,
+        )
+        assert.equal(await worker.stop('SIGKILL'), null)
+        // Entries read but never acknowledged: the worker died inside a batch.
+        const [pending] = (await redis.xpending(store.keys.ledger, LEDGER_GROUP)) as [number]
+        if (pending > 0) killedMidBatch += 1
+      }
+      assert.ok(killedMidBatch > 0, 'no kill landed inside a batch')
+      assert.ok((await appliedCount()) < ids.length, 'the killed workers should not have finished the ledger')
+
+      const last = await spawnService(workerEntry, env)
+      try {
+        await eventually(
+          async () => ((await ledgerLag(redis, store.keys.ledger)).entries === 0 ? true : undefined),
+          60_000,
+          'the restarted worker to drain the ledger',
+        )
+        await assertConverged(store, goodsIds, ids)
+      } finally {
+        assert.equal(await last.stop('SIGTERM'), 0)
+      }
+    })
+
+    test('a batch committed but never acknowledged is not applied twice', async () => {
+      const { store, goodsIds, ids } = await busySale(2, 200)
+      // A consumer reads a batch and commits it, then dies before XACK.
+      await redis.xgroup('CREATE', store.keys.ledger, LEDGER_GROUP, '0', 'MKSTREAM')
+      const reply = (await redis.call(
+        'XREADGROUP',
+        'GROUP',
+        LEDGER_GROUP,
+        'doomed',
+        'COUNT',
+        120,
+        'STREAMS',
+        store.keys.ledger,
+        '>',
+      )) as [string, [string, string[]][]][]
+      const batch = (reply[0]?.[1] ?? []).map(([id, fields]) => parseLedgerEntry(id, fields))
+      const entries = batch.filter((entry) => entry !== undefined)
+      assert.equal(entries.length, 120)
+      assert.equal(await applyLedgerBatch(database.sequelize, entries), 120)
+      assert.equal(await applyLedgerBatch(database.sequelize, entries), 0, 'a replayed batch inserts nothing')
+
+      await afterDrainBy(store, { consumer: 'successor', batchSize: 50, claimIdleMs: 200 }, () =>
+        assertConverged(store, goodsIds, ids),
+      )
+    })
+
+    test('never drops entries a consumer read after it was listed as gone', async () => {
+      const { store, goodsIds, ids } = await busySale(1, 40)
+      const stream = store.keys.ledger
+      await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0', 'MKSTREAM')
+      // A worker that has been quiet for a while: paused by the machine, or waiting on MySQL.
+      await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'sleeper')
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      const gone = await idleConsumers(redis, stream, LEDGER_GROUP, { idleMs: 100 })
+      assert.deepEqual(gone, ['sleeper'])
+
+      // It wakes and reads a batch just after it was listed, and before it is dropped.
+      const reply = (await redis.call(
+        'XREADGROUP',
+        'GROUP',
+        LEDGER_GROUP,
+        'sleeper',
+        'COUNT',
+        25,
+        'STREAMS',
+        stream,
+        '>',
+      )) as [string, [string, string[]][]][]
+      const read = reply[0]?.[1] ?? []
+      assert.equal(read.length, 25)
+      for (const name of gone) assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, name), false)
+
+      // Its batch is still pending, so whoever takes over applies it if the sleeper never does.
+      const [pending] = (await redis.xpending(stream, LEDGER_GROUP)) as [number]
+      assert.equal(pending, 25, 'the entries the sleeper read are no longer pending for anyone')
+      // A consumer that really holds nothing is dropped.
+      await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'long-gone')
+      assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, 'long-gone'), true)
+      const left = (await redis.xinfo('CONSUMERS', stream, LEDGER_GROUP)) as unknown[][]
+      assert.deepEqual(
+        left.map((fields) => fields[1]),
+        ['sleeper'],
+      )
+      await afterDrainBy(store, { consumer: 'heir', batchSize: 50, claimIdleMs: 200 }, () =>
+        assertConverged(store, goodsIds, ids),
+      )
+    })
+
+    test('terms entries bring a goods row up to the newest terms and never back to older ones', async () => {
+      const prefix = uniqueName('test_ledger_terms')
+      prefixes.push(prefix)
+      const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
+      const catalog = createCatalog(database.sequelize)
+      const now = await store.now()
       const goods = draftToGoods(
         {
-          name: `ledger goods ${index}`,
+          name: 'edited goods',
           description: '',
           price: 1_000,
-          initialStock: 10_000,
-          saleStartsAt: new Date(now - 60_000),
-          saleEndsAt: new Date(now + 3_600_000),
+          initialStock: 10,
+          saleStartsAt: new Date(now + 3_600_000),
+          saleEndsAt: new Date(now + 7_200_000),
           purchaseLimit: null,
         },
         'ledger-seller',
@@ -60,241 +266,51 @@ describe('the ledger write-behind (real MariaDB and Redis)', () => {
       )
       await catalog.insert(goods)
       await store.loadIfAbsent(stockSourceOf(goods))
-      goodsIds.push(goods.id)
-    }
-    const reserved: string[] = []
-    for (let start = 0; start < reservations; start += 100) {
-      await Promise.all(
-        Array.from({ length: Math.min(100, reservations - start) }, async (_, offset) => {
-          const index = start + offset
-          const reservationId = `ledger-${index}-${randomUUID()}`
-          const goodsId = goodsIds[index % goodsIds.length] as string
-          const outcome = await store.reserve({
-            reservationId,
-            goodsId,
-            userId: `u-${index}`,
-            quantity: 1 + (index % 3),
-          })
-          assert.ok(outcome.ok)
-          reserved.push(reservationId)
-        }),
-      )
-    }
-    await Promise.all(reserved.filter((_, index) => index % 10 === 0).map((id) => store.release(id)))
-    const ids = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][]).map(([id]) => id)
-    return { prefix, store, goodsIds, ids }
-  }
+      const base = stockSourceOf(goods)
+      // Two edits live stock took whose transactions never committed.
+      assert.equal((await store.configure(goods.id, { ...base, initialStock: 12, version: 2 })).status, 'OK')
+      const newest = { ...base, initialStock: 15, purchaseLimit: 2, endsAt: base.endsAt + 60_000, version: 3 }
+      assert.equal((await store.configure(goods.id, newest)).status, 'OK')
+      const entries = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][])
+        .map(([id, fields]) => parseLedgerEntry(id, fields))
+        .filter((entry) => entry !== undefined)
+      const terms = entries.filter((entry) => entry.kind === 'terms')
+      assert.equal(terms.length, 2)
 
-  async function appliedIds(goodsIds: readonly string[]): Promise<string[]> {
-    const rows = await database.sequelize.query<{ id: string }>(
-      `SELECT CONCAT(entry_ms, '-', entry_seq) AS id FROM stock_ledger WHERE goods_id IN (?) ORDER BY entry_ms, entry_seq`,
-      { replacements: [goodsIds], type: QueryTypes.SELECT },
-    )
-    return rows.map((row) => row.id)
-  }
-
-  async function assertConverged(store: StockStore, goodsIds: readonly string[], ids: readonly string[]) {
-    assert.deepEqual(await appliedIds(goodsIds), ids, 'every ledger entry applied exactly once')
-    for (const goodsId of goodsIds) {
-      const live = Number(await redis.get(store.keys.available(goodsId)))
-      assert.equal(await onHandOf(database.sequelize, goodsId), live, `goods ${goodsId}: MySQL equals Redis`)
-    }
-    assert.equal((await ledgerLag(redis, store.keys.ledger)).entries, 0)
-  }
-
-  /** Runs a ledger writer until it has drained the ledger, then `check` while it still runs. */
-  async function afterDrainBy(
-    store: StockStore,
-    options: { consumer: string; batchSize: number; claimIdleMs: number; trimEveryMs?: number },
-    check: (writer: LedgerWriter) => Promise<void>,
-  ) {
-    const reader = redis.duplicate()
-    const writer = createLedgerWriter({
-      redis,
-      reader,
-      sequelize: database.sequelize,
-      keys: store.keys,
-      ...options,
-      logger: testLogger,
+      // The newer one is applied first (say, the older was pending with a consumer that died).
+      await applyLedgerBatch(database.sequelize, [terms[1] as LedgerEntry])
+      await applyLedgerBatch(database.sequelize, [terms[0] as LedgerEntry])
+      const termsOfRow = async () => {
+        const row = await catalog.find(goods.id)
+        return row && stockSourceOf(row)
+      }
+      assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 10 })
+      // The stock adjustments follow as usual.
+      await applyLedgerBatch(database.sequelize, entries)
+      assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 15 })
     })
-    writer.start()
-    try {
-      await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
-      await check(writer)
-    } finally {
-      await writer.stop()
-      reader.disconnect()
-    }
-  }
 
-  test('a worker killed with SIGKILL mid-batch, again and again, leaves MySQL equal to Redis once restarted', async () => {
-    const { prefix, store, goodsIds, ids } = await busySale(4, 3_000)
-    const env = {
-      MYSQL_DATABASE: database.name,
-      STOCK_KEY_PREFIX: prefix,
-      LEDGER_BATCH_SIZE: '20',
-      LEDGER_CLAIM_IDLE_MS: '300',
-      LOG_LEVEL: 'warn',
-    }
-    const appliedCount = async () => (await appliedIds(goodsIds)).length
-    let killedMidBatch = 0
-    for (const share of [0.15, 0.4, 0.65]) {
-      const worker = await spawnService(workerEntry, env)
-      await eventually(
-        async () => ((await appliedCount()) >= ids.length * share ? true : undefined),
-        60_000,
-        `${share * 100}% of the ledger applied`,
+    test('reports its lag (entries waiting, age of the oldest) and trims what it applied', async () => {
+      const { store, goodsIds, ids } = await busySale(1, 30)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const waiting = await ledgerLag(redis, store.keys.ledger)
+      assert.equal(waiting.entries, ids.length)
+      assert.ok(waiting.oldestAgeMs >= 50, `oldest entry is ${waiting.oldestAgeMs} ms old`)
+
+      await afterDrainBy(
+        store,
+        { consumer: 'lag-reporter', batchSize: 7, claimIdleMs: 30_000, trimEveryMs: 100 },
+        async (writer) => {
+          assert.deepEqual(await writer.lag(), { entries: 0, oldestAgeMs: 0 })
+          await assertConverged(store, goodsIds, ids)
+          // Applied entries leave the stream; the last one stays as the group's reference point.
+          await eventually(
+            async () => ((await redis.xlen(store.keys.ledger)) <= 1 ? true : undefined),
+            5_000,
+            'the trim',
+          )
+        },
       )
-      assert.equal(await worker.stop('SIGKILL'), null)
-      // Entries read but never acknowledged: the worker died inside a batch.
-      const [pending] = (await redis.xpending(store.keys.ledger, LEDGER_GROUP)) as [number]
-      if (pending > 0) killedMidBatch += 1
-    }
-    assert.ok(killedMidBatch > 0, 'no kill landed inside a batch')
-    assert.ok((await appliedCount()) < ids.length, 'the killed workers should not have finished the ledger')
-
-    const last = await spawnService(workerEntry, env)
-    try {
-      await eventually(
-        async () => ((await ledgerLag(redis, store.keys.ledger)).entries === 0 ? true : undefined),
-        60_000,
-        'the restarted worker to drain the ledger',
-      )
-      await assertConverged(store, goodsIds, ids)
-    } finally {
-      assert.equal(await last.stop('SIGTERM'), 0)
-    }
+    })
   })
-
-  test('a batch committed but never acknowledged is not applied twice', async () => {
-    const { store, goodsIds, ids } = await busySale(2, 200)
-    // A consumer reads a batch and commits it, then dies before XACK.
-    await redis.xgroup('CREATE', store.keys.ledger, LEDGER_GROUP, '0', 'MKSTREAM')
-    const reply = (await redis.call(
-      'XREADGROUP',
-      'GROUP',
-      LEDGER_GROUP,
-      'doomed',
-      'COUNT',
-      120,
-      'STREAMS',
-      store.keys.ledger,
-      '>',
-    )) as [string, [string, string[]][]][]
-    const batch = (reply[0]?.[1] ?? []).map(([id, fields]) => parseLedgerEntry(id, fields))
-    const entries = batch.filter((entry) => entry !== undefined)
-    assert.equal(entries.length, 120)
-    assert.equal(await applyLedgerBatch(database.sequelize, entries), 120)
-    assert.equal(await applyLedgerBatch(database.sequelize, entries), 0, 'a replayed batch inserts nothing')
-
-    await afterDrainBy(store, { consumer: 'successor', batchSize: 50, claimIdleMs: 200 }, () =>
-      assertConverged(store, goodsIds, ids),
-    )
-  })
-
-  test('never drops entries a consumer read after it was listed as gone', async () => {
-    const { store, goodsIds, ids } = await busySale(1, 40)
-    const stream = store.keys.ledger
-    await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0', 'MKSTREAM')
-    // A worker that has been quiet for a while: paused by the machine, or waiting on MySQL.
-    await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'sleeper')
-    await new Promise((resolve) => setTimeout(resolve, 120))
-    const gone = await idleConsumers(redis, stream, LEDGER_GROUP, { idleMs: 100 })
-    assert.deepEqual(gone, ['sleeper'])
-
-    // It wakes and reads a batch just after it was listed, and before it is dropped.
-    const reply = (await redis.call(
-      'XREADGROUP',
-      'GROUP',
-      LEDGER_GROUP,
-      'sleeper',
-      'COUNT',
-      25,
-      'STREAMS',
-      stream,
-      '>',
-    )) as [string, [string, string[]][]][]
-    const read = reply[0]?.[1] ?? []
-    assert.equal(read.length, 25)
-    for (const name of gone) assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, name), false)
-
-    // Its batch is still pending, so whoever takes over applies it if the sleeper never does.
-    const [pending] = (await redis.xpending(stream, LEDGER_GROUP)) as [number]
-    assert.equal(pending, 25, 'the entries the sleeper read are no longer pending for anyone')
-    // A consumer that really holds nothing is dropped.
-    await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'long-gone')
-    assert.equal(await forgetConsumer(redis, stream, LEDGER_GROUP, 'long-gone'), true)
-    const left = (await redis.xinfo('CONSUMERS', stream, LEDGER_GROUP)) as unknown[][]
-    assert.deepEqual(
-      left.map((fields) => fields[1]),
-      ['sleeper'],
-    )
-    await afterDrainBy(store, { consumer: 'heir', batchSize: 50, claimIdleMs: 200 }, () =>
-      assertConverged(store, goodsIds, ids),
-    )
-  })
-
-  test('terms entries bring a goods row up to the newest terms and never back to older ones', async () => {
-    const prefix = uniqueName('test_ledger_terms')
-    prefixes.push(prefix)
-    const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
-    const catalog = createCatalog(database.sequelize)
-    const now = await store.now()
-    const goods = draftToGoods(
-      {
-        name: 'edited goods',
-        description: '',
-        price: 1_000,
-        initialStock: 10,
-        saleStartsAt: new Date(now + 3_600_000),
-        saleEndsAt: new Date(now + 7_200_000),
-        purchaseLimit: null,
-      },
-      'ledger-seller',
-      new Date(now),
-    )
-    await catalog.insert(goods)
-    await store.loadIfAbsent(stockSourceOf(goods))
-    const base = stockSourceOf(goods)
-    // Two edits live stock took whose transactions never committed.
-    assert.equal((await store.configure(goods.id, { ...base, initialStock: 12, version: 2 })).status, 'OK')
-    const newest = { ...base, initialStock: 15, purchaseLimit: 2, endsAt: base.endsAt + 60_000, version: 3 }
-    assert.equal((await store.configure(goods.id, newest)).status, 'OK')
-    const entries = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][])
-      .map(([id, fields]) => parseLedgerEntry(id, fields))
-      .filter((entry) => entry !== undefined)
-    const terms = entries.filter((entry) => entry.kind === 'terms')
-    assert.equal(terms.length, 2)
-
-    // The newer one is applied first (say, the older was pending with a consumer that died).
-    await applyLedgerBatch(database.sequelize, [terms[1] as LedgerEntry])
-    await applyLedgerBatch(database.sequelize, [terms[0] as LedgerEntry])
-    const termsOfRow = async () => {
-      const row = await catalog.find(goods.id)
-      return row && stockSourceOf(row)
-    }
-    assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 10 })
-    // The stock adjustments follow as usual.
-    await applyLedgerBatch(database.sequelize, entries)
-    assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 15 })
-  })
-
-  test('reports its lag (entries waiting, age of the oldest) and trims what it applied', async () => {
-    const { store, goodsIds, ids } = await busySale(1, 30)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    const waiting = await ledgerLag(redis, store.keys.ledger)
-    assert.equal(waiting.entries, ids.length)
-    assert.ok(waiting.oldestAgeMs >= 50, `oldest entry is ${waiting.oldestAgeMs} ms old`)
-
-    await afterDrainBy(
-      store,
-      { consumer: 'lag-reporter', batchSize: 7, claimIdleMs: 30_000, trimEveryMs: 100 },
-      async (writer) => {
-        assert.deepEqual(await writer.lag(), { entries: 0, oldestAgeMs: 0 })
-        await assertConverged(store, goodsIds, ids)
-        // Applied entries leave the stream; the last one stays as the group's reference point.
-        await eventually(async () => ((await redis.xlen(store.keys.ledger)) <= 1 ? true : undefined), 5_000, 'the trim')
-      },
-    )
-  })
-})
+}
