@@ -3,6 +3,7 @@
  * calls from many resources batched (one metadata and one describeConfigs call per batch; one
  * createTopics, createPartitions, alterConfigs or deleteTopics call per batch of that action).
  */
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel'
 import kafkajs, { type Admin, Kafka, logLevel } from 'kafkajs'
 import { Counter, type Registry } from 'prom-client'
 
@@ -33,6 +34,21 @@ export interface KafkaTopicAdmin {
   calls(): number
   close(): Promise<void>
 }
+
+class LeadersNotKnown extends Error {
+  constructor(topics: readonly string[]) {
+    super(`no leader known yet for ${topics.join(', ')}`)
+  }
+}
+
+/** About ten seconds in all: as long as kafkajs waits for new topics' leaders. */
+const leadersWait = retry(
+  handleWhen(
+    (error) =>
+      error instanceof LeadersNotKnown || errorTypeIs(error, 'UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE'),
+  ),
+  { maxAttempts: 25, backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 500 }) },
+)
 
 /** Kafka's error type names carried on kafkajs errors (or their cause). */
 const errorTypeIs = (error: unknown, ...types: string[]): boolean => {
@@ -104,7 +120,7 @@ export function createKafkaTopicAdmin(admin: Admin, options: TopicAdminOptions =
         (group) =>
           counted(
             admin.createTopics({
-              waitForLeaders: true,
+              waitForLeaders: false,
               topics: group.map((item) => ({
                 topic: item.topic,
                 numPartitions: item.partitions,
@@ -112,11 +128,24 @@ export function createKafkaTopicAdmin(admin: Admin, options: TopicAdminOptions =
                 configEntries: Object.entries(item.config).map(([name, value]) => ({ name, value })),
               })),
             }),
-          ),
+          ).then(() => untilLeadersKnown(group.map((item) => item.topic))),
         (error) => errorTypeIs(error, 'TOPIC_ALREADY_EXISTS'),
       ),
     batchOptions,
   )
+
+  /**
+   * Right after a create, the broker answering metadata may not know the new topics yet
+   * (UNKNOWN_TOPIC_OR_PARTITION) or their leaders. kafkajs's own wait (`waitForLeaders`) gives up
+   * on the first of these and reports a topic it did create as failed, so the wait is done here.
+   */
+  async function untilLeadersKnown(topics: readonly string[]): Promise<void> {
+    await leadersWait.execute(async () => {
+      const { topics: known } = await counted(admin.fetchTopicMetadata({ topics: [...topics] }))
+      const led = known.filter((topic) => topic.partitions.every((partition) => partition.leader >= 0))
+      if (led.length < topics.length) throw new LeadersNotKnown(topics.filter((t) => !led.some((k) => k.name === t)))
+    })
+  }
 
   const createPartitions = batcher<Extract<TopicAction, { kind: 'createPartitions' }>, undefined>(
     (items) =>
