@@ -331,6 +331,12 @@ describe('the web app in a real browser, on the whole platform', () => {
       .evaluateAll((items) => items.map((item) => item.getAttribute('data-message-id')))
     assert.equal(new Set(ids).size, ids.length)
     await screenshot(buyer, 'chat-buyer-desktop')
+
+    // Away from the room the seller is notified: the header shows the unread count.
+    await seller.getByRole('link', { name: 'Sales' }).click()
+    await seller.waitForURL(/\/$/)
+    await send(buyer, 'One more thing: is the bulb included?')
+    await seller.getByTestId('unread-total').filter({ hasText: '1 unread' }).waitFor({ timeout: 15_000 })
   })
 
   it('my page shows the orders and says which part is missing while goods-service is stopped', async () => {
