@@ -6,7 +6,7 @@
  * order is PAID, none is missing or doubled and the stock went down by exactly that many; then
  * buyer and seller exchange a chat message over STOMP on /ws/chat.
  *
- *   SMOKE_BASE_URL=http://127.0.0.1:30080 SMOKE_NAMESPACE=timedeal node hack/kind/smoke.ts
+ *   SMOKE_BASE_URL=http://127.0.0.1:30080 SMOKE_KUBECONFIG=.state/kind/kubeconfig node hack/kind/smoke.ts
  */
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
@@ -20,6 +20,8 @@ const settings = z
     SMOKE_BASE_URL: z.url().default('http://127.0.0.1:30080'),
     SMOKE_NAMESPACE: z.string().min(1).default('timedeal'),
     SMOKE_KUBECTL: z.string().min(1).default('kubectl'),
+    // Named, not taken from KUBECONFIG: that one points at the local API server of make test.
+    SMOKE_KUBECONFIG: z.string().min(1).default('.state/kind/kubeconfig'),
     SMOKE_ORDERS: z.coerce.number().int().min(4).max(200).default(20),
     SMOKE_PAID_TIMEOUT_SECONDS: z.coerce.number().int().positive().default(180),
   })
@@ -84,10 +86,19 @@ async function createGoods(sellerToken: string, stock: number): Promise<string> 
   return z.object({ id: z.string() }).parse(answer.body).id
 }
 
-async function stockAvailable(goodsId: string): Promise<number> {
+async function liveStock(goodsId: string): Promise<{ stockAvailable: number; saleState: string }> {
   const answer = await call('GET', `/api/goods/${goodsId}/stock`)
   expectStatus(answer, [200], 'read stock')
-  return z.object({ stockAvailable: z.number() }).parse(answer.body).stockAvailable
+  return z.object({ stockAvailable: z.number(), saleState: z.string() }).parse(answer.body)
+}
+
+/** A refusal is remembered for its key, so no order is sent before the sale is open. */
+async function waitOpen(goodsId: string): Promise<void> {
+  for (let n = 0; n < 60; n++) {
+    if ((await liveStock(goodsId)).saleState === 'OPEN') return
+    await sleep(500)
+  }
+  throw new Error(`goods ${goodsId} did not open for sale`)
 }
 
 /** One order, sent again with the same key until an answer says what became of it. */
@@ -98,8 +109,8 @@ async function placeOrder(buyerToken: string, goodsId: string, key: string): Pro
       if (answer.status === 200 || answer.status === 201) {
         return { id: z.object({ id: z.string() }).parse(answer.body).id, tries }
       }
-      // The sale opens a moment after creation; an order-service pod going away answers 5xx.
-      if (answer.status < 500 && !JSON.stringify(answer.body).includes('SALE_NOT_OPEN')) {
+      // An order-service pod going away answers 5xx (or cuts the connection): retry, same key.
+      if (answer.status < 500) {
         throw new Error(`order ${key}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`)
       }
     } catch (error) {
@@ -112,7 +123,8 @@ async function placeOrder(buyerToken: string, goodsId: string, key: string): Pro
 }
 
 async function deleteOneOrderPod(): Promise<string> {
-  const kubectl = (...args: string[]) => run(settings.SMOKE_KUBECTL, ['-n', settings.SMOKE_NAMESPACE, ...args])
+  const kubectl = (...args: string[]) =>
+    run(settings.SMOKE_KUBECTL, ['--kubeconfig', settings.SMOKE_KUBECONFIG, '-n', settings.SMOKE_NAMESPACE, ...args])
   const { stdout } = await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=order', '-o', 'name')
   const pod = stdout.split('\n').find((line) => line.startsWith('pod/'))
   if (!pod) throw new Error('no order-service pod to delete')
@@ -126,7 +138,7 @@ async function waitAllPaid(buyerToken: string, orderIds: readonly string[]): Pro
   while (pending.size > 0) {
     for (const id of [...pending]) {
       const answer = await call('GET', `/api/orders/${id}`, buyerToken)
-      if (answer.status === 200 && z.object({ status: z.string() }).parse(answer.body).status === 'PAID') {
+      if (answer.status === 200 && z.object({ state: z.string() }).parse(answer.body).state === 'PAID') {
         pending.delete(id)
       }
     }
@@ -140,6 +152,7 @@ async function orderFlow(buyer: { token: string }, seller: { token: string }): P
   const count = settings.SMOKE_ORDERS
   const goodsId = await createGoods(seller.token, count * 2)
   say(`seller put goods ${goodsId} on sale (${count * 2} units)`)
+  await waitOpen(goodsId)
   const before = count * 2
   const ids: string[] = []
   let retried = 0
@@ -153,7 +166,7 @@ async function orderFlow(buyer: { token: string }, seller: { token: string }): P
   if (distinct !== count) throw new Error(`${count} orders placed, but ${distinct} distinct order ids`)
   say(`${count} orders placed (${retried} needed a retry with the same key)`)
   await waitAllPaid(buyer.token, ids)
-  const after = await stockAvailable(goodsId)
+  const after = (await liveStock(goodsId)).stockAvailable
   if (before - after !== count) throw new Error(`stock went from ${before} to ${after} for ${count} orders`)
   say(`all ${count} orders PAID; stock ${before} → ${after}: nothing lost, nothing doubled`)
   return goodsId
