@@ -339,6 +339,30 @@ describe('the web app in a real browser, on the whole platform', () => {
     await seller.getByTestId('unread-total').filter({ hasText: '1 unread' }).waitFor({ timeout: 15_000 })
   })
 
+  it("a room's history loads older pages as the reader scrolls up, each message once", async () => {
+    await buyer.goto(`/chat/${roomId}`)
+    await buyer.getByText('Connected', { exact: true }).waitFor()
+    const before = (await messageTexts(buyer)).length
+    // Each one waits for its own echo: well under the chat's per-user send rate.
+    for (let n = 1; n <= 30; n += 1) {
+      await buyer.getByLabel('Message').fill(`Note ${n}`)
+      await buyer.getByRole('button', { name: 'Send' }).click()
+      await buyer.locator('ol.messages li[data-message-id] .text', { hasText: new RegExp(`^Note ${n}$`) }).waitFor()
+    }
+    const total = before + 30
+    await buyer.reload()
+    await buyer.getByText('Connected', { exact: true }).waitFor()
+    await eventually(async () => ((await messageTexts(buyer)).length === 30 ? true : undefined), 15_000, 'one page')
+    await buyer.locator('ol.messages').evaluate((list) => {
+      list.scrollTop = 0
+    })
+    await eventually(async () => ((await messageTexts(buyer)).length === total ? true : undefined), 15_000, 'older')
+    const texts = await messageTexts(buyer)
+    assert.equal(texts[0], 'Is the lamp dimmable?')
+    assert.equal(texts.at(-1), 'Note 30')
+    assert.equal(new Set(texts).size, texts.length)
+  })
+
   it('my page shows the orders and says which part is missing while goods-service is stopped', async () => {
     await platform.services.goods.stop()
     try {
