@@ -67,7 +67,7 @@ ca_bundle() {
 build_app() {
   local files
   mapfile -t files < <(cd "$REPO_ROOT" && git ls-files -co --exclude-standard -- package.json package-lock.json .npmrc \
-    packages services operator web/package.json Containerfile .containerignore hack/images/entrypoint.sh |
+    packages services operator web/package.json web/index.html web/vite.config.ts web/public web/src Containerfile .containerignore hack/images/entrypoint.sh |
     grep -Ev '/(test|dist)/' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
   build_one "localhost/timedeal/timedeal:$APP_VERSION" "$(inputs_hash "$NODE_IMAGE" -- "${files[@]}")" \
     "$REPO_ROOT/Containerfile" "$REPO_ROOT" --build-arg "NODE_IMAGE=$NODE_IMAGE" \

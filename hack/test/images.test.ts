@@ -49,4 +49,26 @@ describe('the platform image', () => {
     assert.match(containerfile, /npm ci --omit=dev/)
     assert.match(containerfile, /rm -rf node_modules\/typescript/)
   })
+
+  test('the runtime image holds the built web app where the gateway looks, and not its build tools', () => {
+    const containerfile = read('Containerfile')
+    const runtime = containerfile.slice(containerfile.lastIndexOf('\nFROM '))
+    const webStage = /^FROM \S+ AS (\S+)\n(?:(?!FROM ).*\n)*?RUN npm run build --workspace web$/m.exec(containerfile)
+    assert.ok(webStage, 'a build stage runs the web build')
+    assert.match(runtime, new RegExp(`^COPY --from=${webStage[1]} /app/web/dist /app/web/dist$`, 'm'))
+    const gatewaySettings = read('services/gateway/src/settings.ts')
+    assert.match(gatewaySettings, /new URL\('\.\.\/\.\.\/\.\.\/web\/dist', import\.meta\.url\)/)
+    // From the web stage the runtime takes web/dist only: no Vite, no devDependencies, no web sources.
+    const fromStages = [...runtime.matchAll(/^COPY --from=.*$/gm)].map((match) => match[0])
+    assert.deepEqual(fromStages, [
+      'COPY --from=dependencies /app /app',
+      `COPY --from=${webStage[1]} /app/web/dist /app/web/dist`,
+    ])
+    assert.doesNotMatch(runtime, /^COPY (?:\.|web\/\S*) /m)
+    for (const ignore of ['.containerignore', '.dockerignore']) {
+      for (const input of ['web/index.html', 'web/vite.config.ts', 'web/src', 'web/public']) {
+        assert.match(read(ignore), new RegExp(`^!${input.replace('.', '\\.')}$`, 'm'), `${ignore} lets ${input} in`)
+      }
+    }
+  })
 })
