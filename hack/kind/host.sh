@@ -96,7 +96,8 @@ host_differences() {
   for link in $(ip -o link show | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | sort | comm -13 "$HOST_RECORD/links" -); do
     case "$link" in veth* | cni-podman* | podman* | kind*) say "left behind: interface $link"; left=1 ;; esac
   done
-  if findmnt -rn -o TARGET | sort | comm -13 "$HOST_RECORD/mounts" - | grep -E 'containers|netns|kind' >&2; then
+  # The node's /var volume and its network namespace; other podman users' layer mounts are theirs.
+  if findmnt -rn -o TARGET | sort | comm -13 "$HOST_RECORD/mounts" - | grep -E 'storage/volumes|/netns/|kind' >&2; then
     say "left behind: the mounts above"; left=1
   fi
   for table in filter nat mangle raw; do
