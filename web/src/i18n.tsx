@@ -102,7 +102,7 @@ const en = {
   'time.days': '{d}d {h}:{m}:{s}',
 }
 
-type Key = keyof typeof en
+export type Key = keyof typeof en
 
 const ko: Record<Key, string> = {
   'app.title': '타임딜',

@@ -363,11 +363,18 @@ describe('the web app in a real browser, on the whole platform', () => {
     assert.equal(new Set(texts).size, texts.length)
   })
 
-  it('my page shows the orders and says which part is missing while goods-service is stopped', async () => {
+  it('my page shows the orders and says which part is missing, and why, while goods-service is stopped', async () => {
     await platform.services.goods.stop()
     try {
       await buyer.goto('/my')
-      await buyer.getByTestId('degraded').waitFor({ timeout: 30_000 })
+      await buyer
+        .getByTestId('degraded')
+        .filter({ hasText: /Wishlist \(goods-service [^)]+\)/ })
+        .waitFor({ timeout: 30_000 })
+      await buyer
+        .getByRole('region', { name: 'Wishlist' })
+        .locator('.degraded-reason', { hasText: 'goods-service' })
+        .waitFor()
       await buyer.locator('.order', { hasText: 'PAID' }).waitFor()
       await screenshot(buyer, 'my-page-degraded-desktop')
     } finally {

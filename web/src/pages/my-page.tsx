@@ -1,60 +1,53 @@
 import { useCallback, useEffect, useState } from 'react'
 import { Link } from 'react-router'
-import { ApiProblem, api, type Goods, type Order } from '../api.ts'
-import { formatPrice, useI18n } from '../i18n.tsx'
+import { ApiProblem, api, type Goods, type Order, type Role } from '../api.ts'
+import { formatPrice, type Key, useI18n } from '../i18n.tsx'
 import { ProblemMessage, RequireSignIn, StateBadge } from './parts.tsx'
 
+/** The goods fields the page gets for a seller's goods and a buyer's wishlist entries. */
+type GoodsSummary = Pick<
+  Goods,
+  'id' | 'name' | 'price' | 'stockAvailable' | 'initialStock' | 'saleState' | 'saleStartsAt' | 'saleEndsAt'
+>
+type OrderSummary = Pick<Order, 'id' | 'goodsId' | 'quantity' | 'totalAmount' | 'state' | 'placedAt'>
+type RemotePart = 'orders' | 'goods' | 'wishlist' | 'unreadNotifications'
+
 /**
- * `GET /api/users/me/mypage`: the parts it could gather, and `degraded` naming those it could
- * not (a slow or stopped service). The page shows what came and says what did not.
+ * `GET /api/users/me/mypage` (services/user/src/http/mypage.ts): a part whose service failed or
+ * was too slow is null, named in `degraded`, and `degradedReasons` says why. `goods` is there for
+ * sellers only and `wishlist` for buyers only.
  */
 interface MyPageView {
-  readonly profile?: { readonly name?: string; readonly email?: string; readonly role?: string }
-  readonly orders?: unknown
-  readonly goods?: unknown
-  readonly wishlist?: unknown
-  readonly unreadNotifications?: unknown
-  readonly degraded?: readonly unknown[]
-  readonly [part: string]: unknown
+  readonly profile: { readonly name: string; readonly email: string; readonly role: Role }
+  readonly orders: OrderSummary[] | null
+  readonly goods?: GoodsSummary[] | null
+  readonly wishlist?: { readonly goods: GoodsSummary; readonly addedAt: string }[] | null
+  readonly unreadNotifications: number | null
+  readonly degraded: RemotePart[]
+  readonly degradedReasons: Partial<Record<RemotePart, string>>
+}
+
+const PART_TITLES: Record<RemotePart, Key> = {
+  orders: 'my.orders',
+  goods: 'my.goods',
+  wishlist: 'my.wishlist',
+  unreadNotifications: 'my.unread',
 }
 
 const CANCELLABLE = new Set(['PENDING_PAYMENT', 'PAID'])
 const RETURNABLE = new Set(['DELIVERED'])
 
-/** A part is a list, or a page of one (`items`); null when it is missing. */
-function listOf<T>(part: unknown): T[] | null {
-  if (Array.isArray(part)) return part as T[]
-  if (part && typeof part === 'object' && Array.isArray((part as { items?: unknown }).items))
-    return (part as { items: T[] }).items
-  return null
-}
-
-/** A degraded entry is a part's name, or an object naming it. */
-function partName(entry: unknown): string {
-  if (typeof entry === 'string') return entry
-  if (entry && typeof entry === 'object') {
-    const named = entry as { part?: unknown; name?: unknown; service?: unknown }
-    return String(named.part ?? named.name ?? named.service ?? JSON.stringify(entry))
-  }
-  return String(entry)
-}
-
-function unreadOf(view: MyPageView): number | null {
-  for (const key of ['unreadNotifications', 'unreadCount', 'unreadChatNotifications', 'chat']) {
-    const value = view[key]
-    if (typeof value === 'number') return value
-    if (value && typeof value === 'object' && typeof (value as { unreadCount?: unknown }).unreadCount === 'number')
-      return (value as { unreadCount: number }).unreadCount
-  }
-  return null
-}
-
-function Unavailable() {
+function Unavailable({ reason }: { reason: string | undefined }) {
   const { t } = useI18n()
-  return <p className="degraded-part">{t('my.partDown')}</p>
+  return (
+    <p className="degraded-part">
+      {t('my.partDown')}
+      {reason && <span className="degraded-reason"> ({reason})</span>}
+    </p>
+  )
 }
 
-function OrderRow({ order, onChange }: { order: Order; onChange: () => void }) {
+function OrderRow({ order, onChange }: { order: OrderSummary; onChange: () => void }) {
   const { t, language } = useI18n()
   const [problem, setProblem] = useState<ApiProblem>()
   const act = async (action: 'cancel' | 'return') => {
@@ -108,11 +101,11 @@ function MyPageContent() {
 
   if (problem) return <ProblemMessage problem={problem} />
   if (!view) return <p>{t('common.loading')}</p>
-  const degraded = (view.degraded ?? []).map(partName)
-  const orders = listOf<Order>(view.orders ?? view.recentOrders)
-  const goods = listOf<Goods>(view.goods ?? view.sellerGoods)
-  const wishlist = listOf<Goods & { goodsId?: string }>(view.wishlist)
-  const unread = unreadOf(view)
+  const { orders, goods, wishlist, unreadNotifications: unread, degradedReasons } = view
+  const degraded = view.degraded.map((part) => {
+    const reason = degradedReasons[part]
+    return reason ? `${t(PART_TITLES[part])} (${reason})` : t(PART_TITLES[part])
+  })
 
   return (
     <>
@@ -123,18 +116,14 @@ function MyPageContent() {
       )}
       <section aria-labelledby="profile-heading">
         <h2 id="profile-heading">{t('my.profile')}</h2>
-        {view.profile ? (
-          <p>
-            {view.profile.name} · {view.profile.email}
-          </p>
-        ) : (
-          <Unavailable />
-        )}
+        <p>
+          {view.profile.name} · {view.profile.email}
+        </p>
       </section>
       <section aria-labelledby="orders-heading">
         <h2 id="orders-heading">{t('my.orders')}</h2>
         {orders === null ? (
-          <Unavailable />
+          <Unavailable reason={degradedReasons.orders} />
         ) : orders.length === 0 ? (
           <p>{t('my.noOrders')}</p>
         ) : (
@@ -145,11 +134,11 @@ function MyPageContent() {
           </ul>
         )}
       </section>
-      {(goods !== null || view.profile?.role === 'SELLER') && (
+      {goods !== undefined && (
         <section aria-labelledby="goods-heading">
           <h2 id="goods-heading">{t('my.goods')}</h2>
           {goods === null ? (
-            <Unavailable />
+            <Unavailable reason={degradedReasons.goods} />
           ) : (
             <ul className="plain">
               {goods.map((one) => (
@@ -162,21 +151,18 @@ function MyPageContent() {
           )}
         </section>
       )}
-      {(wishlist !== null || view.profile?.role !== 'SELLER') && (
+      {wishlist !== undefined && (
         <section aria-labelledby="wishlist-heading">
           <h2 id="wishlist-heading">{t('my.wishlist')}</h2>
           {wishlist === null ? (
-            <Unavailable />
+            <Unavailable reason={degradedReasons.wishlist} />
           ) : (
             <ul className="plain">
-              {wishlist.map((one) => {
-                const goodsId = one.goodsId ?? one.id
-                return (
-                  <li key={goodsId}>
-                    <Link to={`/goods/${goodsId}`}>{one.name ?? goodsId}</Link>
-                  </li>
-                )
-              })}
+              {wishlist.map(({ goods: one }) => (
+                <li key={one.id}>
+                  <Link to={`/goods/${one.id}`}>{one.name}</Link> <StateBadge state={one.saleState} />
+                </li>
+              ))}
               {wishlist.length === 0 && <li>{t('my.none')}</li>}
             </ul>
           )}
@@ -185,7 +171,7 @@ function MyPageContent() {
       <section aria-labelledby="unread-heading">
         <h2 id="unread-heading">{t('my.unread')}</h2>
         {unread === null ? (
-          <Unavailable />
+          <Unavailable reason={degradedReasons.unreadNotifications} />
         ) : (
           <p>
             <Link to="/chat">{unread}</Link>
