@@ -48,6 +48,8 @@ describe('the platform image', () => {
     assert.match(runtime, /rm -rf \/usr\/local\/lib\/node_modules \/usr\/local\/bin\/npm \/usr\/local\/bin\/npx/)
     assert.match(containerfile, /npm ci --omit=dev/)
     assert.match(containerfile, /rm -rf node_modules\/typescript/)
+    // Vite arrives with the production dependencies as an optional peer; the build stage has its own.
+    assert.match(containerfile, /^ +node_modules\/vite node_modules\/\.bin\/vite /m)
   })
 
   test('the runtime image holds the built web app where the gateway looks, and not its build tools', () => {
