@@ -5,16 +5,18 @@
  * the operator's peak memory; beside it, the same 500 topics made by one bare kafkajs
  * `createTopics` call (the ceiling). Warm-up: 100,000 goods beside a bare pipelined load.
  * Goals: 500 topics Ready within 60 s; warm-up within 2× the bare load. Writes
- * bench-results/operator-<time>.md and cleans up what it made.
+ * bench-results/operator-<time>.md with its chart operator-<time>.svg, prints the ratios and ends
+ * with one JSON line; cleans up what it made. BENCH_TOPICS and BENCH_GOODS make a smaller run.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CustomObjectsApi } from '@kubernetes/client-node'
 import { Kafka, logLevel } from 'kafkajs'
+import { escapeXml, round, saveReport } from '../../hack/bench/figures.ts'
 import { findCondition } from '../src/conditions.ts'
 import type { KafkaTopic } from '../src/kafka-topic/types.ts'
 import { GROUP, VERSION } from '../src/runtime/controller.ts'
@@ -30,7 +32,6 @@ const CONCURRENCY = process.env.RECONCILE_CONCURRENCY ?? '64'
 const brokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
 const prefix = process.env.KAFKA_TOPIC_PREFIX ?? `bench-${Date.now()}.`
 const operatorEntry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-const resultsFolder = fileURLToPath(new URL('../../bench-results/', import.meta.url))
 
 const say = (line: string) => process.stdout.write(`[bench-operator] ${line}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -197,12 +198,82 @@ async function benchTopics(): Promise<TopicFigures> {
   }
 }
 
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits
+interface Ratios {
+  /** Operator's time to all Ready over one bare createTopics call for the same topics. */
+  operatorVsBareTopics: number
+  /** Warm-up time over the bare pipelined load of the same keys. */
+  warmupVsBareLoad: number
+}
 
-function report(topics: TopicFigures, warmup: WarmupFigures, when: Date): string {
+interface Comparison {
+  readonly label: string
+  readonly measuredLabel: string
+  readonly measuredMs: number
+  readonly ceilingLabel: string
+  readonly ceilingMs: number
+}
+
+/** One pair of bars per comparison (own scale each, since the two differ by orders of magnitude). */
+function chartSvg(title: string, comparisons: readonly Comparison[]): string {
+  const width = 900
+  const left = 330
+  const barArea = 440
+  const groupHeight = 120
+  const top = 60
+  const height = top + groupHeight * comparisons.length + 30
+  const groups = comparisons.map((comparison, index) => {
+    const y = top + index * groupHeight
+    const max = Math.max(1, comparison.measuredMs, comparison.ceilingMs)
+    const bar = (label: string, ms: number, row: number, colour: string) => {
+      const length = Math.max(2, (ms / max) * barArea)
+      const rowY = y + 26 + row * 36
+      return [
+        `<text x="${left - 12}" y="${rowY + 18}" text-anchor="end" font-size="13">${escapeXml(label)}</text>`,
+        `<rect x="${left}" y="${rowY + 4}" width="${length.toFixed(1)}" height="24" rx="3" fill="${colour}"/>`,
+        `<text x="${(left + length + 8).toFixed(1)}" y="${rowY + 21}" font-size="13">${round(ms / 1000, 2)} s</text>`,
+      ].join('\n  ')
+    }
+    const ratio = comparison.measuredMs / Math.max(1, comparison.ceilingMs)
+    return [
+      `<text x="20" y="${y + 16}" font-size="14" font-weight="bold">${escapeXml(comparison.label)} · ${round(ratio, 2)}×</text>`,
+      bar(comparison.measuredLabel, comparison.measuredMs, 0, '#2f6fdf'),
+      bar(comparison.ceilingLabel, comparison.ceilingMs, 1, '#1d9e74'),
+    ].join('\n  ')
+  })
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif">
+  <rect width="100%" height="100%" fill="#fff"/>
+  <text x="20" y="32" font-size="18" font-weight="bold">${escapeXml(title)}</text>
+  ${groups.join('\n  ')}
+  <text x="20" y="${height - 12}" font-size="11" fill="#777">seconds, lower is better; green is the bare ceiling</text>
+</svg>
+`
+}
+
+function comparisons(topics: TopicFigures, warmup: WarmupFigures): Comparison[] {
+  return [
+    {
+      label: `${topics.topics} KafkaTopics`,
+      measuredLabel: 'operator: created → all Ready',
+      measuredMs: topics.readyMs,
+      ceilingLabel: 'bare kafkajs createTopics',
+      ceilingMs: topics.bareCreateMs,
+    },
+    {
+      label: `${warmup.goods.toLocaleString('en-US')} goods`,
+      measuredLabel: 'StockWarmup',
+      measuredMs: warmup.warmupMs,
+      ceilingLabel: 'bare pipelined load',
+      ceilingMs: warmup.bareLoadMs,
+    },
+  ]
+}
+
+function report(topics: TopicFigures, warmup: WarmupFigures, ratios: Ratios, chartFile: string, when: Date): string {
   const perTopic = (count: number) => round(count / topics.topics, 2)
   return [
     `# make bench-operator, ${when.toISOString()}`,
+    '',
+    `![operator against its ceilings](${chartFile})`,
     '',
     '## KafkaTopic',
     '',
@@ -227,6 +298,11 @@ function report(topics: TopicFigures, warmup: WarmupFigures, when: Date): string
     `| bare pipelined load of the same keys (ceiling) | ${round(warmup.bareLoadMs / 1000, 2)} s, ${warmup.bareRoundTrips} round trips | |`,
     `| ratio | ${round(warmup.ratio, 2)}× | ≤ 2×: ${warmup.goalMet ? 'met' : 'missed'} |`,
     '',
+    '## Ratios',
+    '',
+    `- operatorVsBareTopics (operator to all Ready / bare createTopics): **${round(ratios.operatorVsBareTopics, 2)}×**`,
+    `- warmupVsBareLoad (warm-up / bare pipelined load): **${round(ratios.warmupVsBareLoad, 2)}×**`,
+    '',
   ].join('\n')
 }
 
@@ -234,12 +310,41 @@ async function main(): Promise<void> {
   const topics = await benchTopics()
   say(`warming ${GOODS} goods`)
   const warmup = await benchWarmup({ goods: GOODS })
-  const when = new Date()
-  mkdirSync(resultsFolder, { recursive: true })
-  const file = join(resultsFolder, `operator-${when.toISOString().replaceAll(':', '-').replace(/\..*$/, '')}.md`)
-  const text = report(topics, warmup, when)
-  writeFileSync(file, text)
+  const ratios: Ratios = {
+    operatorVsBareTopics: topics.readyMs / topics.bareCreateMs,
+    warmupVsBareLoad: warmup.warmupMs / warmup.bareLoadMs,
+  }
+  let text = ''
+  const file = await saveReport({
+    name: 'operator',
+    svg: chartSvg('Timedeal operator against bare kafkajs and a bare Redis load', comparisons(topics, warmup)),
+    markdown: (chartFile, when) => {
+      text = report(topics, warmup, ratios, chartFile, when)
+      return text
+    },
+  })
   process.stdout.write(`\n${text}\nwritten to ${file}\n`)
+  say(
+    `operatorVsBareTopics ${round(ratios.operatorVsBareTopics, 2)}×, warmupVsBareLoad ${round(ratios.warmupVsBareLoad, 2)}×`,
+  )
+  const figures = {
+    topics: topics.topics,
+    readyMs: topics.readyMs,
+    bareCreateMs: topics.bareCreateMs,
+    kafkaAdminRequests: topics.kafkaAdminRequests,
+    apiRequests: topics.apiRequests,
+    peakRssMiB: round(topics.peakRssBytes / 2 ** 20),
+    goods: warmup.goods,
+    warmupMs: warmup.warmupMs,
+    bareLoadMs: warmup.bareLoadMs,
+    topicsGoalMet: topics.readyMs <= READY_GOAL_MS,
+    warmupGoalMet: warmup.goalMet,
+  }
+  const roundedRatios = {
+    operatorVsBareTopics: round(ratios.operatorVsBareTopics, 2),
+    warmupVsBareLoad: round(ratios.warmupVsBareLoad, 2),
+  }
+  process.stdout.write(`${JSON.stringify({ bench: 'operator', ...figures, ratios: roundedRatios })}\n`)
   if (!(topics.readyMs <= READY_GOAL_MS) || !warmup.goalMet) process.exitCode = 1
 }
 
