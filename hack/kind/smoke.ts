@@ -1,7 +1,7 @@
 /**
  * The smoke test of `make e2e`, run on the host against the platform installed in the kind
  * cluster, through the gateway's NodePort: a demo buyer signs in; the demo seller puts goods on
- * sale; the buyer places orders one after another while one order-service pod is deleted, a
+ * sale; the buyer places orders, four at a time, while one order-service pod is killed, a
  * request that fails for it is sent again with the same Idempotency-Key, and in the end every
  * order is PAID, none is missing or doubled and the stock went down by exactly that many; then
  * buyer and seller exchange a chat message over STOMP on /ws/chat.
@@ -109,8 +109,8 @@ async function placeOrder(buyerToken: string, goodsId: string, key: string): Pro
       if (answer.status === 200 || answer.status === 201) {
         return { id: z.object({ id: z.string() }).parse(answer.body).id, tries }
       }
-      // An order-service pod going away answers 5xx (or cuts the connection): retry, same key.
-      if (answer.status < 500) {
+      // A killed pod cuts the connection or answers 5xx, a full queue 429: retry, same key.
+      if (answer.status < 500 && answer.status !== 429) {
         throw new Error(`order ${key}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`)
       }
     } catch (error) {
@@ -128,7 +128,8 @@ async function deleteOneOrderPod(): Promise<string> {
   const { stdout } = await kubectl('get', 'pods', '-l', 'app.kubernetes.io/component=order', '-o', 'name')
   const pod = stdout.split('\n').find((line) => line.startsWith('pod/'))
   if (!pod) throw new Error('no order-service pod to delete')
-  await kubectl('delete', pod, '--wait=false')
+  // No grace period: the process dies under its open requests, as in a crash.
+  await kubectl('delete', pod, '--grace-period=0', '--force', '--wait=false')
   return pod
 }
 
@@ -156,12 +157,20 @@ async function orderFlow(buyer: { token: string }, seller: { token: string }): P
   const before = count * 2
   const ids: string[] = []
   let retried = 0
-  for (let n = 0; n < count; n++) {
-    if (n === Math.floor(count / 3)) say(`deleted ${await deleteOneOrderPod()} while ordering`)
-    const placed = await placeOrder(buyer.token, goodsId, `smoke-${goodsId}-${n}`)
-    if (placed.tries > 1) retried++
-    ids.push(placed.id)
+  let next = 0
+  let killed: Promise<string> | undefined
+  // Four buyers' requests in flight at a time, so the pod is killed under some of them.
+  const worker = async () => {
+    while (next < count) {
+      const n = next++
+      if (n === Math.floor(count / 3)) killed = deleteOneOrderPod()
+      const placed = await placeOrder(buyer.token, goodsId, `smoke-${goodsId}-${n}`)
+      if (placed.tries > 1) retried++
+      ids.push(placed.id)
+    }
   }
+  await Promise.all([worker(), worker(), worker(), worker()])
+  say(`killed ${await killed} while ordering`)
   const distinct = new Set(ids).size
   if (distinct !== count) throw new Error(`${count} orders placed, but ${distinct} distinct order ids`)
   say(`${count} orders placed (${retried} needed a retry with the same key)`)
