@@ -3,7 +3,7 @@
 # node; the infrastructure chart; `kubectl apply -f crds/`; `helm install --wait` of the
 # platform with the development values and a self-signed TLS Secret; the smoke test from
 # the host through the gateway's NodePort (smoke.ts: sign-in, orders to PAID while one
-# order-service pod is deleted, a chat message over STOMP); the chart's KafkaTopics reconciled
+# order-service pod is killed, a chat message over STOMP); the chart's KafkaTopics reconciled
 # by the operator; `helm upgrade`; `helm uninstall`; kind-down. Each step is timed.
 #
 #   make e2e                       TIMEDEAL_E2E_KEEP=1 keeps the cluster when a step fails
