@@ -104,11 +104,8 @@ main() {
 
   step "platform chart (helm install --wait)"
   self_signed_tls timedeal-tls timedeal.localtest.me
-  # The StockWarmup example stays Ready=False ("Scheduled") until its window in 2030, and
-  # Helm 4's --wait (kstatus) counts that as in progress, so --wait would never end with it.
   gateway_values=(--set services.gateway.serviceType=NodePort --set "services.gateway.nodePort=$GATEWAY_NODEPORT"
-    --set ingress.host=timedeal.localtest.me --set ingress.tls.secretName=timedeal-tls
-    --set stockWarmupExample.enabled=false)
+    --set ingress.host=timedeal.localtest.me --set ingress.tls.secretName=timedeal-tls)
   hc install timedeal "$REPO_ROOT/charts/timedeal" -f "$REPO_ROOT/charts/timedeal/values-development.yaml" \
     "${gateway_values[@]}" --wait --timeout "$HELM_TIMEOUT" >&2
   kc get pods >&2

@@ -85,7 +85,9 @@ function renderOnce(name: string, chart: () => string, ...args: string[]): Promi
   }
   return result
 }
-const development = () => renderOnce('development', () => timedealChart, '-f', developmentValues)
+// The example StockWarmup is off by default (it holds `helm --wait`); rendered here to check it too.
+const development = () =>
+  renderOnce('development', () => timedealChart, '-f', developmentValues, '--set', 'stockWarmupExample.enabled=true')
 const production = () => renderOnce('production', () => timedealChart, '-f', productionValues)
 const withoutGateway = () =>
   renderOnce('without-gateway', () => timedealChart, '-f', productionValues, '--set', 'services.gateway.enabled=false')
