@@ -17,6 +17,19 @@ export const REFERENCE_SCRIPT_PATH = '/api/docs/standalone.js'
 const referenceScript = () =>
   join(dirname(fileURLToPath(import.meta.resolve('@scalar/api-reference'))), 'browser', 'standalone.js')
 
+/**
+ * Put before the bundle: the zod inside it probes for eval with `Function('')` unless told to run
+ * jitless, and under this page's CSP (no 'unsafe-eval') that probe is a reported violation.
+ */
+const JITLESS_ZOD = 'globalThis.__zod_globalConfig={...globalThis.__zod_globalConfig,jitless:true};\n'
+
+const loadReferenceScript = async () => Buffer.concat([Buffer.from(JITLESS_ZOD), await readFile(referenceScript())])
+
+/** The web app's icon, inline: the reference page works without a built web app too. */
+const REFERENCE_ICON = `data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#b3261e"/><path d="M16 7v9l6 4" stroke="#fff" stroke-width="3" fill="none" stroke-linecap="round"/></svg>',
+)}`
+
 const mergedDocument = createRoute({
   method: 'get',
   path: MERGED_DOCUMENT_PATH,
@@ -54,6 +67,8 @@ export function docsRoutes(deps: { documents: ServiceDocuments; trustProxy: bool
     telemetry: false,
     agent: { disabled: true },
     showDeveloperTools: 'never',
+    // Declared, so the browser does not ask for a /favicon.ico the gateway does not have.
+    favicon: REFERENCE_ICON,
   }))
   routes.openapi(mergedDocument, async (c) => {
     const document = mergeDocuments(await deps.documents.current(), ownOrigin(c, deps.trustProxy))
@@ -61,7 +76,7 @@ export function docsRoutes(deps: { documents: ServiceDocuments; trustProxy: bool
   })
   routes.openapi(referencePage, (c, next) => page(c as never, next) as never)
   routes.openapi(referenceAsset, async (c) => {
-    script ??= readFile(referenceScript())
+    script ??= loadReferenceScript()
     return c.body(new Uint8Array(await script), 200, {
       'content-type': 'text/javascript; charset=utf-8',
       'cache-control': 'public, max-age=3600',
