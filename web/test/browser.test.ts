@@ -342,6 +342,8 @@ describe('the web app in a real browser, on the whole platform', () => {
   it("a room's history loads older pages as the reader scrolls up, each message once", async () => {
     await buyer.goto(`/chat/${roomId}`)
     await buyer.getByText('Connected', { exact: true }).waitFor()
+    // Connected says nothing of the history: count once its newest page is shown.
+    await buyer.locator('ol.messages[aria-busy="false"]').waitFor()
     const before = (await messageTexts(buyer)).length
     // Each one waits for its own echo: well under the chat's per-user send rate.
     for (let n = 1; n <= 30; n += 1) {
@@ -414,6 +416,51 @@ describe('the web app in a real browser, on the whole platform', () => {
     await phone.goto(`/goods/${goodsId}`)
     await phone.getByText('품절').first().waitFor()
     await screenshot(phone, 'goods-phone-ko')
+  })
+
+  it('the API reference at /api/docs renders every service from the gateway alone, with no CSP violation or console error', async () => {
+    const page = await newPage(gatewayUrl)
+    const origin = new URL(gatewayUrl).origin
+    const problems: string[] = []
+    const foreign: string[] = []
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()} (${message.location().url})`)
+    })
+    page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`))
+    page.on('request', (request) => {
+      const url = request.url()
+      if (!url.startsWith('data:') && !url.startsWith('blob:') && new URL(url).origin !== origin) foreign.push(url)
+    })
+    // Registered before any script of the page runs, so a violation during start-up is seen too.
+    await page.addInitScript(() => {
+      const seen: string[] = []
+      Object.assign(window, { cspViolations: seen })
+      document.addEventListener('securitypolicyviolation', (event) => {
+        seen.push(
+          `${event.effectiveDirective} blocked ${event.blockedURI || 'inline'} (${event.sourceFile}:${event.lineNumber})`,
+        )
+      })
+    })
+    const response = await page.goto('/api/docs')
+    assert.equal(response?.status(), 200)
+    assert.match(response?.headers()['content-security-policy'] ?? '', /script-src 'self' 'nonce-/)
+    // Rendered: every service's section and an operation's path are on screen, not only in the markup.
+    const visible = (text: string | RegExp, exact = false) =>
+      page.getByText(text, { exact }).filter({ visible: true }).first().waitFor({ timeout: 30_000 })
+    const rendered = await Promise.all([
+      ...['user', 'goods', 'order', 'payment', 'chat'].map((service) => visible(service, true)),
+      visible(/^\/api\/[a-z]/),
+    ]).then(
+      () => true,
+      () => false,
+    )
+    await screenshot(page, 'api-docs-desktop')
+    const violations = await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)
+    // What went wrong first, then whether the reference rendered at all.
+    assert.deepEqual(violations, [])
+    assert.deepEqual(problems, [])
+    assert.deepEqual(foreign, [])
+    assert.ok(rendered, 'the reference shows the operations of the merged document')
   })
 
   it('a buyer cancels the paid order from my page and sees it CANCELLED', async () => {
