@@ -23,6 +23,46 @@ function useSubmit() {
   return { busy, problem, run }
 }
 
+type FieldProps = { value: string; onChange: (value: string) => void }
+
+function EmailField({ value, onChange }: FieldProps) {
+  const { t } = useI18n()
+  return (
+    <label>
+      {t('form.email')}
+      <input type="email" required autoComplete="email" value={value} onChange={(e) => onChange(e.target.value)} />
+    </label>
+  )
+}
+
+function CurrentPasswordField({ value, onChange }: FieldProps) {
+  const { t } = useI18n()
+  return (
+    <label>
+      {t('form.password')}
+      <input
+        type="password"
+        required
+        autoComplete="current-password"
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+      />
+    </label>
+  )
+}
+
+/** The problem the last submit ran into, above the button that submits again. */
+function SubmitRow({ problem, busy, label }: { problem: ApiProblem | undefined; busy: boolean; label: string }) {
+  return (
+    <>
+      <ProblemMessage problem={problem} />
+      <button type="submit" disabled={busy}>
+        {label}
+      </button>
+    </>
+  )
+}
+
 export function SignUpPage() {
   const { t } = useI18n()
   const navigate = useNavigate()
@@ -42,10 +82,7 @@ export function SignUpPage() {
     <section className="narrow">
       <h1>{t('signUp.title')}</h1>
       <form onSubmit={submit} aria-busy={busy}>
-        <label>
-          {t('form.email')}
-          <input type="email" required autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />
-        </label>
+        <EmailField value={email} onChange={setEmail} />
         <label>
           {t('form.name')}
           <input required autoComplete="name" maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
@@ -72,10 +109,7 @@ export function SignUpPage() {
             </label>
           ))}
         </fieldset>
-        <ProblemMessage problem={problem} />
-        <button type="submit" disabled={busy}>
-          {t('signUp.submit')}
-        </button>
+        <SubmitRow problem={problem} busy={busy} label={t('signUp.submit')} />
       </form>
     </section>
   )
@@ -102,10 +136,7 @@ export function VerifyPage() {
       <h1>{t('verify.title')}</h1>
       <p>{t('verify.lead', { email: email || '…' })}</p>
       <form onSubmit={submit} aria-busy={busy}>
-        <label>
-          {t('form.email')}
-          <input type="email" required autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />
-        </label>
+        <EmailField value={email} onChange={setEmail} />
         <label>
           {t('form.code')}
           <input
@@ -118,20 +149,8 @@ export function VerifyPage() {
             onChange={(e) => setCode(e.target.value.trim())}
           />
         </label>
-        <label>
-          {t('form.password')}
-          <input
-            type="password"
-            required
-            autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </label>
-        <ProblemMessage problem={problem} />
-        <button type="submit" disabled={busy}>
-          {t('verify.submit')}
-        </button>
+        <CurrentPasswordField value={password} onChange={setPassword} />
+        <SubmitRow problem={problem} busy={busy} label={t('verify.submit')} />
       </form>
     </section>
   )
@@ -154,24 +173,9 @@ export function SignInPage() {
     <section className="narrow">
       <h1>{t('signIn.title')}</h1>
       <form onSubmit={submit} aria-busy={busy}>
-        <label>
-          {t('form.email')}
-          <input type="email" required autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} />
-        </label>
-        <label>
-          {t('form.password')}
-          <input
-            type="password"
-            required
-            autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </label>
-        <ProblemMessage problem={problem} />
-        <button type="submit" disabled={busy}>
-          {t('signIn.submit')}
-        </button>
+        <EmailField value={email} onChange={setEmail} />
+        <CurrentPasswordField value={password} onChange={setPassword} />
+        <SubmitRow problem={problem} busy={busy} label={t('signIn.submit')} />
       </form>
       <p>
         {t('signIn.noAccount')} <Link to="/signup">{t('nav.signUp')}</Link>
