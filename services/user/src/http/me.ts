@@ -9,7 +9,6 @@ import {
   jsonBody,
   jsonResponse,
   problemResponses,
-  ROLES,
   type Routes,
   type TokenVerifier,
 } from '@timedeal/platform'
@@ -18,6 +17,7 @@ import { z } from 'zod'
 import { RATE_LIMIT_PROBLEMS } from '../flows/limits.ts'
 import type { Profiles } from '../flows/profile.ts'
 import { givenPassword, name, newPassword } from './inputs.ts'
+import { ACCOUNT_GONE, profile } from './profile.ts'
 
 const phone = z
   .string({ error: 'expected a phone number' })
@@ -31,18 +31,6 @@ const profileChanges = z
     message: 'send at least one of name, phone, address',
   })
 const passwordChange = z.object({ currentPassword: givenPassword, newPassword })
-
-const profile = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  role: z.enum(ROLES),
-  phone: z.string().nullable(),
-  address: z.string().nullable(),
-  createdAt: z.string(),
-})
-
-const ACCOUNT_GONE = { 404: ['ACCOUNT_NOT_FOUND'] } as const
 
 const showProfile = createRoute({
   method: 'get',

@@ -7,22 +7,12 @@ import {
   forwardedHeaders,
   jsonResponse,
   problemResponses,
-  ROLES,
   type Routes,
   type TokenVerifier,
 } from '@timedeal/platform'
 import { z } from 'zod'
 import { type MyPageFlow, myPageSchemas, REMOTE_PARTS } from '../flows/mypage.ts'
-
-const profile = z.object({
-  id: z.string(),
-  email: z.string(),
-  name: z.string(),
-  role: z.enum(ROLES),
-  phone: z.string().nullable(),
-  address: z.string().nullable(),
-  createdAt: z.string(),
-})
+import { ACCOUNT_GONE, profile } from './profile.ts'
 
 const missing = 'null when the part is degraded'
 
@@ -65,7 +55,7 @@ const showMyPage = createRoute({
     'by its circuit breaker is null and named in `degraded`.',
   responses: {
     200: jsonResponse(myPage, 'the page; `degraded` lists the parts that are missing'),
-    ...problemResponses(AUTH_PROBLEMS, { 404: ['ACCOUNT_NOT_FOUND'] }),
+    ...problemResponses(AUTH_PROBLEMS, ACCOUNT_GONE),
   },
 })
 
