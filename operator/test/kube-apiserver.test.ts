@@ -20,6 +20,7 @@ import {
   Watch,
 } from '@kubernetes/client-node'
 import { freePort, runCommand } from '@timedeal/platform/testing'
+import { deleteNamespace, kubeconfigWithToken } from './runtime/kube.ts'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const stateDir = process.env.TIMEDEAL_STATE_DIR ?? join(repoRoot, '.state')
@@ -87,31 +88,15 @@ async function freshNamespace(purpose: string): Promise<string> {
   return name
 }
 
-/**
- * Deletes what the tests put in a namespace, then the namespace. No controller-manager runs
- * next to the local API server, so nobody else empties and finalizes a deleted namespace:
- * the cleanup does both, as the namespace controller would.
- */
+/** Deletes the samples in a namespace, then everything else and the namespace itself. */
 async function dropNamespace(namespace: string): Promise<void> {
-  const core = kc.makeApiClient(CoreV1Api)
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
-  const ignoreMissing = (error: unknown) => {
-    if (!(error instanceof ApiException && error.code === 404)) throw error
-  }
   await kc
     .makeApiClient(CustomObjectsApi)
     .deleteCollectionNamespacedCustomObject({ ...sample, namespace })
-    .catch(ignoreMissing)
-  await rbac.deleteCollectionNamespacedRoleBinding({ namespace }).catch(ignoreMissing)
-  await rbac.deleteCollectionNamespacedRole({ namespace }).catch(ignoreMissing)
-  await core.deleteCollectionNamespacedServiceAccount({ namespace }).catch(ignoreMissing)
-  await core.deleteNamespace({ name: namespace }).catch(ignoreMissing)
-  const current = await core.readNamespace({ name: namespace }).catch(() => undefined)
-  if (current?.spec?.finalizers?.length) {
-    await core
-      .replaceNamespaceFinalize({ name: namespace, body: { ...current, spec: { ...current.spec, finalizers: [] } } })
-      .catch(ignoreMissing)
-  }
+    .catch((error: unknown) => {
+      if (!(error instanceof ApiException && error.code === 404)) throw error
+    })
+  await deleteNamespace(kc, namespace)
 }
 
 const sampleObject = (name: string, spec: Sample['spec']): Sample => ({
@@ -407,13 +392,7 @@ test('a service account gets what its Role grants and a 403 for everything else'
   })
   const token = tokenRequest.status?.token
   assert.ok(token)
-  const withToken = new KubeConfig()
-  withToken.loadFromOptions({
-    clusters: kc.clusters,
-    contexts: [{ name: 'reader', cluster: kc.getCurrentCluster()?.name ?? '', user: 'reader' }],
-    currentContext: 'reader',
-    users: [{ name: 'reader', token }],
-  })
+  const { kubeConfig: withToken } = kubeconfigWithToken(kc, 'reader', token)
   const review = await withToken.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ ...sample, namespace })
   assert.equal((review as { items: Sample[] }).items.length, 1)
   const denied = await rejection(withToken.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace }))

@@ -78,8 +78,6 @@ export async function freshNamespace(
 
 async function dropNamespace(kc: KubeConfig, namespace: string): Promise<void> {
   const custom = kc.makeApiClient(CustomObjectsApi)
-  const core = kc.makeApiClient(CoreV1Api)
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
   for (const plural of PLURALS) {
     const list = (await custom
       .listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })
@@ -103,7 +101,19 @@ async function dropNamespace(kc: KubeConfig, namespace: string): Promise<void> {
       .deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })
       .catch(ignoreMissing)
   }
+  await deleteNamespace(kc, namespace)
+}
+
+/**
+ * Deletes the RBAC objects and service accounts in a namespace, then the namespace. No
+ * controller-manager runs next to the local API server, so nobody else empties and finalizes
+ * a deleted namespace: this does both, as the namespace controller would.
+ */
+export async function deleteNamespace(kc: KubeConfig, namespace: string): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api)
   await rbac.deleteCollectionNamespacedRoleBinding({ namespace }).catch(ignoreMissing)
+  await rbac.deleteCollectionNamespacedRole({ namespace }).catch(ignoreMissing)
   await core.deleteCollectionNamespacedServiceAccount({ namespace }).catch(ignoreMissing)
   await core.deleteNamespace({ name: namespace }).catch(ignoreMissing)
   const current = await core.readNamespace({ name: namespace }).catch(() => undefined)
