@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
 import { eventually, rawKafka, testKafkaNames, uniqueName } from '@timedeal/platform/testing'
-import kafkajs, { type Admin } from 'kafkajs'
+import type { Admin } from 'kafkajs'
 import { type Condition, findCondition } from '../src/conditions.ts'
 import type { KafkaTopic, KafkaTopicSpec } from '../src/kafka-topic/types.ts'
 import { FINALIZER, GROUP, VERSION } from '../src/runtime/controller.ts'
@@ -15,10 +15,10 @@ import {
   freshNamespace,
   type OperatorProcess,
   spawnOperator,
+  topicOnBroker,
   waitReady,
 } from './runtime/kube.ts'
 
-const { ConfigResourceTypes } = kafkajs
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
 const prefix = testKafkaNames.topic(`${uniqueName('ktk')}.`)
 const kc = adminKubeConfig()
@@ -81,17 +81,7 @@ async function readyWhen(name: string, check: (ready: Condition) => boolean, wha
   )
 }
 
-async function onBroker(topic: string) {
-  const [metadata] = (await raw.fetchTopicMetadata({ topics: [topic] })).topics
-  const described = await raw.describeConfigs({
-    includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
-  })
-  const config = Object.fromEntries(
-    (described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
-  )
-  return { partitions: metadata?.partitions.length, config }
-}
+const onBroker = (topic: string) => topicOnBroker(raw, topic)
 
 const exists = async (topic: string) => (await raw.listTopics()).includes(topic)
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { loadSettings } from '@timedeal/platform'
 import { eventually, rawKafka, testKafkaNames, testLogger, uniqueName } from '@timedeal/platform/testing'
-import kafkajs, { type Admin } from 'kafkajs'
+import type { Admin } from 'kafkajs'
 import { applyCommand } from '../src/cli/apply.ts'
 import { findCondition } from '../src/conditions.ts'
 import { catalogManifestDir, catalogTopicManifests } from '../src/kafka-topic/catalog.ts'
@@ -15,8 +15,8 @@ import { connectKafkaTopicAdmin, type KafkaTopicAdmin } from '../src/kafka-topic
 import type { KafkaTopic, KafkaTopicSpec } from '../src/kafka-topic/types.ts'
 import { FINALIZER } from '../src/runtime/controller.ts'
 import { checkSettings, settingsSchema } from '../src/settings.ts'
+import { topicOnBroker } from './runtime/kube.ts'
 
-const { ConfigResourceTypes } = kafkajs
 const settings = checkSettings(loadSettings(settingsSchema))
 let raw: Admin
 let admin: KafkaTopicAdmin
@@ -61,17 +61,7 @@ async function reconcile(topic: KafkaTopic, peers: KafkaTopic[] = []): Promise<K
   }
 }
 
-async function onBroker(topic: string) {
-  const [metadata] = (await raw.fetchTopicMetadata({ topics: [topic] })).topics
-  const described = await raw.describeConfigs({
-    includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
-  })
-  const config = Object.fromEntries(
-    (described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
-  )
-  return { partitions: metadata?.partitions.length, config }
-}
+const onBroker = (topic: string) => topicOnBroker(raw, topic)
 
 const ready = (topic: KafkaTopic) => findCondition(topic.status?.conditions, 'Ready')
 

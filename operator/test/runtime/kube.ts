@@ -17,6 +17,7 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node'
 import { eventually, freePort, runCommand, type ServiceProcess, spawnService } from '@timedeal/platform/testing'
+import kafkajs, { type Admin } from 'kafkajs'
 import { GROUP, VERSION } from '../../src/runtime/controller.ts'
 
 export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url))
@@ -195,4 +196,20 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     return Number(line.split(' ').at(-1))
   }
   return undefined
+}
+
+/** A topic as the broker has it: its partition count and its configuration, key by key. */
+export async function topicOnBroker(
+  raw: Admin,
+  topic: string,
+): Promise<{ partitions: number | undefined; config: Record<string, string> }> {
+  const [metadata] = (await raw.fetchTopicMetadata({ topics: [topic] })).topics
+  const described = await raw.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic }],
+  })
+  const config = Object.fromEntries(
+    (described.resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]),
+  )
+  return { partitions: metadata?.partitions.length, config }
 }
