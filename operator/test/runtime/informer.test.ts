@@ -71,17 +71,39 @@ function watchedInformer(namespace: string, listTimeoutMs?: number) {
 const sameAs = (expected: Record<string, number>, actual: () => Record<string, number>) => async () =>
   JSON.stringify(Object.entries(actual()).sort()) === JSON.stringify(Object.entries(expected).sort()) ? true : undefined
 
-test('an informer whose watch version expired (410 Gone from the server) lists again and misses nothing', {
-  timeout: 60_000,
-}, async () => {
-  const namespace = await freshNamespace(admin, 'gone')
-  const { informer, changes, restarts, cached } = watchedInformer(namespace.name)
+type SyncedInformer = ReturnType<typeof watchedInformer> & { api: ReturnType<typeof topics> }
+
+/** Runs `body` with an informer synced over the topics `kept` and `dropped` in a namespace of its own. */
+async function withSyncedInformer(purpose: string, body: (run: SyncedInformer) => Promise<void>): Promise<void> {
+  const namespace = await freshNamespace(admin, purpose)
+  const watched = watchedInformer(namespace.name)
   const api = topics(namespace.name)
   try {
     await api.create('kept')
     await api.create('dropped')
-    informer.start()
-    await informer.whenSynced()
+    watched.informer.start()
+    await watched.informer.whenSynced()
+    await body({ ...watched, api })
+  } finally {
+    await watched.informer.stop()
+    await namespace.drop()
+  }
+}
+
+/** Waits until the cache matches the server again, the deletion of `dropped` reported on the way. */
+async function caughtUpWith(expected: Record<string, number>, { cached, changes }: SyncedInformer): Promise<void> {
+  await eventually(sameAs(expected, cached), 15_000, 'the cache to match the server again')
+  assert.ok(
+    changes.some((change) => change.event === 'delete' && change.name === 'dropped'),
+    'the deletion was reported',
+  )
+}
+
+test('an informer whose watch version expired (410 Gone from the server) lists again and misses nothing', {
+  timeout: 60_000,
+}, async () => {
+  await withSyncedInformer('gone', async (run) => {
+    const { api, cached, restarts } = run
     await api.raise('kept', 2)
     await eventually(sameAs({ kept: 2, dropped: 1 }, cached), 10_000, 'the watch to deliver the change')
 
@@ -100,35 +122,21 @@ test('an informer whose watch version expired (410 Gone from the server) lists a
     const listsBefore = proxy.requests.filter((path) => !path.includes('watch=true')).length
     proxy.releaseWatches({ expired: true })
 
-    await eventually(sameAs({ kept: 3, added: 1 }, cached), 15_000, 'the cache to match the server again')
+    await caughtUpWith({ kept: 3, added: 1 }, run)
     assert.deepEqual(restarts, ['gone'], 'one restart, for the expired version')
     assert.ok(proxy.requests.filter((path) => !path.includes('watch=true')).length > listsBefore, 'it listed again')
-    assert.ok(
-      changes.some((change) => change.event === 'delete' && change.name === 'dropped'),
-      'the deletion was reported',
-    )
 
     // And it keeps watching from the new list's version.
     await api.raise('added', 4)
     await eventually(sameAs({ kept: 3, added: 4 }, cached), 10_000, 'a change after the re-list')
-  } finally {
-    await informer.stop()
-    await namespace.drop()
-  }
+  })
 })
 
 test('an informer restarts after its connection breaks, backs off while the server is unreachable, and catches up', {
   timeout: 60_000,
 }, async () => {
-  const namespace = await freshNamespace(admin, 'broken')
-  const { informer, changes, restarts, cached } = watchedInformer(namespace.name)
-  const api = topics(namespace.name)
-  try {
-    await api.create('kept')
-    await api.create('dropped')
-    informer.start()
-    await informer.whenSynced()
-
+  await withSyncedInformer('broken', async (run) => {
+    const { api, cached, restarts } = run
     proxy.cut({ refuse: true })
     await api.remove('dropped')
     await api.create('added')
@@ -137,18 +145,11 @@ test('an informer restarts after its connection breaks, backs off while the serv
     assert.deepEqual(cached(), { kept: 1, dropped: 1 }, 'nothing new seen while cut off')
     proxy.restore()
 
-    await eventually(sameAs({ kept: 5, added: 1 }, cached), 15_000, 'the cache to match the server again')
+    await caughtUpWith({ kept: 5, added: 1 }, run)
     assert.ok(restarts.every((reason) => reason === 'error'))
-    assert.ok(
-      changes.some((change) => change.event === 'delete' && change.name === 'dropped'),
-      'the deletion was reported',
-    )
     await api.raise('added', 2)
     await eventually(sameAs({ kept: 5, added: 2 }, cached), 10_000, 'a change after the restart')
-  } finally {
-    await informer.stop()
-    await namespace.drop()
-  }
+  })
 })
 
 test('an informer whose list is never answered gives up on it and lists again', { timeout: 30_000 }, async () => {
