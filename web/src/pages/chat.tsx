@@ -19,6 +19,17 @@ const PAGE = 30
 
 const fromHistory = (message: StoredMessage): ChatMessage => ({ ...message, text: message.text ?? '' })
 
+/**
+ * The list with `incoming` added, each message once, oldest first. Ids are time-ordered
+ * (UUIDv7), so ordering by id shows the room as the server's history does, whatever order
+ * pages and live messages arrive in.
+ */
+function mergeById(current: readonly ChatMessage[], incoming: readonly ChatMessage[]): ChatMessage[] {
+  const byId = new Map(current.map((message) => [message.id, message]))
+  for (const message of incoming) if (!byId.has(message.id)) byId.set(message.id, message)
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
 /** Goods names for room titles, fetched once each. */
 const goodsNames = new Map<string, Promise<string>>()
 function goodsName(goodsId: string): Promise<string> {
@@ -70,7 +81,7 @@ function Room({ roomId }: { roomId: string }) {
     api<{ items: StoredMessage[]; nextBefore: string | null }>(`/api/chat/rooms/${roomId}/messages?limit=${PAGE}`)
       .then((page) => {
         if (closed) return
-        const history = page.items.map(fromHistory).reverse()
+        const history = mergeById([], page.items.map(fromHistory))
         setMessages(history)
         setBefore(page.nextBefore)
         setLoaded(true)
@@ -79,7 +90,7 @@ function Room({ roomId }: { roomId: string }) {
           roomId,
           history.at(-1)?.id,
           history.map((message) => message.id),
-          (message) => setMessages((current) => [...current, message]),
+          (message) => setMessages((current) => mergeById(current, [message])),
         )
       })
       .catch((error: unknown) => setProblem(error instanceof ApiProblem ? error : undefined))
@@ -101,11 +112,7 @@ function Room({ roomId }: { roomId: string }) {
       )
         .then((page) => {
           keepScroll.current = (list.current?.scrollHeight ?? 0) - (list.current?.scrollTop ?? 0)
-          setMessages((current) => {
-            const known = new Set(current.map((message) => message.id))
-            const older = page.items.map(fromHistory).reverse()
-            return [...older.filter((message) => !known.has(message.id)), ...current]
-          })
+          setMessages((current) => mergeById(current, page.items.map(fromHistory)))
           setBefore(page.nextBefore)
         })
         .catch(() => {})
@@ -147,6 +154,7 @@ function Room({ roomId }: { roomId: string }) {
       <ol
         className="messages"
         ref={list}
+        aria-busy={!loaded}
         aria-live="polite"
         aria-relevant="additions"
         onScroll={(event) => {
