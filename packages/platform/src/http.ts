@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import type { WebSocketServerLike } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context, Hono } from 'hono'
@@ -229,4 +230,17 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, name: string): Pr
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * Who is calling, for per-address limits: the last `X-Forwarded-For` hop when the service sits
+ * behind a proxy it trusts (the hop that proxy added), else the socket's peer.
+ */
+export function clientAddressOf(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const lastHop = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim()
+    if (lastHop) return lastHop
+  }
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  return incoming?.socket.remoteAddress ?? 'unknown'
 }

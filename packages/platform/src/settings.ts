@@ -207,15 +207,23 @@ export const mysqlSettings = (database: string) => ({
 })
 
 const redisUrl = z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
-const redisNodeList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((node) => node.trim())
-      .filter((node) => node !== ''),
-  )
-  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port...]')))
+/** A comma-separated setting: entries trimmed, empty ones dropped, each checked by `entry`. */
+export const commaList = <T extends z.ZodType<unknown, string>>(entry: T) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    )
+    .pipe(z.array(entry))
+
+/** Browser origins (`scheme://host[:port]`), comma-separated: whom CORS or a WebSocket upgrade admits. */
+export const originList = () =>
+  commaList(z.url({ error: 'expected origins such as https://shop.example.com, comma-separated' }))
+
+const redisNodeList = commaList(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port...]'))
 export const redisSettings = () => ({
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
   /**

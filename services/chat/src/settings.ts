@@ -3,6 +3,7 @@ import {
   kafkaSettings,
   mongoSettings,
   mysqlSettings,
+  originList,
   positiveInt,
   redisSettings,
   serviceSettings,
@@ -24,20 +25,10 @@ function goodsSettings() {
 /** The gateway's origin and the local development origins: browsers elsewhere are refused at the upgrade. */
 const DEFAULT_ALLOWED_ORIGINS = ['http://127.0.0.1:8080', 'http://localhost:8080', 'http://localhost:5173']
 
-const originList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((origin) => origin.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.url({ error: 'expected origins such as https://example.com, comma-separated' })))
-
 /** The STOMP endpoint `/ws/chat`: who may open it, how large frames are, how fast a user may send. */
 function realtimeSettings() {
   return {
-    CHAT_ALLOWED_ORIGINS: originList.default(DEFAULT_ALLOWED_ORIGINS),
+    CHAT_ALLOWED_ORIGINS: originList().default(DEFAULT_ALLOWED_ORIGINS),
     CHAT_MAX_FRAME_BYTES: positiveInt(128 * 1024),
     CHAT_MAX_BODY_BYTES: positiveInt(16 * 1024),
     CHAT_MAX_HEADERS: positiveInt(64),

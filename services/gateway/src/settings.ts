@@ -1,19 +1,9 @@
 import { fileURLToPath } from 'node:url'
-import { authSettings, bool, positiveInt, redisSettings, serviceSettings } from '@timedeal/platform'
+import { authSettings, bool, originList, positiveInt, redisSettings, serviceSettings } from '@timedeal/platform'
 import { z } from 'zod'
 
 const serviceUrl = (service: string, port: number) =>
   z.url({ error: `expected the base URL of ${service}'s public listener` }).default(`http://127.0.0.1:${port}`)
-
-const originList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((origin) => origin.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.url({ error: 'expected origins such as https://shop.example.com, comma-separated' })))
 
 /** Where each service's public listener is; the gateway never calls an internal listener. */
 function upstreamSettings() {
@@ -63,7 +53,7 @@ export const settingsSchema = z.object({
   ...upstreamSettings(),
   ...rateLimitSettings(),
   /** Origins other than the gateway's own that browsers may call from (CORS); empty: same origin only. */
-  CORS_ALLOWED_ORIGINS: originList.default([]),
+  CORS_ALLOWED_ORIGINS: originList().default([]),
   /**
    * Behind a proxy that terminates TLS (an Ingress): the client address is the last
    * `X-Forwarded-For` hop and `X-Forwarded-Proto` says whether the browser used TLS. Off, both

@@ -1,19 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Context } from 'hono'
 
-/**
- * Who is calling, for per-address limits: the last `X-Forwarded-For` hop when the gateway sits
- * behind a proxy it trusts (the hop that proxy added), else the socket's peer.
- */
-export function clientAddress(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const lastHop = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim()
-    if (lastHop) return lastHop
-  }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
-  return incoming?.socket.remoteAddress ?? 'unknown'
-}
-
 /** `https` when the browser's connection used TLS (here, or at the trusted proxy in front). */
 export function forwardedProto(c: Context, trustProxy: boolean): 'http' | 'https' {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming

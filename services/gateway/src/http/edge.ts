@@ -1,9 +1,9 @@
-import { type AppEnv, bearerToken, Problem, type TokenVerifier } from '@timedeal/platform'
+import { type AppEnv, bearerToken, clientAddressOf, Problem, type TokenVerifier } from '@timedeal/platform'
 import type { MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
 import { NONCE, secureHeaders } from 'hono/secure-headers'
 import type { LimitScope, LimitVerdict, RateLimiter } from '../adapters/rate-limiter.ts'
-import { clientAddress, forwardedProto, requestedHost } from './client.ts'
+import { forwardedProto, requestedHost } from './client.ts'
 
 /** The paths whose requests are counted, and where CORS applies: the API and the chat socket. */
 export const isApiPath = (path: string) =>
@@ -116,7 +116,7 @@ export interface RateLimitDeps {
 export function rateLimits(deps: RateLimitDeps): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!isApiPath(c.req.path) || c.req.method === 'OPTIONS') return next()
-    const address = await deps.limiter.hit('address', clientAddress(c, deps.trustProxy))
+    const address = await deps.limiter.hit('address', clientAddressOf(c, deps.trustProxy))
     refuseOver(address, 'address', deps)
     const token = bearerToken(c.req.header('authorization'))
     const caller = token ? await deps.verifier.verify(token).catch(() => undefined) : undefined

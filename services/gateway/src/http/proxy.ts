@@ -1,8 +1,8 @@
-import { type AppEnv, Problem } from '@timedeal/platform'
+import { type AppEnv, clientAddressOf, Problem } from '@timedeal/platform'
 import { type Context, Hono } from 'hono'
 import { type Upstream, UpstreamError, type UpstreamFailure } from '../adapters/upstreams.ts'
 import { type UpstreamName, upstreamOf } from '../domain/routing.ts'
-import { clientAddress, forwardedProto, requestedHost } from './client.ts'
+import { forwardedProto, requestedHost } from './client.ts'
 
 export interface ProxyDeps {
   readonly upstreams: Readonly<Record<UpstreamName, Upstream>>
@@ -94,7 +94,7 @@ export function upstreamHeaders(c: Context<AppEnv>, trustProxy: boolean): Record
 export function forwardingHeaders(c: Context, trustProxy: boolean): Record<string, string> {
   const earlier = trustProxy ? c.req.header('x-forwarded-for') : undefined
   return {
-    'x-forwarded-for': earlier?.trim() ? earlier : clientAddress(c, false),
+    'x-forwarded-for': earlier?.trim() ? earlier : clientAddressOf(c, false),
     'x-forwarded-proto': forwardedProto(c, trustProxy),
     'x-forwarded-host': requestedHost(c, trustProxy),
   }

@@ -1,4 +1,10 @@
-import { createRoutes, type Routes, requireServiceCredential, type TokenVerifier } from '@timedeal/platform'
+import {
+  clientAddressOf,
+  createRoutes,
+  type Routes,
+  requireServiceCredential,
+  type TokenVerifier,
+} from '@timedeal/platform'
 import type { Context } from 'hono'
 import type { MailSink } from '../adapters/mailer.ts'
 import type { RotationResult } from '../adapters/signing-keys.ts'
@@ -7,7 +13,6 @@ import type { Profiles } from '../flows/profile.ts'
 import type { Registration } from '../flows/registration.ts'
 import type { Sessions } from '../flows/sessions.ts'
 import { authRoutes } from './auth.ts'
-import { clientAddressOf } from './client-address.ts'
 import { devMailRoutes } from './dev-mail.ts'
 import { jwksRoutes } from './jwks.ts'
 import { meRoutes } from './me.ts'
