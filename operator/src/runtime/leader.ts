@@ -67,13 +67,16 @@ export class LeaderElector {
 
   async #loop(): Promise<void> {
     while (!this.#stopped) {
+      // The renewal counts from when it was sent, as the Lease's renewTime does for the other
+      // replicas, not from when its answer came back: a slow answer must not stretch the deadline.
+      const attemptedAt = this.#now()
       const acquired = await this.#tryAcquireOrRenew().catch((error: unknown) => {
         this.#options.logger.warn({ err: error, lease: this.#options.leaseName }, 'lease could not be read or written')
         return false
       })
       if (this.#stopped) return
       if (acquired) {
-        this.#lastRenewedAt = this.#now()
+        this.#lastRenewedAt = attemptedAt
         this.#armWatchdog()
         if (!this.#leading) {
           this.#leading = true
@@ -104,7 +107,7 @@ export class LeaderElector {
         'lost the lease: no renewal within the renew deadline',
       )
       void this.#stepDown()
-    }, this.#options.renewDeadlineMs)
+    }, Math.max(0, this.#lastRenewedAt + this.#options.renewDeadlineMs - this.#now()))
     this.#watchdog.unref()
   }
 
