@@ -100,14 +100,17 @@ export class LeaderElector {
    */
   #armWatchdog(): void {
     clearTimeout(this.#watchdog)
-    this.#watchdog = setTimeout(() => {
-      if (!this.#leading || this.#now() - this.#lastRenewedAt < this.#options.renewDeadlineMs) return
-      this.#options.logger.error(
-        { identity: this.#options.identity, renewDeadlineMs: this.#options.renewDeadlineMs },
-        'lost the lease: no renewal within the renew deadline',
-      )
-      void this.#stepDown()
-    }, Math.max(0, this.#lastRenewedAt + this.#options.renewDeadlineMs - this.#now()))
+    this.#watchdog = setTimeout(
+      () => {
+        if (!this.#leading || this.#now() - this.#lastRenewedAt < this.#options.renewDeadlineMs) return
+        this.#options.logger.error(
+          { identity: this.#options.identity, renewDeadlineMs: this.#options.renewDeadlineMs },
+          'lost the lease: no renewal within the renew deadline',
+        )
+        void this.#stepDown()
+      },
+      Math.max(0, this.#lastRenewedAt + this.#options.renewDeadlineMs - this.#now()),
+    )
     this.#watchdog.unref()
   }
 
