@@ -75,7 +75,10 @@ export class LeaderElector {
         return false
       })
       if (this.#stopped) return
-      if (acquired) {
+      // An answer that took the whole renew deadline comes too late: the watchdog has already
+      // stepped down, and another replica may lead by now. It counts as a failed round.
+      const inTime = this.#now() - attemptedAt < this.#options.renewDeadlineMs
+      if (acquired && inTime) {
         this.#lastRenewedAt = attemptedAt
         this.#armWatchdog()
         if (!this.#leading) {
@@ -102,7 +105,12 @@ export class LeaderElector {
     clearTimeout(this.#watchdog)
     this.#watchdog = setTimeout(
       () => {
-        if (!this.#leading || this.#now() - this.#lastRenewedAt < this.#options.renewDeadlineMs) return
+        if (!this.#leading) return
+        // Timers may fire a millisecond before the wall clock says the deadline passed: look again then.
+        if (this.#now() - this.#lastRenewedAt < this.#options.renewDeadlineMs) {
+          this.#armWatchdog()
+          return
+        }
         this.#options.logger.error(
           { identity: this.#options.identity, renewDeadlineMs: this.#options.renewDeadlineMs },
           'lost the lease: no renewal within the renew deadline',

@@ -80,3 +80,37 @@ for (const [how, cutOffTheLeader] of [
     }
   })
 }
+
+test('a leader steps down while its renewal hangs even when its timer fires before its clock reaches the deadline', {
+  timeout: 60_000,
+}, async () => {
+  const namespace = await freshNamespace(admin, 'election')
+  const log: string[] = []
+  // A clock running at 90% of the timers' pace: every watchdog timer fires "early" by this clock.
+  const startedAt = Date.now()
+  const slowClock = () => startedAt + Math.floor((Date.now() - startedAt) * 0.9)
+  const leader = new LeaderElector({
+    kubeConfig: proxy.kubeConfig,
+    leaseName: 'election',
+    namespace: namespace.name,
+    identity: 'slow-clock',
+    ...timing,
+    now: slowClock,
+    logger: testLogger,
+    onStartedLeading: () => log.push('leads'),
+    onStoppedLeading: () => {
+      log.push('stops')
+    },
+  })
+  try {
+    leader.start()
+    await eventually(async () => (leader.leading ? true : undefined), 10_000, 'the candidate to lead')
+    proxy.stall()
+    await eventually(async () => (leader.leading ? undefined : true), 10_000, 'the leader to step down')
+    assert.deepEqual(log, ['leads', 'stops'])
+  } finally {
+    proxy.restore()
+    await leader.stop()
+    await namespace.drop()
+  }
+})
