@@ -4,7 +4,7 @@
  * twice) finds its id and changes nothing.
  */
 import type { CloudEvent } from '@timedeal/contracts'
-import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
+import { DataTypes, QueryTypes, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import { type Migration, sqlTime } from './mysql.ts'
 
 export const INBOX_TABLE = 'inbox'
@@ -74,6 +74,68 @@ export async function handleOnce(
   })
 }
 
+/** How often a batch is tried again when another delivery recorded one of its ids meanwhile. */
+const BATCH_CLAIM_ATTEMPTS = 3
+
+/**
+ * Records `events` as handled by `consumer` and runs `effect` with the ones it had not handled
+ * before, all in one transaction: one read finds the ids handled already, one multi-row insert
+ * claims the others, and the effect writes for all of them. Returns the events the effect ran
+ * for (in the order given; empty, with nothing run, when every one was handled before). A
+ * failure anywhere rolls the whole batch back: no id is recorded without its effect.
+ */
+export async function handleEachOnce<E extends CloudEvent>(
+  sequelize: Sequelize,
+  consumer: string,
+  events: readonly E[],
+  effect: (fresh: readonly E[], transaction: Transaction) => Promise<void>,
+): Promise<E[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sequelize.transaction((transaction) => claimAndRun(sequelize, consumer, events, effect, transaction))
+    } catch (error) {
+      // A concurrent delivery (a rebalance) committed one of these ids after our read: read again.
+      if (!(error instanceof UniqueConstraintError) || attempt >= BATCH_CLAIM_ATTEMPTS) throw error
+    }
+  }
+}
+
+async function claimAndRun<E extends CloudEvent>(
+  sequelize: Sequelize,
+  consumer: string,
+  events: readonly E[],
+  effect: (fresh: readonly E[], transaction: Transaction) => Promise<void>,
+  transaction: Transaction,
+): Promise<E[]> {
+  if (events.length === 0) return []
+  const ids = [...new Set(events.map((event) => event.id))]
+  const handled = await sequelize.query<{ event_id: string }>(
+    `SELECT event_id FROM ${INBOX_TABLE} WHERE consumer = ? AND event_id IN (${ids.map(() => '?').join(', ')})`,
+    { replacements: [consumer, ...ids], transaction, type: QueryTypes.SELECT },
+  )
+  const seen = new Set(handled.map((row) => row.event_id))
+  // The same event twice in one batch (a relay that published twice) is handled at its first copy.
+  const fresh = events.filter((event) => {
+    if (seen.has(event.id)) return false
+    seen.add(event.id)
+    return true
+  })
+  if (fresh.length === 0) return []
+  const at = sqlTime(new Date())
+  // A plain INSERT: its key locks make a concurrent delivery of the same ids wait for this outcome,
+  // and one that committed them first fails this batch with a duplicate key, to be read again.
+  await sequelize.query(
+    `INSERT INTO ${INBOX_TABLE} (consumer, event_id, event_type, handled_at) VALUES ${fresh.map(() => '(?, ?, ?, ?)').join(', ')}`,
+    {
+      replacements: fresh.flatMap((event) => [consumer, event.id, event.type, at]),
+      transaction,
+      type: QueryTypes.INSERT,
+    },
+  )
+  await effect(fresh, transaction)
+  return fresh
+}
+
 /**
  * A service's inbox for one consumer name: {@link handleOnce} with the database, the name and
  * the outbox relay's wake bound once, in the composition root.
@@ -86,6 +148,15 @@ export interface Inbox {
    * when it was handled already. After a commit that ran the effect, `afterCommit` runs.
    */
   once(event: CloudEvent, effect: (transaction: Transaction) => Promise<void>): Promise<boolean>
+  /**
+   * Runs `effect` with the events not handled before and records all of them as handled, in one
+   * transaction (see {@link handleEachOnce}); answers the events the effect ran for. After a
+   * commit that ran the effect, `afterCommit` runs.
+   */
+  onceEach<E extends CloudEvent>(
+    events: readonly E[],
+    effect: (fresh: readonly E[], transaction: Transaction) => Promise<void>,
+  ): Promise<E[]>
 }
 
 export interface InboxOptions {
@@ -103,6 +174,11 @@ export function eventInbox(options: InboxOptions): Inbox {
       handleOnce(sequelize, consumer, event, async (transaction) => {
         if (afterCommit) transaction.afterCommit(() => afterCommit())
         await effect(transaction)
+      }),
+    onceEach: (events, effect) =>
+      handleEachOnce(sequelize, consumer, events, async (fresh, transaction) => {
+        if (afterCommit) transaction.afterCommit(() => afterCommit())
+        await effect(fresh, transaction)
       }),
   }
 }

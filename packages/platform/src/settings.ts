@@ -258,6 +258,8 @@ export const consumerSettings = () => ({
   CONSUMER_RETRY_MAX_BACKOFF_MS: positiveInt(10_000),
   /** Where a brand-new group starts: the oldest record kept, or only what arrives from now on. */
   CONSUMER_FROM_BEGINNING: bool(true),
+  /** The most events a batch consumer handles in one transaction. */
+  CONSUMER_BATCH_MAX: positiveInt(200),
 })
 
 /**

@@ -59,6 +59,11 @@ interface SubscribeCommon {
    * the end every time it starts has no use for them: false spares a request after every batch.
    */
   readonly commitOffsets?: boolean
+  /**
+   * With `handleBatch`, the most events handed over in one call (default: a whole polled
+   * batch); a longer run is handed over in parts of this size, in order.
+   */
+  readonly maxBatchSize?: number
 }
 
 /** Events one at a time. */
@@ -378,6 +383,7 @@ async function deliverRuns(
 ): Promise<void> {
   const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload
   const one: HandleOne = (delivery) => handleBatch([delivery])
+  const maxBatchSize = subscription.options.maxBatchSize ?? Number.POSITIVE_INFINITY
   let run: Run = { records: [], deliveries: [] }
   /** Handles what was collected; false when the partition stops here for now. */
   const flush = async (): Promise<boolean> => {
@@ -418,6 +424,7 @@ async function deliverRuns(
     }
     run.records.push({ record: message, where })
     run.deliveries.push({ event, ...where, key: message.key?.toString() ?? null })
+    if (run.records.length >= maxBatchSize && !(await flush())) return
   }
   if (subscription.closing || !isRunning() || isStale()) return
   if (await flush()) await heartbeat()

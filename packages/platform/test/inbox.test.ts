@@ -5,6 +5,7 @@ import { QueryTypes, type Sequelize } from 'sequelize'
 import {
   createInboxTable,
   DEFAULT_INBOX_RETENTION_MS,
+  handleEachOnce,
   handleOnce,
   INBOX_TABLE,
   indexInboxByHandledAt,
@@ -104,6 +105,41 @@ describe('inbox retention (real MariaDB)', () => {
       await relay.stop()
     }
     assert.equal(await handleOnce(sequelize, consumer, kept, async () => undefined), false)
+  })
+
+  test('two deliveries of overlapping batches at once (a rebalance) apply each event once, and a batch with a known id runs only the others', async () => {
+    const consumer = uniqueName('overlap')
+    const table = uniqueName('effects')
+    await sequelize.query(`CREATE TABLE ${table} (event_id VARCHAR(64) NOT NULL)`)
+    const [a, b, c, d] = [1, 2, 3, 4].map(() => refund(uniqueName('order'))) as [
+      CloudEvent,
+      CloudEvent,
+      CloudEvent,
+      CloudEvent,
+    ]
+    const apply = (events: readonly CloudEvent[]) =>
+      handleEachOnce(sequelize, consumer, events, async (fresh, transaction) => {
+        await sequelize.query(`INSERT INTO ${table} (event_id) VALUES ${fresh.map(() => '(?)').join(', ')}`, {
+          replacements: fresh.map((event) => event.id),
+          transaction,
+        })
+        // Holds the claimed ids a while, so the other batch meets them uncommitted.
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      })
+    const [first, second] = await Promise.all([apply([a, b, c]), apply([b, c, d])])
+    const ran = [...first, ...second].map((event) => event.id).sort()
+    assert.deepEqual(ran, [a, b, c, d].map((event) => event.id).sort())
+    assert.deepEqual(await apply([a, d]), [])
+    const applied = await sequelize.query<{ event_id: string; n: number }>(
+      `SELECT event_id, COUNT(*) AS n FROM ${table} GROUP BY event_id`,
+      { type: QueryTypes.SELECT },
+    )
+    assert.equal(applied.length, 4)
+    assert.ok(
+      applied.every((row) => Number(row.n) === 1),
+      JSON.stringify(applied),
+    )
+    assert.equal(await countOf(consumer), 4)
   })
 
   test('by default an id is kept longer than any record of a topic can still be read (retention plus a segment)', () => {
