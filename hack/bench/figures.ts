@@ -2,6 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { bool, loadSettingsOrExit } from '@timedeal/platform'
+import { z } from 'zod'
 
 /** The value below which `share` of the samples fall (nearest rank); 0 for no samples. */
 export function percentile(values: readonly number[], share: number): number {
@@ -69,3 +71,13 @@ export async function saveReport(options: {
   await writeFile(reportFile, options.markdown(chartFile, when))
   return reportFile
 }
+
+/** `BENCH_QUICK=true`: smaller default counts and phases, so a run checks a benchmark in about two minutes. */
+export const quickMode = (): boolean => loadSettingsOrExit(z.object({ BENCH_QUICK: bool(false) })).BENCH_QUICK
+
+/** A figure beside its bar: whether the run met it. */
+export const goal = (value: number, bar: number, direction: 'atLeast' | 'atMost') => ({
+  value,
+  [direction]: bar,
+  met: direction === 'atLeast' ? value >= bar : value <= bar,
+})

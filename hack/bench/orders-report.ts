@@ -63,7 +63,7 @@ export function ordersMarkdown(options: {
   readonly title: string
   readonly when: Date
   readonly chartFile: string
-  readonly figures: Record<string, number | string>
+  readonly figures: Record<string, number | string | boolean | null>
   readonly ratios: Record<string, number>
   readonly environment: Record<string, string>
   readonly notes: readonly string[]

@@ -1,10 +1,14 @@
 /**
  * `make bench-orders`: orders per second from `POST /api/orders` to PAID through the real
  * goods-service, order-service and payment-service processes, Kafka and MariaDB; the latency of
- * placement and of placement-to-paid; and the outbox lag under that load. In the same run, on
- * the same machine, two ceilings: (a) the bare MySQL transaction that inserts an order and its
- * outbox row, at the same concurrency, and (b) a bare kafkajs producer configured as the
- * platform's (idempotent, acks=all).
+ * placement and of placement-to-paid; and the outbox lag under that load. Three phases of load:
+ * closed-loop (a number of buyers, each waiting for its answer; the sustained orders/s to PAID,
+ * with every service profiled), open-loop (a fixed arrival rate, latencies from each order's
+ * intended send time, and whether the queue drains after), and placement only (payment-service
+ * paused, so nothing but placement competes for the CPU). In the same run, on the same machine,
+ * two ceilings: (a) the bare MySQL transaction that inserts an order and its outbox row, at the
+ * same concurrency, and (b) a bare kafkajs producer configured as the platform's (idempotent,
+ * acks=all). Requests come from undici pools in worker threads (load.ts).
  *
  * Loopback only, bounded in count and time, in databases, consumer groups, Redis keys and a
  * topic of its own, all removed afterwards. Writes a report and an SVG chart under
@@ -25,6 +29,7 @@ import {
   topicNamespace,
 } from '@timedeal/contracts'
 import {
+  bool,
   createLogger,
   createRedis,
   type EventBus,
@@ -51,24 +56,51 @@ import {
 } from '@timedeal/platform/testing'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { z } from 'zod'
-import { metricValue, percentile, round, saveReport } from './figures.ts'
+import { freePort } from './chat-targets.ts'
+import {
+  childRunning,
+  cpuMeter,
+  infraPid,
+  type ProfileFigures,
+  profileMarkdown,
+  profileServices,
+  topOf,
+} from './cpu-usage.ts'
+import { goal, metricValue, percentile, quickMode, round, saveReport } from './figures.ts'
+import { type LoadMode, type LoadResults, type RequestPlan, runLoad } from './load.ts'
 import { ordersChartSvg, ordersMarkdown } from './orders-report.ts'
 import { applyBenchTopic, applyCatalogTopics } from './topics.ts'
 
+const quick = quickMode()
 const settings = loadSettingsOrExit(
   z.object({
     ...kafkaSettings(),
     ...redisSettings(),
-    /** Orders placed in the measured phase (after a warm-up of a twentieth as many). */
-    BENCH_ORDERS: positiveInt(2_000),
+    /** Orders placed in the closed-loop phase (after a warm-up of a twentieth as many). */
+    BENCH_ORDERS: positiveInt(quick ? 400 : 2_000),
     /** Concurrent buyers, each with one placement in flight; also the ceilings' concurrency. */
     BENCH_CLIENTS: positiveInt(32),
-    /** The measured phase stops placing after this long, whatever it has left. */
-    BENCH_SECONDS: positiveInt(90),
+    /** Buyers (signed tokens) the orders rotate through; the bench goods has no purchase limit. */
+    BENCH_BUYERS: positiveInt(500),
+    /** The closed-loop phase stops placing after this long, whatever it has left. */
+    BENCH_SECONDS: positiveInt(quick ? 30 : 90),
     /** How long to wait for the placed orders to be paid. */
     BENCH_PAID_TIMEOUT_SECONDS: positiveInt(90),
-    BENCH_MYSQL_TRANSACTIONS: positiveInt(5_000),
-    BENCH_KAFKA_EVENTS: positiveInt(30_000),
+    /** Orders offered per second in the open-loop phase, and for how long. */
+    BENCH_OPEN_RATE: positiveInt(200),
+    BENCH_OPEN_SECONDS: positiveInt(quick ? 10 : 30),
+    /** Unpaid orders are counted this long after the open-loop phase's last arrival (does the queue drain?). */
+    BENCH_DRAIN_CHECK_SECONDS: positiveInt(10),
+    /** How long to wait, after the open-loop phase, for every order of it to be paid. */
+    BENCH_DRAIN_TIMEOUT_SECONDS: positiveInt(quick ? 90 : 180),
+    /** Orders placed in the placement-only phase (payment-service paused). */
+    BENCH_PLACEMENT_ORDERS: positiveInt(quick ? 400 : 2_000),
+    BENCH_MYSQL_TRANSACTIONS: positiveInt(quick ? 1_000 : 5_000),
+    BENCH_KAFKA_EVENTS: positiveInt(quick ? 5_000 : 30_000),
+    /** Worker threads of the load generator. */
+    BENCH_LOAD_THREADS: positiveInt(1),
+    /** CPU profiles of the three services over the closed-loop phase (1 ms sampling). */
+    BENCH_PROFILE: bool(true),
   }),
 )
 
@@ -151,6 +183,26 @@ interface Services {
   readonly payment: ServiceProcess
   readonly order: ServiceProcess
   readonly orderDb: TestDatabase
+  /** Inspector ports by service, when profiling. */
+  readonly inspectors: Record<string, number>
+}
+
+/** Each service's own process (not the bench's), for its CPU seconds and for pausing it. */
+const servicePids = () => ({
+  goodsService: childRunning(entry('goods')),
+  orderService: childRunning(entry('order')),
+  paymentService: childRunning(entry('payment')),
+})
+
+/** What the servers under the services used: MariaDB, Kafka, Redis as hack/infra.sh runs them. */
+const serverPids = () => ({ mariadb: infraPid('mariadb'), kafka: infraPid('kafka'), redis: infraPid('redis') })
+
+/** Settings that open a service's inspector on a free loopback port, noted in `inspectors`. */
+async function inspectorEnv(name: string, inspectors: Record<string, number>): Promise<Record<string, string>> {
+  if (!settings.BENCH_PROFILE) return {}
+  const port = await freePort()
+  inspectors[name] = port
+  return { NODE_OPTIONS: `--inspect=127.0.0.1:${port}` }
 }
 
 /** Three databases, consumer groups that start at the end, and the three services as processes. */
@@ -167,14 +219,17 @@ async function startServices(run: Run): Promise<Services> {
   await startGroupsAtEnd([groups.watch], [TOPIC_ORDERS, TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
 
   const common = { LOG_LEVEL: 'warn', JWT_JWKS_URL: issuer.jwksUrl, INTERNAL_API_SECRET: SECRET }
+  const inspectors: Record<string, number> = {}
   const goods = await spawnService(entry('goods'), {
     ...common,
+    ...(await inspectorEnv('goods', inspectors)),
     MYSQL_DATABASE: goodsDb.name,
     STOCK_KEY_PREFIX: run.stockPrefix,
     ORDER_EVENTS_GROUP: groups.goods,
   })
   const payment = await spawnService(entry('payment'), {
     ...common,
+    ...(await inspectorEnv('payment', inspectors)),
     MYSQL_DATABASE: paymentDb.name,
     ORDER_EVENTS_GROUP: groups.payment,
   })
@@ -182,6 +237,7 @@ async function startServices(run: Run): Promise<Services> {
   await Promise.all([waitUntilReady(goods, 60_000), waitUntilReady(payment, 60_000)])
   const order = await spawnService(entry('order'), {
     ...common,
+    ...(await inspectorEnv('order', inspectors)),
     MYSQL_DATABASE: orderDb.name,
     GOODS_URL: goods.url,
     GOODS_INTERNAL_URL: goods.internalUrl,
@@ -190,7 +246,7 @@ async function startServices(run: Run): Promise<Services> {
   })
   run.processes.push(order)
   await waitUntilReady(order, 60_000)
-  return { goods, payment, order, orderDb }
+  return { goods, payment, order, orderDb, inspectors }
 }
 
 /** One goods on sale with stock for every order of the run; returns its id. */
@@ -240,43 +296,94 @@ async function watchOrders(run: Run): Promise<Watch> {
   return watch
 }
 
+/** Placements over the load generator, and when each order placed so far was meant to be sent. */
 interface Placer {
-  /** When each order placed since the last `clear` was sent. */
+  /** Order id → the intended send time (epoch ms) of its placement. */
   readonly placedAt: Map<string, number>
-  place(index: number): Promise<void>
-  /** Waits until every placed order is paid, or the timeout. */
-  allPaid(timeoutSeconds: number): Promise<void>
+  place(mode: LoadMode): Promise<LoadResults>
+  /** Waits until every order in `placedAt` is paid, or the timeout; true when all are. */
+  allPaid(timeoutSeconds: number): Promise<boolean>
+  unpaid(): number
 }
 
 async function placer(run: Run, order: ServiceProcess, goodsId: string, watch: Watch): Promise<Placer> {
   const buyers = await Promise.all(
-    Array.from({ length: run.clients }, (_, index) =>
+    Array.from({ length: Math.max(run.clients, settings.BENCH_BUYERS) }, (_, index) =>
       run.issuer.sign({ sub: `bench-buyer-${index}`, role: 'BUYER' }, { expiresIn: '1h' }),
     ),
   )
+  const plan: RequestPlan = {
+    origin: order.url,
+    method: 'POST',
+    path: '/api/orders',
+    headers: { authorization: 'Bearer {{buyer}}', 'idempotency-key': '{{uuid}}' },
+    body: JSON.stringify({ goodsId, quantity: 1 }),
+    rotate: { buyer: buyers },
+    keep: 'id',
+  }
   const placedAt = new Map<string, number>()
+  const unpaid = () => {
+    let count = 0
+    for (const id of placedAt.keys()) if (!watch.paidAt.has(id)) count += 1
+    return count
+  }
   return {
     placedAt,
-    async place(index) {
-      const startedAt = Date.now()
-      const response = await fetch(`${order.url}/api/orders`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${buyers[index % run.clients]}`,
-          'content-type': 'application/json',
-          'idempotency-key': randomUUID(),
-        },
-        body: JSON.stringify({ goodsId, quantity: 1 }),
+    unpaid,
+    async place(mode) {
+      const results = await runLoad({ plan, mode, threads: settings.BENCH_LOAD_THREADS, connections: 512 })
+      results.status.forEach((status, index) => {
+        const id = results.kept[index]
+        if (status === 201 && id) placedAt.set(id, results.intendedAt[index] ?? 0)
       })
-      const body = (await response.json()) as { id?: string; code?: string }
-      if (response.status !== 201 || !body.id)
-        throw new Error(`placement answered ${response.status} ${body.code ?? ''}`)
-      placedAt.set(body.id, startedAt)
+      return results
     },
     async allPaid(timeoutSeconds) {
       const deadline = Date.now() + timeoutSeconds * 1000
-      while (Date.now() < deadline && [...placedAt.keys()].some((id) => !watch.paidAt.has(id))) await sleep(100)
+      while (Date.now() < deadline && unpaid() > 0) await sleep(100)
+      return unpaid() === 0
     },
+  }
+}
+
+/** Placement figures of a load run: successes, failures by reason, rate and latency of the successful ones. */
+function placementFigures(results: LoadResults) {
+  const failures = new Map<string, number>()
+  const latenciesMs: number[] = []
+  results.status.forEach((status, index) => {
+    if (status === 201) latenciesMs.push(results.latencyMs[index] ?? 0)
+    else {
+      const reason =
+        `${status === 0 ? 'no answer' : `placement answered ${status}`} ${results.kept[index] ?? ''}`.trim()
+      failures.set(reason, (failures.get(reason) ?? 0) + 1)
+    }
+  })
+  return { latenciesMs, failures, done: latenciesMs.length, seconds: results.seconds }
+}
+
+const closedLoop = (total: number, seconds: number): LoadMode => ({
+  kind: 'closed',
+  clients: settings.BENCH_CLIENTS,
+  total,
+  seconds,
+})
+
+/** CPU seconds per process and, when profiling, the services' profiles, from now until the result is called. */
+async function measureCost(services: Services, label: string, profiled: boolean) {
+  const stopProfile =
+    profiled && Object.keys(services.inspectors).length > 0
+      ? await profileServices(services.inspectors, label)
+      : undefined
+  const meter = cpuMeter({ ...servicePids(), ...serverPids() })
+  const benchBefore = process.cpuUsage()
+  return async (generatorMicros: number) => {
+    const bench = process.cpuUsage(benchBefore)
+    const cpuSeconds = meter({
+      loadGenerator: generatorMicros / 1e6,
+      benchProcess: (bench.user + bench.system) / 1e6,
+    })
+    const profile: ProfileFigures | undefined = await stopProfile?.()
+    return { cpuSeconds, profile }
   }
 }
 
@@ -307,15 +414,19 @@ function sampleOutboxLag(services: Services): () => Promise<{ order: number[]; p
   }
 }
 
-/** The measured phase: orders placed over HTTP until all are paid (or the timeout). */
-async function ordersPhase(services: Services, orders: Placer, watch: Watch, clients: number) {
+/** The closed-loop phase: orders placed over HTTP until all are paid (or the timeout), every service profiled. */
+async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
   const stopSampling = sampleOutboxLag(services)
-  say('measuring')
+  say(`closed loop: ${settings.BENCH_ORDERS} orders from ${settings.BENCH_CLIENTS} concurrent buyers`)
   watch.measuring = true
+  orders.placedAt.clear()
+  const cost = await measureCost(services, 'orders-closed', true)
   const phaseStart = Date.now()
-  const placement = await drive(settings.BENCH_ORDERS, clients, settings.BENCH_SECONDS, orders.place)
+  const results = await orders.place(closedLoop(settings.BENCH_ORDERS, settings.BENCH_SECONDS))
+  const placement = placementFigures(results)
   say(`placed ${placement.done} in ${round(placement.seconds)} s; waiting for them to be paid`)
   await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
+  const { cpuSeconds, profile } = await cost(results.cpuMicros)
   watch.measuring = false
   const lagSamples = await stopSampling()
 
@@ -324,6 +435,7 @@ async function ordersPhase(services: Services, orders: Placer, watch: Watch, cli
   const toChargedMs = paid.map(([id, started]) => (watch.chargedAt.get(id) ?? started) - started)
   const lastPaid = Math.max(phaseStart, ...paid.map(([id]) => watch.paidAt.get(id) ?? 0))
   const orderMetrics = await (await fetch(`${services.order.url}/metrics`)).text()
+  say(`closed loop: ${paid.length} paid, ${round(paid.length / ((lastPaid - phaseStart) / 1000))} orders/s to PAID`)
   return {
     placement,
     paid: paid.length,
@@ -332,6 +444,91 @@ async function ordersPhase(services: Services, orders: Placer, watch: Watch, cli
     lagSamples,
     ordersPerSecond: paid.length / ((lastPaid - phaseStart) / 1000),
     relayed: metricValue(orderMetrics, 'outbox_events_published_total'),
+    cpuSeconds,
+    profile,
+  }
+}
+
+/**
+ * The open-loop phase: orders arrive at a fixed rate whatever the answers do; placement and
+ * placement → PAID count from each order's intended send time. After the last arrival: how many
+ * are still unpaid, a few seconds later, and how long until the last is paid.
+ */
+async function openLoopPhase(services: Services, orders: Placer, watch: Watch) {
+  const rate = settings.BENCH_OPEN_RATE
+  const seconds = settings.BENCH_OPEN_SECONDS
+  say(`open loop: ${rate} orders/s offered for ${seconds} s`)
+  orders.placedAt.clear()
+  const cost = await measureCost(services, 'orders-open', false)
+  const results = await orders.place({ kind: 'open', rate, seconds })
+  const placement = placementFigures(results)
+  const lastArrival = Math.min(...results.intendedAt) + seconds * 1000
+  const unpaidAtLastAnswer = orders.unpaid()
+  await sleep(Math.max(0, lastArrival + settings.BENCH_DRAIN_CHECK_SECONDS * 1000 - Date.now()))
+  const unpaidAfterCheck = orders.unpaid()
+  say(
+    `open loop: placed ${placement.done}; ${unpaidAfterCheck} unpaid ${settings.BENCH_DRAIN_CHECK_SECONDS} s after the last arrival`,
+  )
+  const drained = await orders.allPaid(settings.BENCH_DRAIN_TIMEOUT_SECONDS)
+  const { cpuSeconds } = await cost(results.cpuMicros)
+  const paid = [...orders.placedAt.entries()].filter(([id]) => watch.paidAt.has(id))
+  const toPaidMs = paid.map(([id, intended]) => (watch.paidAt.get(id) ?? intended) - intended)
+  const lastPaid = Math.max(lastArrival, ...paid.map(([id]) => watch.paidAt.get(id) ?? 0))
+  return {
+    figures: {
+      offered_per_s: rate,
+      seconds,
+      offered: results.status.length,
+      placed: placement.done,
+      placement_failures: results.status.length - placement.done,
+      achieved_placements_per_s: round(placement.done / seconds),
+      placement_p50_ms: round(percentile(placement.latenciesMs, 0.5)),
+      placement_p99_ms: round(percentile(placement.latenciesMs, 0.99)),
+      paid: paid.length,
+      to_paid_p50_ms: round(percentile(toPaidMs, 0.5)),
+      to_paid_p99_ms: round(percentile(toPaidMs, 0.99)),
+      to_paid_max_ms: round(Math.max(0, ...toPaidMs)),
+      unpaid_at_last_answer: unpaidAtLastAnswer,
+      drain_check_s: settings.BENCH_DRAIN_CHECK_SECONDS,
+      unpaid_after_drain_check: unpaidAfterCheck,
+      drained,
+      drain_s_after_last_arrival: drained ? round((lastPaid - lastArrival) / 1000, 2) : null,
+    },
+    failures: Object.fromEntries(placement.failures),
+    cpuSeconds,
+  }
+}
+
+/**
+ * The placement-only phase: payment-service is paused (SIGSTOP), so the CPU goes to placement
+ * (order-service, goods-service's reservation, MySQL, the relay) and not to the pipeline behind
+ * it; then it resumes and the orders placed here must still be paid.
+ */
+async function placementOnlyPhase(services: Services, orders: Placer) {
+  const payment = servicePids().paymentService
+  say(
+    `placement only: ${settings.BENCH_PLACEMENT_ORDERS} orders from ${settings.BENCH_CLIENTS} buyers, payment-service paused`,
+  )
+  orders.placedAt.clear()
+  if (payment !== undefined) process.kill(payment, 'SIGSTOP')
+  let results: LoadResults
+  let cost: Awaited<ReturnType<Awaited<ReturnType<typeof measureCost>>>>
+  try {
+    const measure = await measureCost(services, 'orders-placement', false)
+    results = await orders.place(closedLoop(settings.BENCH_PLACEMENT_ORDERS, settings.BENCH_SECONDS))
+    cost = await measure(results.cpuMicros)
+  } finally {
+    if (payment !== undefined) process.kill(payment, 'SIGCONT')
+  }
+  const placement = placementFigures(results)
+  say(`placement only: ${round(placement.done / placement.seconds)} placements/s; payment-service resumed`)
+  const drained = await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
+  return {
+    placement,
+    perSecond: placement.done / placement.seconds,
+    paidAfterResume: drained,
+    paused: payment !== undefined,
+    cpuSeconds: cost.cpuSeconds,
   }
 }
 
@@ -423,11 +620,20 @@ async function kafkaCeilingPhase(run: Run, goodsId: string) {
 }
 
 type OrdersResult = Awaited<ReturnType<typeof ordersPhase>>
+type OpenResult = Awaited<ReturnType<typeof openLoopPhase>>
+type PlacementOnlyResult = Awaited<ReturnType<typeof placementOnlyPhase>>
 type MysqlCeiling = Awaited<ReturnType<typeof mysqlCeilingPhase>>
 type KafkaCeiling = Awaited<ReturnType<typeof kafkaCeilingPhase>>
 
 /** The figures of the JSON line and the report. */
-function benchFigures(clients: number, orders: OrdersResult, watch: Watch, ceilings: MysqlCeiling & KafkaCeiling) {
+function benchFigures(
+  clients: number,
+  orders: OrdersResult,
+  watch: Watch,
+  ceilings: MysqlCeiling & KafkaCeiling,
+  open: OpenResult,
+  placementOnly: PlacementOnlyResult,
+) {
   const { placement, toPaidMs, toChargedMs, lagSamples, ordersPerSecond } = orders
   const { mysql, mysqlPerSecond, kafkaBatchedPerSecond, kafkaSinglePerSecond, single } = ceilings
   const figures = {
@@ -448,6 +654,11 @@ function benchFigures(clients: number, orders: OrdersResult, watch: Watch, ceili
     order_outbox_lag_max_s: round(Math.max(0, ...lagSamples.order), 3),
     order_outbox_lag_p50_s: round(percentile(lagSamples.order, 0.5), 3),
     payment_outbox_lag_max_s: round(Math.max(0, ...lagSamples.payment), 3),
+    placement_only_per_s: round(placementOnly.perSecond),
+    placement_only_p50_ms: round(percentile(placementOnly.placement.latenciesMs, 0.5)),
+    placement_only_p99_ms: round(percentile(placementOnly.placement.latenciesMs, 0.99)),
+    placement_only_failures: [...placementOnly.placement.failures.values()].reduce((sum, count) => sum + count, 0),
+    placement_only_paid_after_resume: placementOnly.paidAfterResume,
     mysql_txn_per_s: round(mysqlPerSecond),
     mysql_txn_p50_ms: round(percentile(mysql.latenciesMs, 0.5)),
     mysql_txn_p99_ms: round(percentile(mysql.latenciesMs, 0.99)),
@@ -456,12 +667,21 @@ function benchFigures(clients: number, orders: OrdersResult, watch: Watch, ceili
     kafka_single_send_p99_ms: round(percentile(single.latenciesMs, 0.99)),
   }
   const ratios = {
+    placementVsOrderOutboxCeiling: round(placementOnly.perSecond / mysqlPerSecond, 3),
     orders_vs_mysql_ceiling: round(ordersPerSecond / mysqlPerSecond, 3),
     placements_vs_mysql_ceiling: round(placement.done / placement.seconds / mysqlPerSecond, 3),
     orders_vs_kafka_batched_ceiling: round(ordersPerSecond / kafkaBatchedPerSecond, 3),
     orders_vs_kafka_single_send_ceiling: round(ordersPerSecond / kafkaSinglePerSecond, 3),
   }
-  return { figures, ratios }
+  const goals = {
+    ordersPerSecondToPaid: goal(figures.orders_per_s, 300, 'atLeast'),
+    placementVsOrderOutboxCeiling: goal(ratios.placementVsOrderOutboxCeiling, 0.5, 'atLeast'),
+    openLoopToPaidP99Ms: goal(open.figures.to_paid_p99_ms, 2_000, 'atMost'),
+    openLoopDrains: goal(open.figures.unpaid_after_drain_check, 0, 'atMost'),
+  }
+  const cpuSeconds = { closed: orders.cpuSeconds, open: open.cpuSeconds, placementOnly: placementOnly.cpuSeconds }
+  const profiles = orders.profile ? topOf(orders.profile, 5) : {}
+  return { figures, ratios, open: open.figures, goals, cpuSeconds, profiles }
 }
 
 type BenchFigures = ReturnType<typeof benchFigures>
@@ -472,8 +692,9 @@ function writeReport(
   orders: OrdersResult,
   ceilings: MysqlCeiling & KafkaCeiling,
   results: BenchFigures,
+  extra: { readonly open: OpenResult; readonly placementOnly: PlacementOnlyResult },
 ) {
-  const { figures, ratios } = results
+  const { figures, ratios, open } = results
   const failures = Object.fromEntries(orders.placement.failures)
   return saveReport({
     name: 'orders',
@@ -484,6 +705,16 @@ function writeReport(
           label: 'orders, HTTP → PAID',
           perSecond: orders.ordersPerSecond,
           note: `${orders.paid} orders, ${clients} buyers`,
+        },
+        {
+          label: 'placement only (payment paused)',
+          perSecond: extra.placementOnly.perSecond,
+          note: `${extra.placementOnly.placement.done} placements, ${clients} buyers`,
+        },
+        {
+          label: `open loop, ${open.offered_per_s}/s offered`,
+          perSecond: open.achieved_placements_per_s,
+          note: `${open.placed} placed in ${open.seconds} s; drained: ${open.drained}`,
         },
         {
           label: '(a) bare MySQL order+outbox txn',
@@ -505,6 +736,8 @@ function writeReport(
         { label: 'placement (HTTP)', p50Ms: figures.placement_p50_ms, p99Ms: figures.placement_p99_ms },
         { label: 'placement → charged', p50Ms: figures.to_charged_p50_ms, p99Ms: figures.to_charged_p99_ms },
         { label: 'placement → PAID', p50Ms: figures.to_paid_p50_ms, p99Ms: figures.to_paid_p99_ms },
+        { label: 'open loop: placement', p50Ms: open.placement_p50_ms, p99Ms: open.placement_p99_ms },
+        { label: 'open loop: placement → PAID', p50Ms: open.to_paid_p50_ms, p99Ms: open.to_paid_p99_ms },
         { label: 'commit → on Kafka', p50Ms: figures.commit_to_kafka_p50_ms, p99Ms: figures.commit_to_kafka_p99_ms },
         { label: '(a) bare MySQL txn', p50Ms: figures.mysql_txn_p50_ms, p99Ms: figures.mysql_txn_p99_ms },
       ],
@@ -514,9 +747,14 @@ function writeReport(
         title: 'Orders: HTTP to PAID, with the MySQL and Kafka ceilings',
         when,
         chartFile,
-        figures,
+        figures: {
+          ...figures,
+          ...Object.fromEntries(Object.entries(open).map(([name, value]) => [`open_${name}`, String(value)])),
+        },
         ratios,
         environment: {
+          mode: quick ? 'quick (BENCH_QUICK)' : 'full',
+          'load generator': `undici keep-alive pools in ${settings.BENCH_LOAD_THREADS} worker thread(s)`,
           'CPU cores': String(cpus().length),
           Node: process.version,
           Kafka: settings.KAFKA_BROKERS.join(','),
@@ -530,9 +768,25 @@ function writeReport(
           'Outbox lag is the age of the oldest unpublished row as each service reports it on /metrics (outbox_lag_seconds), sampled every 250 ms.',
           'Every process (three services, MariaDB, Kafka, Redis, the load generator) shares the same cores, so the ratios say where time goes, not what a cluster would do.',
           `The median order waited ${round(figures.to_paid_p50_ms - figures.to_charged_p50_ms, 0)} ms between PaymentCompleted and OrderPaid, against ${round(figures.to_charged_p50_ms, 0)} ms from placement to PaymentCompleted: where that gap is large, order-service's payment consumer (per event: a read, the goods-service confirm call, one transaction; six partitions at a time) sets the pace, not the outbox or Kafka.`,
+          `Open loop: ${open.offered_per_s} orders/s offered for ${open.seconds} s by a fixed schedule, whatever the answers do; placement and placement → PAID count from each order's intended send time, so a backlog shows as latency. Unpaid orders are counted ${open.drain_check_s} s after the last arrival; the drain time runs from the last arrival to the last OrderPaid.`,
+          'Placement only: payment-service is paused (SIGSTOP) while the buyers place orders, so placement (order-service, the reservation in goods-service, the MySQL transaction, the relay) has the CPU to itself; placementVsOrderOutboxCeiling sets it beside the bare order+outbox transaction at the same concurrency. After it resumes, those orders must still be paid.',
+          "Load generator: undici keep-alive pools in worker threads of the bench process (load.ts); each placement carries a buyer token (round robin over BENCH_BUYERS) and a fresh Idempotency-Key, which a per-request template fills in. loadGenerator CPU is its threads' own; benchProcess adds the Kafka watcher and metrics sampling.",
+          `Goals: ${Object.entries(results.goals)
+            .map(([name, entry]) => `${name} ${entry.met ? 'met' : 'not met'} (${entry.value})`)
+            .join('; ')}.`,
           ...(Object.keys(failures).length > 0 ? [`Placement failures: ${JSON.stringify(failures)}`] : []),
+          ...(Object.keys(extra.open.failures).length > 0
+            ? [`Open-loop placement failures: ${JSON.stringify(extra.open.failures)}`]
+            : []),
         ],
-      }),
+      }) +
+      (orders.profile
+        ? profileMarkdown(
+            'Where each service spent its CPU in the closed-loop phase',
+            orders.profile,
+            orders.cpuSeconds,
+          ).join('\n')
+        : ''),
   })
 }
 
@@ -574,27 +828,33 @@ async function main(): Promise<void> {
     },
   }
   try {
-    say(`placing ${settings.BENCH_ORDERS} orders from ${run.clients} concurrent buyers (${cpus().length} CPU cores)`)
+    say(`${quick ? 'quick run: ' : ''}${cpus().length} CPU cores`)
     const services = await startServices(run)
     const warmUp = Math.max(20, Math.ceil(settings.BENCH_ORDERS / 20))
-    const goodsId = await createBenchGoods(run, services.goods, settings.BENCH_ORDERS + warmUp)
+    const openOrders = settings.BENCH_OPEN_RATE * settings.BENCH_OPEN_SECONDS
+    const stock = warmUp + settings.BENCH_ORDERS + openOrders + settings.BENCH_PLACEMENT_ORDERS
+    const goodsId = await createBenchGoods(run, services.goods, stock)
     const watch = await watchOrders(run)
     const orders = await placer(run, services.order, goodsId, watch)
 
     say(`warming up with ${warmUp} orders`)
-    await drive(warmUp, run.clients, 60, orders.place)
+    await orders.place(closedLoop(warmUp, 60))
     await orders.allPaid(60)
-    orders.placedAt.clear()
 
-    const measured = await ordersPhase(services, orders, watch, run.clients)
+    const measured = await ordersPhase(services, orders, watch)
+    const open = await openLoopPhase(services, orders, watch)
+    const placementOnly = await placementOnlyPhase(services, orders)
     const mysqlCeiling = await mysqlCeilingPhase(run, services.orderDb, goodsId)
     const kafkaCeiling = await kafkaCeilingPhase(run, goodsId)
 
     const ceilings = { ...mysqlCeiling, ...kafkaCeiling }
-    const results = benchFigures(run.clients, measured, watch, ceilings)
-    const reportFile = await writeReport(run.clients, measured, ceilings, results)
+    const results = benchFigures(run.clients, measured, watch, ceilings, open, placementOnly)
+    const reportFile = await writeReport(run.clients, measured, ceilings, results, { open, placementOnly })
     say(`report: ${reportFile}`)
-    process.stdout.write(`${JSON.stringify({ bench: 'orders', ...results.figures, ratios: results.ratios })}\n`)
+    const { figures, ratios, goals, cpuSeconds, profiles } = results
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'orders', ...figures, open: results.open, ratios, goals, cpuSeconds, profiles, quick })}\n`,
+    )
   } finally {
     await cleanUp(run)
   }

@@ -3,8 +3,12 @@
  * one hot goods, set beside (a) the ceiling, the reservation Lua script driven straight at Redis
  * by redis-benchmark, and (b) what this project replaces, a MySQL transaction that locks the goods
  * row (SELECT ... FOR UPDATE) and decrements it; then (c) the HTTP phase again with goods-service
- * on a Redis Cluster of three primaries and several hot goods at once. Every phase offers more
- * attempts than stock, so each also proves it sold nothing twice.
+ * on a Redis Cluster of three primaries and several hot goods at once; and (d) the framework
+ * ceiling, a bare Hono route on @hono/node-server that parses the same JSON body and answers a
+ * fixed one, driven by the same load generator at the same concurrency. Every reservation phase
+ * offers more attempts than stock, so each also proves it sold nothing twice. The HTTP requests
+ * come from undici pools in worker threads (load.ts); goods-service and the bare Hono process are
+ * profiled over their phase, and the CPU seconds of every process involved are read from /proc.
  *
  * Everything runs on loopback against the local servers, bounded in count and time. It uses a
  * database (`timedeal_test_bench_*`) and a Redis key prefix of its own and removes both after.
@@ -13,11 +17,11 @@
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { Agent, request } from 'node:http'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  bool,
   createLogger,
   createRedis,
   createSequelize,
@@ -28,29 +32,52 @@ import {
   type Redis,
   redisSettings,
 } from '@timedeal/platform'
-import { eventually, spawnService, startTestIssuer, waitUntilReady } from '@timedeal/platform/testing'
+import {
+  eventually,
+  type ServiceProcess,
+  spawnService,
+  startTestIssuer,
+  waitUntilReady,
+} from '@timedeal/platform/testing'
 import { startTestRedisCluster, stopTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
 import { createStockStore, reserveScript, type StockStore, stockKeys } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { z } from 'zod'
-import { percentile, round } from './figures.ts'
+import { freePort } from './chat-targets.ts'
+import {
+  childRunning,
+  cpuMeter,
+  infraPid,
+  type ProfileFigures,
+  profileMarkdown,
+  profileServices,
+  topOf,
+} from './cpu-usage.ts'
+import { goal, percentile, quickMode, round } from './figures.ts'
+import { type LoadResults, type RequestPlan, runLoad } from './load.ts'
 import { barChartSvg, markdownReport, type PhaseResult } from './report.ts'
+
+const quick = quickMode()
 
 const settings = loadSettingsOrExit(
   z.object({
     ...mysqlSettings('timedeal_goods'),
     ...redisSettings(),
-    /** Reservation requests sent to the HTTP endpoint (after a warm-up of a tenth as many). */
-    BENCH_HTTP_REQUESTS: positiveInt(20_000),
+    /** Reservation requests sent to the HTTP endpoint (after a warm-up of a tenth as many); also to the bare Hono route. */
+    BENCH_HTTP_REQUESTS: positiveInt(quick ? 5_000 : 20_000),
     /** Concurrent HTTP clients, each with one request in flight. */
     BENCH_HTTP_CLIENTS: positiveInt(64),
+    /** Worker threads of the load generator. */
+    BENCH_LOAD_THREADS: positiveInt(1),
+    /** CPU profiles of goods-service and the bare Hono process over their phase (1 ms sampling). */
+    BENCH_PROFILE: bool(true),
     /** Hot goods reserved at once, round robin, in the phase on a Redis Cluster. */
     BENCH_CLUSTER_HOT_GOODS: positiveInt(4),
     /** Calls of the Lua script made by redis-benchmark. */
-    BENCH_LUA_CALLS: positiveInt(100_000),
+    BENCH_LUA_CALLS: positiveInt(quick ? 20_000 : 100_000),
     BENCH_LUA_CLIENTS: positiveInt(50),
     /** Row-locking MySQL transactions. */
-    BENCH_MYSQL_TRANSACTIONS: positiveInt(4_000),
+    BENCH_MYSQL_TRANSACTIONS: positiveInt(quick ? 1_000 : 4_000),
     BENCH_MYSQL_CLIENTS: positiveInt(32),
     /** Each phase stops after this long, whatever it has left. */
     BENCH_PHASE_SECONDS: positiveInt(90),
@@ -127,25 +154,61 @@ function showErrors(run: Attempts): void {
   }
 }
 
-function postJson(agent: Agent, url: URL, body: string, headers: Record<string, string>) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const outgoing = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        const chunks: Buffer[] = []
-        response.on('data', (chunk: Buffer) => chunks.push(chunk))
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }))
-        response.on('error', reject)
-      },
-    )
-    outgoing.on('error', reject)
-    outgoing.end(body)
+/** The generator's records as a phase's outcomes: 201 is a reservation, a refusal counts by its problem code. */
+function attemptsOf(results: LoadResults): Attempts {
+  const outcomes = new Map<string, number>()
+  results.status.forEach((status, index) => {
+    const kept = results.kept[index] ?? ''
+    const outcome = status === 201 ? 'RESERVED' : kept !== '' ? kept : `HTTP ${status}`
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
   })
+  return { outcomes, latenciesMs: [...results.latencyMs].sort((a, b) => a - b), seconds: results.seconds }
+}
+
+/** Closed-loop reservations of `goodsIds` (round robin) from the bench's clients, each with a fresh reservation id. */
+function reservationLoad(origin: string, goodsIds: readonly string[], total: number) {
+  const plan: RequestPlan = {
+    origin,
+    method: 'POST',
+    path: '/internal/reservations',
+    headers: { [INTERNAL_CREDENTIAL_HEADER]: SECRET },
+    body: '{"reservationId":"{{uuid}}","goodsId":"{{goods}}","userId":"bench-user-{{index}}","quantity":1}',
+    rotate: { goods: goodsIds },
+  }
+  return runLoad({
+    plan,
+    mode: { kind: 'closed', clients: settings.BENCH_HTTP_CLIENTS, total, seconds: settings.BENCH_PHASE_SECONDS },
+    threads: settings.BENCH_LOAD_THREADS,
+    connections: settings.BENCH_HTTP_CLIENTS,
+  })
+}
+
+/** What a profiled HTTP phase adds to its figures: CPU seconds per process and the top self-time functions. */
+interface PhaseCost {
+  readonly cpuSeconds: Record<string, number>
+  readonly profile: ProfileFigures | undefined
+}
+
+/** Measures `measured` with the CPU of `pids` (and the generator's own) and, if asked, a profile of `inspector`. */
+async function measuredStretch(
+  label: string,
+  pids: Record<string, number | undefined>,
+  inspector: Record<string, number>,
+  measured: () => Promise<LoadResults>,
+): Promise<{ results: LoadResults } & PhaseCost> {
+  const stopProfile = Object.keys(inspector).length > 0 ? await profileServices(inspector, label) : undefined
+  const meter = cpuMeter(pids)
+  const results = await measured()
+  const cpuSeconds = meter({ loadGenerator: results.cpuMicros / 1e6 })
+  const profile = await stopProfile?.()
+  return { results, cpuSeconds, profile }
+}
+
+/** Settings that open a process's inspector on a loopback port when profiling is on. */
+async function inspectorEnv(): Promise<{ env: Record<string, string>; port: number | undefined }> {
+  if (!settings.BENCH_PROFILE) return { env: {}, port: undefined }
+  const port = await freePort()
+  return { env: { NODE_OPTIONS: `--inspect=127.0.0.1:${port}` }, port }
 }
 
 async function scalar<T>(sequelize: Sequelize, sql: string, replacements: unknown[] = []): Promise<T | undefined> {
@@ -159,7 +222,11 @@ interface HttpTarget {
   /** Settings pointing goods-service at its Redis (`REDIS_CLUSTER_NODES` for a cluster). */
   readonly env: Record<string, string>
   readonly hotGoods: number
+  /** Profile goods-service and meter its CPU over the measured stretch. */
+  readonly profiled: boolean
 }
+
+const goodsEntry = join(repoRoot, 'services/goods/src/main.ts')
 
 /** (1) The real endpoint: goods-service as its own process, reservations over keep-alive HTTP. */
 async function httpPhase(
@@ -167,11 +234,18 @@ async function httpPhase(
   prefix: string,
   mysql: Sequelize,
   redis: Redis,
-  target: HttpTarget = { label: 'HTTP endpoint (goods-service)', env: { REDIS_CLUSTER_NODES: '' }, hotGoods: 1 },
-): Promise<PhaseResult> {
+  target: HttpTarget = {
+    label: 'HTTP endpoint (goods-service)',
+    env: { REDIS_CLUSTER_NODES: '' },
+    hotGoods: 1,
+    profiled: true,
+  },
+): Promise<{ result: PhaseResult } & PhaseCost> {
   const issuer = await startTestIssuer()
-  const service = await spawnService(join(repoRoot, 'services/goods/src/main.ts'), {
+  const inspector = target.profiled ? await inspectorEnv() : { env: {}, port: undefined }
+  const service = await spawnService(goodsEntry, {
     ...target.env,
+    ...inspector.env,
     MYSQL_DATABASE: database,
     STOCK_KEY_PREFIX: prefix,
     JWT_JWKS_URL: issuer.jwksUrl,
@@ -179,7 +253,6 @@ async function httpPhase(
     ORDER_EVENTS_ENABLED: 'false',
     LOG_LEVEL: 'warn',
   })
-  const agent = new Agent({ keepAlive: true, maxSockets: settings.BENCH_HTTP_CLIENTS })
   try {
     await waitUntilReady(service, 60_000)
     const seller = await issuer.sign({ sub: 'bench-seller', role: 'SELLER' })
@@ -199,17 +272,9 @@ async function httpPhase(
       if (response.status !== 201) throw new Error(`creating the bench goods failed: ${await response.text()}`)
       return ((await response.json()) as { id: string }).id
     }
-    const endpoint = new URL(`${service.internalUrl}/internal/reservations`)
-    const reserve = (goodsId: string) => async (index: number) => {
-      const body = JSON.stringify({ reservationId: randomUUID(), goodsId, userId: `bench-user-${index}`, quantity: 1 })
-      const answer = await postJson(agent, endpoint, body, { [INTERNAL_CREDENTIAL_HEADER]: SECRET })
-      if (answer.status === 201) return 'RESERVED'
-      return (JSON.parse(answer.text) as { code?: string }).code ?? `HTTP ${answer.status}`
-    }
-
     const warmUp = Math.ceil(settings.BENCH_HTTP_REQUESTS / 10)
-    say(`HTTP: warming up with ${warmUp} reservations`)
-    await drive(warmUp, settings.BENCH_HTTP_CLIENTS, reserve(await createGoods(warmUp)))
+    say(`${target.label}: warming up with ${warmUp} reservations`)
+    await reservationLoad(service.internalUrl, [await createGoods(warmUp)], warmUp)
 
     const total = settings.BENCH_HTTP_REQUESTS
     const { hotGoods } = target
@@ -220,10 +285,14 @@ async function httpPhase(
     say(
       `${target.label}: ${total} reservations of ${hotGoods} hot goods (stock ${stockEach} each) from ${settings.BENCH_HTTP_CLIENTS} clients`,
     )
-    const reserveEach = goodsIds.map(reserve)
-    const run = await drive(total, settings.BENCH_HTTP_CLIENTS, (index) =>
-      (reserveEach[index % hotGoods] as (index: number) => Promise<string>)(index),
+    const pids = target.profiled
+      ? { goodsService: childRunning(goodsEntry), redis: infraPid('redis'), mariadb: infraPid('mariadb') }
+      : {}
+    const inspected: Record<string, number> = inspector.port === undefined ? {} : { goods: inspector.port }
+    const stretch = await measuredStretch('stock-http', pids, inspected, () =>
+      reservationLoad(service.internalUrl, goodsIds, total),
     )
+    const run = attemptsOf(stretch.results)
     showErrors(run)
 
     const reserved = run.outcomes.get('RESERVED') ?? 0
@@ -250,9 +319,12 @@ async function httpPhase(
       const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
       if (onHand !== left) throw new Error(`goods ${goodsId}: MySQL on-hand ${onHand} differs from Redis ${left}`)
     }
-    return phaseResult(target.label, stock, run, oversold)
+    return {
+      result: phaseResult(target.label, stock, run, oversold),
+      cpuSeconds: stretch.cpuSeconds,
+      profile: stretch.profile,
+    }
   } finally {
-    agent.destroy()
     await service.stop('SIGTERM')
     await issuer.close()
   }
@@ -413,7 +485,8 @@ async function dropKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000)
-    if (keys.length > 0) await redis.unlink(...keys)
+    // One key per command: on a cluster node the keys of one scan page lie in many slots.
+    if (keys.length > 0) await redis.pipeline(keys.map((key) => ['unlink', key])).exec()
     cursor = next
   } while (cursor !== '0')
 }
@@ -436,11 +509,13 @@ async function clusterPhase(
   await admin.query(`CREATE DATABASE \`${database}\``)
   const mysql = connect(database)
   try {
-    return await httpPhase(database, prefix, mysql, cluster, {
+    const phase = await httpPhase(database, prefix, mysql, cluster, {
       label: 'HTTP on a Redis Cluster',
       env: { REDIS_CLUSTER_NODES: nodes.join(',') },
       hotGoods: settings.BENCH_CLUSTER_HOT_GOODS,
+      profiled: false,
     })
+    return phase.result
   } finally {
     for (const primary of (cluster as unknown as { nodes(role: 'master'): Redis[] }).nodes('master')) {
       await dropKeys(primary, prefix)
@@ -449,6 +524,38 @@ async function clusterPhase(
     await mysql.close()
     await admin.query(`DROP DATABASE IF EXISTS \`${database}\``)
     if (testCluster?.started) await stopTestRedisCluster()
+  }
+}
+
+const bareEntry = join(repoRoot, 'hack/bench/bare-hono.ts')
+
+/**
+ * (d) The framework ceiling: the same requests, from the same generator at the same concurrency,
+ * to a bare Hono route that parses the JSON body and answers a fixed JSON body.
+ */
+async function bareHonoPhase(): Promise<{ result: PhaseResult } & PhaseCost> {
+  const inspector = await inspectorEnv()
+  const server: ServiceProcess = await spawnService(bareEntry, inspector.env)
+  try {
+    await waitUntilReady(server, 30_000)
+    const total = settings.BENCH_HTTP_REQUESTS
+    const warmUp = Math.ceil(total / 10)
+    say(`bare Hono: warming up with ${warmUp} requests`)
+    await reservationLoad(server.url, ['bench-goods'], warmUp)
+    say(`bare Hono: ${total} requests from ${settings.BENCH_HTTP_CLIENTS} clients`)
+    const inspected: Record<string, number> = inspector.port === undefined ? {} : { bareHono: inspector.port }
+    const stretch = await measuredStretch('stock-bare-hono', { bareHono: childRunning(bareEntry) }, inspected, () =>
+      reservationLoad(server.url, ['bench-goods'], total),
+    )
+    const run = attemptsOf(stretch.results)
+    showErrors(run)
+    return {
+      result: phaseResult('bare Hono route (framework ceiling)', 0, run, 0),
+      cpuSeconds: stretch.cpuSeconds,
+      profile: stretch.profile,
+    }
+  } finally {
+    await server.stop('SIGTERM')
   }
 }
 
@@ -475,8 +582,12 @@ async function main(): Promise<void> {
     const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'
     const mariadbVersion = String(await scalar(admin, 'SELECT VERSION() AS v'))
 
-    const http = await httpPhase(database, prefix, mysql, redis)
+    const httpRun = await httpPhase(database, prefix, mysql, redis)
+    const http = httpRun.result
     say(`HTTP: ${Math.round(http.attemptsPerSecond)} attempts/s, p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`)
+    const bareRun = await bareHonoPhase()
+    const bare = bareRun.result
+    say(`bare Hono: ${Math.round(bare.attemptsPerSecond)} requests/s, p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms`)
     const ceilingStore = createStockStore(redis, { prefix: `${prefix}_lua`, holdMs: 600_000, retentionMs: 600_000 })
     let ceiling: PhaseResult
     try {
@@ -497,13 +608,14 @@ async function main(): Promise<void> {
     )
 
     const ratios = {
+      httpVsBareHono: round(http.attemptsPerSecond / bare.attemptsPerSecond, 3),
       httpVsLuaCeiling: round(http.attemptsPerSecond / ceiling.attemptsPerSecond, 3),
       httpVsMysqlRowLock: round(http.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
       luaCeilingVsMysqlRowLock: round(ceiling.attemptsPerSecond / rowLock.attemptsPerSecond, 3),
       httpClusterVsHttp: round(onCluster.attemptsPerSecond / http.attemptsPerSecond, 3),
     }
     say(
-      `ratios: HTTP / ceiling ${ratios.httpVsLuaCeiling}, HTTP / MySQL row lock ${ratios.httpVsMysqlRowLock}, ceiling / MySQL row lock ${ratios.luaCeilingVsMysqlRowLock}`,
+      `ratios: HTTP / bare Hono ${ratios.httpVsBareHono}, HTTP / ceiling ${ratios.httpVsLuaCeiling}, HTTP / MySQL row lock ${ratios.httpVsMysqlRowLock}, ceiling / MySQL row lock ${ratios.luaCeilingVsMysqlRowLock}`,
     )
 
     const environment = {
@@ -512,13 +624,25 @@ async function main(): Promise<void> {
       redis: redisVersion,
       mariadb: mariadbVersion,
       'HTTP clients': String(settings.BENCH_HTTP_CLIENTS),
+      'load generator': `undici keep-alive pools in ${settings.BENCH_LOAD_THREADS} worker thread(s), closed-loop`,
+      mode: quick ? 'quick (BENCH_QUICK)' : 'full',
       'redis-benchmark clients': String(settings.BENCH_LUA_CLIENTS),
       'MySQL clients': String(settings.BENCH_MYSQL_CLIENTS),
     }
     const folder = join(repoRoot, 'bench-results')
     await mkdir(folder, { recursive: true })
     const base = `stock-${stamp.toISOString().replaceAll(':', '').replace(/\..*/, '')}`
-    const phases = [http, ceiling, rowLock, onCluster]
+    const phases = [http, bare, ceiling, rowLock, onCluster]
+    const cpuSeconds = { http: httpRun.cpuSeconds, bareHono: bareRun.cpuSeconds }
+    const goals = { httpVsBareHono: goal(ratios.httpVsBareHono, 0.7, 'atLeast') }
+    const profileSections = [
+      ...(httpRun.profile
+        ? profileMarkdown('Where goods-service spent its CPU in the HTTP phase', httpRun.profile, httpRun.cpuSeconds)
+        : []),
+      ...(bareRun.profile
+        ? profileMarkdown('Where the bare Hono process spent its CPU', bareRun.profile, bareRun.cpuSeconds)
+        : []),
+    ]
     await writeFile(join(folder, `${base}.svg`), barChartSvg('Stock reservations of one hot goods', phases))
     await writeFile(
       join(folder, `${base}.md`),
@@ -532,12 +656,15 @@ async function main(): Promise<void> {
         notes: [
           'Every phase offers more attempts than stock (stock = 75% of attempts); "oversold" counts units handed out beyond it, and must be 0.',
           'HTTP: goods-service as its own process, POST /internal/reservations over keep-alive HTTP; after the run the write-behind drains and MySQL must equal Redis.',
+          'Bare Hono: a Hono app on @hono/node-server alone in its process (hack/bench/bare-hono.ts) whose POST route parses the same small JSON body and answers a fixed JSON body with 201: what HTTP on Node can do here, the bar for the reservation route (httpVsBareHono ≥ 0.7). Same generator, same requests, same concurrency. Its "reserved" column counts 201 answers; it has no stock.',
+          `Load generator: undici keep-alive pools in worker threads of the bench process (load.ts), not redis-benchmark or wrk: every request needs a fresh reservation id, which a template fills in per request; its CPU is counted from the threads' own clocks. Goal met: ${goals.httpVsBareHono.met}.`,
           'Ceiling: redis-benchmark calling the reservation script by EVALSHA, no HTTP and no Node in the path.',
           'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
           `Redis Cluster: the HTTP phase again with goods-service on a three-primary Redis Cluster (REDIS_CLUSTER_NODES) and ${settings.BENCH_CLUSTER_HOT_GOODS} hot goods reserved at once, round robin; one stock namespace is one slot, so one primary serves all of them.`,
           'All processes (load generators, service, Redis, MariaDB) share the same machine, so the numbers are relative, not absolute.',
+          "Profiles: V8's sampling profiler (1 ms) attached over the inspector for the measured stretch of the HTTP and bare Hono phases (BENCH_PROFILE=false turns it off); CPU seconds come from /proc/<pid>/stat over the same stretch.",
         ],
-      }),
+      }) + profileSections.join('\n'),
     )
     say(`report: bench-results/${base}.md (chart ${base}.svg)`)
     const figures = (phase: PhaseResult) => ({
@@ -559,7 +686,15 @@ async function main(): Promise<void> {
         luaCeiling: figures(ceiling),
         mysqlRowLock: figures(rowLock),
         httpCluster: { ...figures(onCluster), hotGoods: settings.BENCH_CLUSTER_HOT_GOODS },
+        bareHono: figures(bare),
         ratios,
+        goals,
+        cpuSeconds,
+        profiles: {
+          ...(httpRun.profile ? topOf(httpRun.profile, 5) : {}),
+          ...(bareRun.profile ? topOf(bareRun.profile, 5) : {}),
+        },
+        quick,
       })}\n`,
     )
     if (phases.some((phase) => phase.oversold !== 0)) {
