@@ -37,10 +37,10 @@ export interface OrderEventsOptions {
 
 /**
  * Consumes `timedeal.orders` in a consumer group of its own. Cancelled, failed, expired and
- * returned orders release their reservation; a paid order confirms it, a safety net for a lost
- * confirm call. Both are idempotent by the scripts' own states, so a redelivered event changes
- * nothing, and no inbox is needed. A new group reads the topic from the start
- * (`CONSUMER_FROM_BEGINNING`): replaying old events is harmless.
+ * returned orders release their reservation, idempotent by the script's own states, so a
+ * redelivered event changes nothing and no inbox is needed. A paid order needs nothing: order-service
+ * writes PAID only after this service answered CONFIRMED for its reservation. A new group reads
+ * the topic from the start (`CONSUMER_FROM_BEGINNING`): replaying old events is harmless.
  */
 export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
   const { live, metrics, logger } = options
@@ -50,21 +50,6 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
     topics: [TOPIC_ORDERS],
     settings: options.settings,
     handle: async ({ event }) => {
-      if (isEvent(event, 'orderPaid')) {
-        const outcome = await live.confirm(event.data.reservationId, event.data.goodsId)
-        if (outcome.status === 'RELEASED') {
-          logger.error(
-            { orderId: event.data.orderId, reservationId: event.data.reservationId, reason: outcome.reason },
-            'an order was paid after its reservation had been released',
-          )
-        } else if (outcome.status === 'RESERVATION_CONFLICT') {
-          logger.error(
-            { orderId: event.data.orderId, reservationId: event.data.reservationId, goodsId: event.data.goodsId },
-            'a paid order names other goods than its reservation was made for',
-          )
-        }
-        return
-      }
       const reason = releaseReason(event)
       if (!reason) return
       const data = event.data as { orderId: string; reservationId: string; goodsId: string }

@@ -171,6 +171,52 @@ const release = createRoute({
   },
 })
 
+/** Reservations confirmed in one call at most: 200 of the longest ids still fit the default 64 KiB body limit. */
+export const MAX_CONFIRMATIONS = 200
+
+const confirmationsRequest = z.strictObject({
+  reservations: z
+    .array(z.strictObject({ reservationId: reference, goodsId }))
+    .min(1)
+    .max(MAX_CONFIRMATIONS),
+})
+
+/** What became of one reservation of a batch confirm; the single route's answers, as values. */
+const confirmationOutcome = z.enum(['CONFIRMED', 'EXPIRED', 'RELEASED', 'NOT_FOUND', 'CONFLICT'])
+type ConfirmationOutcome = z.infer<typeof confirmationOutcome>
+
+const confirmations = createRoute({
+  method: 'post',
+  path: '/confirmations',
+  summary: 'Confirm many reservations at once; each answers its own outcome',
+  description: `Up to ${MAX_CONFIRMATIONS} reservations, each confirmed as \`POST /{id}/confirm\` with its goodsId would be (the same script, run for all of them at once). Each outcome is a value, in the order asked: \`CONFIRMED\` (now or before), \`EXPIRED\` (its hold ran out first), \`RELEASED\`, \`NOT_FOUND\`, \`CONFLICT\` (the id belongs to other goods). When the stock of any of them cannot be reached the whole call is 503 and may be repeated: confirming is idempotent.`,
+  request: { body: jsonBody(confirmationsRequest) },
+  responses: {
+    200: jsonResponse(
+      z.object({ outcomes: z.array(z.object({ reservationId: z.string(), outcome: confirmationOutcome })) }),
+      'one outcome per reservation, in the order asked',
+    ),
+    ...problemResponses(JSON_BODY_PROBLEMS, SERVICE_CREDENTIAL_PROBLEMS, STOCK_UNAVAILABLE),
+  },
+})
+
+/** One reservation's confirm, as its outcome; a stock that cannot be loaded fails the whole call. */
+async function confirmOne(live: LiveStock, reservationId: string, goodsId: string): Promise<ConfirmationOutcome> {
+  const outcome = await live.confirm(reservationId, goodsId)
+  switch (outcome.status) {
+    case 'CONFIRMED':
+      return 'CONFIRMED'
+    case 'RELEASED':
+      return outcome.reason === 'expired' ? 'EXPIRED' : 'RELEASED'
+    case 'RESERVATION_NOT_FOUND':
+      return 'NOT_FOUND'
+    case 'RESERVATION_CONFLICT':
+      return 'CONFLICT'
+    case 'NOT_LOADED':
+      throw stockUnavailable()
+  }
+}
+
 /**
  * The reservation API order-service calls (never exposed publicly): reserve, confirm, release.
  * Each is one Lua script in Redis; every one of them may be retried safely.
@@ -261,6 +307,17 @@ export function reservationRoutes({ live, metrics, internalSecret }: Reservation
         case 'NOT_LOADED':
           throw stockUnavailable()
       }
+    })
+    .openapi(confirmations, async (c) => {
+      const { reservations } = c.req.valid('json')
+      // All scripts are sent at once: Redis answers them in one stream, not one round trip each.
+      const outcomes = await Promise.all(
+        reservations.map(async ({ reservationId, goodsId }) => ({
+          reservationId,
+          outcome: await confirmOne(live, reservationId, goodsId),
+        })),
+      )
+      return c.json({ outcomes }, 200)
     })
 }
 
