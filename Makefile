@@ -61,11 +61,11 @@ infra-status: ## what runs where, with versions
 infra-logs: ## follow the servers' logs
 	@hack/infra.sh logs
 
-bench-stock: deps ## benchmark stock reservations: HTTP vs the Lua ceiling vs a MySQL row lock (bench-results/)
+bench-stock: deps ## benchmark stock reservations: HTTP vs a bare Hono route, the Lua ceiling, a MySQL row lock, and on a Redis Cluster; profiles (bench-results/; BENCH_QUICK=true: ~2 min)
 	@hack/infra.sh up mariadb redis
 	@$(RUN) node hack/bench/stock.ts
 
-bench-orders: deps ## benchmark orders: HTTP to PAID and outbox lag, with the MySQL and Kafka ceilings (bench-results/)
+bench-orders: deps ## benchmark orders: closed-loop to PAID, open-loop at BENCH_OPEN_RATE/s, placement only, with the MySQL and Kafka ceilings; profiles (bench-results/; BENCH_QUICK=true: ~2 min)
 	@hack/infra.sh up mariadb redis kafka
 	@KAFKA_TOPIC_PREFIX="$${KAFKA_TOPIC_PREFIX:-bench-$$(date +%s).}" $(RUN) node hack/bench/orders.ts
 

@@ -49,16 +49,29 @@ export function infraPid(component: string): number | undefined {
   return pid > 0 && readOr(`/proc/${pid}/stat`, '') !== '' ? pid : undefined
 }
 
-/** CPU seconds of named process trees from now until `stop`, plus extra figures the caller measured. */
+/** Busy CPU seconds of the whole machine so far (every core; idle and I/O wait left out). */
+function machineBusySeconds(): number {
+  const fields = readOr('/proc/stat', '').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? []
+  const total = fields.slice(0, 8).reduce((sum, value) => sum + value, 0)
+  return (total - (fields[3] ?? 0) - (fields[4] ?? 0)) / 100
+}
+
+/**
+ * CPU seconds of named process trees from now until the result is called, plus figures the
+ * caller measured itself; `machineBusyCores` is the whole machine's average busy cores.
+ */
 export function cpuMeter(pids: Readonly<Record<string, number | undefined>>) {
   const named = Object.entries(pids).filter((entry): entry is [string, number] => entry[1] !== undefined)
   const before = new Map(named.map(([name, pid]) => [name, treeCpuSeconds([pid])]))
+  const machineBefore = machineBusySeconds()
   const started = performance.now()
   return (extra: Record<string, number> = {}) => {
+    const wallSeconds = (performance.now() - started) / 1000
     const seconds: Record<string, number> = {}
     for (const [name, pid] of named) seconds[name] = round(treeCpuSeconds([pid]) - (before.get(name) ?? 0), 2)
     for (const [name, value] of Object.entries(extra)) seconds[name] = round(value, 2)
-    return { wallSeconds: round((performance.now() - started) / 1000, 2), ...seconds }
+    const machineBusyCores = wallSeconds > 0 ? round((machineBusySeconds() - machineBefore) / wallSeconds, 2) : 0
+    return { wallSeconds: round(wallSeconds, 2), ...seconds, machineBusyCores }
   }
 }
 
@@ -111,7 +124,9 @@ export function profileMarkdown(title: string, figures: ProfileFigures, cpuSecon
   return [
     `## ${title}`,
     '',
-    `CPU seconds over the phase: ${Object.entries(cpuSeconds)
+    `Over the phase (CPU seconds per process, its wall time and the machine's average busy cores): ${Object.entries(
+      cpuSeconds,
+    )
       .map(([name, value]) => `${name} ${value}`)
       .join(', ')}.`,
     '',

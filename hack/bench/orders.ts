@@ -241,6 +241,8 @@ async function startServices(run: Run): Promise<Services> {
     MYSQL_DATABASE: orderDb.name,
     GOODS_URL: goods.url,
     GOODS_INTERNAL_URL: goods.internalUrl,
+    // goods-service's stock namespace: where order-service hears that a goods sold out or has units again.
+    STOCK_KEY_PREFIX: run.stockPrefix,
     PAYMENT_EVENTS_GROUP: groups.order,
     ORDER_EXPIRY_ENABLED: 'false',
   })
