@@ -78,6 +78,8 @@ export function cpuMeter(pids: Readonly<Record<string, number | undefined>>) {
 /** The top self-time functions of each profiled service, and where their profiles were written. */
 export interface ProfileFigures {
   readonly top: Record<string, { name: string; ms: number; share: number }[]>
+  /** By package (a library's or the project's own code, with the Node internals it called). */
+  readonly areas: Record<string, { name: string; ms: number; share: number }[]>
   readonly files: string[]
   readonly busyCores: Record<string, number>
 }
@@ -93,7 +95,7 @@ export async function profileServices(
   )
   await Promise.all(attached.map(([, profiler]) => profiler.start()))
   return async () => {
-    const figures: ProfileFigures = { top: {}, files: [], busyCores: {} }
+    const figures: ProfileFigures = { top: {}, areas: {}, files: [], busyCores: {} }
     mkdirSync(resultsFolder, { recursive: true })
     const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..*$/, '')
     for (const [name, profiler] of attached) {
@@ -104,6 +106,7 @@ export async function profileServices(
       figures.files.push(file)
       const summary = summariseProfiles([profile], top)
       figures.top[name] = summary.bySelf.map((entry) => ({ ...entry }))
+      figures.areas[name] = summary.byArea.slice(0, 8).map((entry) => ({ ...entry }))
       figures.busyCores[name] = summary.busyCores
     }
     return figures
@@ -136,6 +139,8 @@ export function profileMarkdown(title: string, figures: ProfileFigures, cpuSecon
       '| self time | share | function |',
       '|---:|---:|---|',
       ...entries.map((entry) => `| ${entry.ms} ms | ${round(entry.share * 100)}% | \`${entry.name}\` |`),
+      '',
+      `By package: ${(figures.areas[name] ?? []).map((area) => `${area.name} ${round(area.share * 100)}%`).join(', ')}.`,
       '',
     ]),
     `Profiles (open in Chrome DevTools): ${figures.files.join(', ')}`,
