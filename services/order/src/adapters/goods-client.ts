@@ -75,6 +75,11 @@ export interface GoodsClient {
   confirm(reservationId: string, context?: CallContext): Promise<ConfirmOutcome>
   /** Gives the units back; releasing twice, or an unknown id, is not an error. */
   release(reservation: ReservationRef, reason: string, context?: CallContext): Promise<void>
+  /**
+   * Confirms many reservations in one call per {@link MAX_CONFIRMATIONS_PER_CALL}; answers each
+   * one's outcome by reservation id. An outage is thrown as it is for `confirm`.
+   */
+  confirmMany(reservations: readonly ReservationRef[], context?: CallContext): Promise<Map<string, BatchConfirmOutcome>>
 }
 
 export interface GoodsClientOptions {
@@ -270,6 +275,19 @@ export function createGoodsClient(options: GoodsClientOptions): GoodsClient {
       if (isOk(answer) || answer.status === 404) return
       throw problemOf(answer)
     },
+
+    async confirmMany(reservations, context) {
+      const outcomes = new Map<string, BatchConfirmOutcome>()
+      for (let start = 0; start < reservations.length; start += MAX_CONFIRMATIONS_PER_CALL) {
+        const part = reservations.slice(start, start + MAX_CONFIRMATIONS_PER_CALL)
+        const answer = await internal('POST', '/confirmations', { reservations: part }, context)
+        if (!isOk(answer)) throw problemOf(answer)
+        const parsed = confirmationsBody.safeParse(parseJson(answer.text))
+        if (!parsed.success) throw goodsUnavailable('goods-service answered confirmations this client cannot read')
+        for (const { reservationId, outcome } of parsed.data.outcomes) outcomes.set(reservationId, outcome)
+      }
+      return outcomes
+    },
   }
 }
 
@@ -280,3 +298,18 @@ function parseJson(text: string): unknown {
     return undefined
   }
 }
+
+/** What confirming one reservation of a batch came to; `CONFLICT`: the id belongs to other goods. */
+export type BatchConfirmOutcome = ConfirmOutcome | 'CONFLICT'
+
+/** goods-service's limit on reservations per confirmations call. */
+export const MAX_CONFIRMATIONS_PER_CALL = 200
+
+const confirmationsBody = z.object({
+  outcomes: z.array(
+    z.object({
+      reservationId: z.string(),
+      outcome: z.enum(['CONFIRMED', 'EXPIRED', 'RELEASED', 'NOT_FOUND', 'CONFLICT']),
+    }),
+  ),
+})

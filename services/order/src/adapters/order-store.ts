@@ -80,6 +80,22 @@ export class OrderStore {
     return row ? toOrder(row) : undefined
   }
 
+  /**
+   * The orders of `ids` that exist, in one read; under their row locks when `transaction` is
+   * given (taken in primary key order, as any other multi-row lock here, so two callers never
+   * wait on each other in a circle).
+   */
+  async findMany(ids: readonly string[], transaction?: Transaction): Promise<Order[]> {
+    if (ids.length === 0) return []
+    const rows = await selectRows<OrderRow>(
+      this.#db,
+      `SELECT * FROM orders WHERE id IN (:ids) ORDER BY id${transaction ? ' FOR UPDATE' : ''}`,
+      { ids: [...ids] },
+      transaction,
+    )
+    return rows.map(toOrder)
+  }
+
   async findByIdempotencyKey(buyerId: string, idempotencyKey: string): Promise<Order | undefined> {
     const row = await selectRow<OrderRow>(
       this.#db,

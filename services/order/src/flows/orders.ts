@@ -32,6 +32,13 @@ export interface ApplyOptions {
 /** What a command driven by an event came to. */
 export type EventOutcome = 'applied' | 'refused' | 'unknown-order'
 
+/** A command caused by an event, for {@link Orders.applyManyFromEvents}. */
+export interface EventCommand {
+  readonly orderId: string
+  readonly command: OrderCommand
+  readonly traceparent?: string | undefined
+}
+
 export interface Orders {
   place(request: PlaceOrderRequest): Promise<Placement>
   find(id: string): Promise<Order | undefined>
@@ -48,6 +55,12 @@ export interface Orders {
     command: OrderCommand,
     traceparent?: string,
   ): Promise<EventOutcome>
+  /**
+   * Applies the commands of a batch of events, in order, inside the caller's transaction: one
+   * locking read of their orders, each command checked against its order as the commands before
+   * it left it, and the events of every change in one outbox insert. Answers each one's outcome.
+   */
+  applyManyFromEvents(transaction: Transaction, commands: readonly EventCommand[]): Promise<EventOutcome[]>
   /** Applies `command` to the orders the scheduler picked; ones that moved on meanwhile are skipped. */
   applyToEach(orderIds: readonly string[], command: () => OrderCommand): Promise<number>
 }
@@ -90,6 +103,37 @@ export function createOrders(deps: OrdersDeps): Orders {
     return result.order
   }
 
+  async function applyManyFromEvents(
+    transaction: Transaction,
+    commands: readonly EventCommand[],
+  ): Promise<EventOutcome[]> {
+    const locked = await store.findMany([...new Set(commands.map(({ orderId }) => orderId))], transaction)
+    const current = new Map(locked.map((order) => [order.id, order]))
+    const events: CloudEvent[] = []
+    const outcomes: EventOutcome[] = []
+    for (const { orderId, command, traceparent } of commands) {
+      const order = current.get(orderId)
+      if (!order) {
+        outcomes.push('unknown-order')
+        continue
+      }
+      const result = transition(order, command)
+      if (!result.ok) {
+        transitions.inc({ command: command.type, outcome: 'refused' })
+        logger.info({ orderId, state: order.state, command: command.type }, 'event came too late for the order')
+        outcomes.push('refused')
+        continue
+      }
+      await store.update(order, result.order, transaction)
+      current.set(orderId, result.order)
+      events.push(...toCloudEvents(result.events, traceparent))
+      transitions.inc({ command: command.type, outcome: 'applied' })
+      outcomes.push('applied')
+    }
+    await appendToOutbox(sequelize, transaction, TOPIC_ORDERS, events, deps.afterCommit)
+    return outcomes
+  }
+
   const place = createPlaceOrder({
     sequelize,
     store,
@@ -121,15 +165,11 @@ export function createOrders(deps: OrdersDeps): Orders {
     },
 
     async applyFromEvent(transaction, orderId, command, traceparent) {
-      const order = await store.find(orderId, transaction)
-      if (!order) return 'unknown-order'
-      const outcome = await change(transaction, order, command, traceparent)
-      if ('code' in outcome) {
-        logger.info({ orderId, state: order.state, command: command.type }, 'event came too late for the order')
-        return 'refused'
-      }
-      return 'applied'
+      const [outcome] = await applyManyFromEvents(transaction, [{ orderId, command, traceparent }])
+      return outcome ?? 'unknown-order'
     },
+
+    applyManyFromEvents,
 
     async applyToEach(orderIds, command) {
       let applied = 0
