@@ -14,6 +14,8 @@ interface PlacementRow {
   until: Date
 }
 
+export type ClaimOutcome = 'claimed' | 'placed' | 'taken'
+
 const isDeadlock = (error: unknown) =>
   error instanceof DatabaseError && (error.parent as { code?: string }).code === 'ER_LOCK_DEADLOCK'
 
@@ -30,21 +32,23 @@ export class PlacementStore {
   }
 
   /**
-   * Claims the key; false when another request holds it (or its refusal is remembered), or won
-   * the race for it: twins inserting the same key as its holder deletes it may deadlock, and
-   * InnoDB then rolls one of them back.
+   * Claims the key unless the buyer's order under it is written already, in one statement:
+   * `claimed`, `placed` (the order answers for the key), or `taken` when another request holds
+   * the key (or its refusal is remembered) or won the race for it: twins inserting the same key
+   * as its holder deletes it may deadlock, and InnoDB then rolls one of them back.
    */
-  async claim(claim: PlacementClaim): Promise<boolean> {
+  async claim(claim: PlacementClaim): Promise<ClaimOutcome> {
     try {
-      await changeRows(
+      const inserted = await changeRows(
         this.#db,
         `INSERT INTO placements (buyer_id, idempotency_key, goods_id, quantity, state, token, reservation_id, until)
-         VALUES (:buyerId, :idempotencyKey, :goodsId, :quantity, :state, :token, :reservationId, :until)`,
+         SELECT :buyerId, :idempotencyKey, :goodsId, :quantity, :state, :token, :reservationId, :until FROM DUAL
+         WHERE NOT EXISTS (SELECT 1 FROM orders WHERE buyer_id = :buyerId AND idempotency_key = :idempotencyKey)`,
         { ...claim },
       )
-      return true
+      return inserted === 1 ? 'claimed' : 'placed'
     } catch (error) {
-      if (error instanceof UniqueConstraintError || isDeadlock(error)) return false
+      if (error instanceof UniqueConstraintError || isDeadlock(error)) return 'taken'
       throw error
     }
   }

@@ -110,6 +110,7 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
 
   type Claimed =
     | { readonly kind: 'holder'; readonly claim: PlacementClaim; readonly previous?: PlacementClaim }
+    | { readonly kind: 'placed' }
     | { readonly kind: 'refused'; readonly refusal: Refusal }
     | { readonly kind: 'wait' }
 
@@ -117,7 +118,9 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
   async function claimKey(request: PlaceOrderRequest): Promise<Claimed> {
     const now = clock()
     const mine = newClaim(request, now, rules.leaseMs)
-    if (await placements.claim(mine)) return { kind: 'holder', claim: mine }
+    const outcome = await placements.claim(mine)
+    if (outcome === 'claimed') return { kind: 'holder', claim: mine }
+    if (outcome === 'placed') return { kind: 'placed' }
     const current = await placements.find(request.buyerId, request.idempotencyKey)
     // Gone since: its order was written or it was given up; look again.
     if (!current) return { kind: 'wait' }
@@ -155,6 +158,12 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
       return { item, held }
     } catch (error) {
       if (isRefusal(error)) {
+        // The claim's check and the order of a holder before it may have crossed: a key that
+        // placed its order answers with it, never with a refusal.
+        if (await store.findByIdempotencyKey(request.buyerId, request.idempotencyKey)) {
+          await placements.abandon(claim)
+          throw new LostClaimError('the key placed its order meanwhile')
+        }
         await placements.refuse(claim, refusalOf(error), new Date(clock().getTime() + rules.refusalTtlMs))
         placed.inc({ outcome: 'refused' })
         throw error
@@ -175,7 +184,14 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
   ): Promise<Placement | undefined> {
     // The earlier holder died: its units, if it took any, go back now rather than at its hold's end.
     if (previous) await releaseQuietly(previous, 'placement-taken-over', request.context)
-    const { item, held } = await reserveFor(request, claim)
+    let reserved: Awaited<ReturnType<typeof reserveFor>>
+    try {
+      reserved = await reserveFor(request, claim)
+    } catch (error) {
+      if (error instanceof LostClaimError) return undefined
+      throw error
+    }
+    const { item, held } = reserved
     const now = clock()
     const { order, events } = placeOrder({
       id: newOrderId(now.getTime()),
@@ -220,24 +236,19 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
     // A holder finishes within its lease; past twice that, something keeps the key busy.
     const giveUpAt = clock().getTime() + 2 * rules.leaseMs
     for (;;) {
-      const earlier = await replayOf(request)
-      if (earlier) {
-        placed.inc({ outcome: 'replayed' })
-        return { order: earlier, created: false }
-      }
       const claimed = await claimKey(request)
+      if (claimed.kind === 'placed') {
+        const earlier = await replayOf(request)
+        if (earlier) {
+          placed.inc({ outcome: 'replayed' })
+          return { order: earlier, created: false }
+        }
+      }
       if (claimed.kind === 'refused') {
         placed.inc({ outcome: 'refused' })
         throw problemOfRefusal(claimed.refusal)
       }
       if (claimed.kind === 'holder') {
-        // The holder before may have written its order (and freed the key) since the look above.
-        const written = await replayOf(request)
-        if (written) {
-          await placements.abandon(claimed.claim)
-          placed.inc({ outcome: 'replayed' })
-          return { order: written, created: false }
-        }
         const placement = await placeAsHolder(request, claimed.claim, claimed.previous)
         if (placement) return placement
       }
