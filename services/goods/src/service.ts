@@ -13,6 +13,7 @@ import type { Sequelize } from 'sequelize'
 import { type Catalog, createCatalog } from './adapters/catalog.ts'
 import { createLedgerWriter, type LedgerWriter } from './adapters/ledger-writer.ts'
 import { subscribeOrderEvents } from './adapters/order-events.ts'
+import { unitsReturnedSignal } from './adapters/units-returned.ts'
 import { createWishlist } from './adapters/wishlist.ts'
 import { createExpirySweeper } from './flows/expiry-sweeper.ts'
 import { createLiveStock, type LiveStock } from './flows/live-stock.ts'
@@ -90,6 +91,7 @@ export function createGoodsStock(
     catalog,
     metrics,
     logger,
+    unitsReturned: unitsReturnedSignal(clients.redis, settings.STOCK_KEY_PREFIX, logger),
     ...(coldLoadTimeoutMs === undefined
       ? {}
       : {

@@ -4,6 +4,7 @@ import {
   type EventSubscription,
   eventInbox,
   type Logger,
+  type Redis,
   type RunningRelay,
   startOutboxRelay,
   type TokenVerifier,
@@ -13,9 +14,11 @@ import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
 import { createGoodsClient, type GoodsClient } from './adapters/goods-client.ts'
+import { rememberingGoods } from './adapters/goods-memory.ts'
 import { OrderStore } from './adapters/order-store.ts'
 import { subscribePaymentEvents } from './adapters/payment-events.ts'
 import { PlacementStore } from './adapters/placement-store.ts'
+import { type SoldOutMarks, startSoldOutMarks } from './adapters/sold-out-marks.ts'
 import type { OrderState } from './domain/order-state.ts'
 import { createOrders, type Orders } from './flows/orders.ts'
 import { type ScheduleRule, type Schedules, startSchedules } from './flows/schedules.ts'
@@ -29,6 +32,8 @@ export interface OrderServiceDeps {
   readonly bus: EventBus
   readonly logger: Logger
   readonly metrics: Registry
+  /** Shares sold-out marks with the other instances; without it, every buyer asks goods-service. */
+  readonly redis?: Redis
   /** Defaults to the HTTP client of `GOODS_URL`, with the policies its settings describe. */
   readonly goods?: GoodsClient
   /** Defaults to user-service's JWKS at `JWT_JWKS_URL`. */
@@ -54,7 +59,7 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
   const { settings, sequelize, bus, logger, metrics } = deps
   const verifier = deps.verifier ?? tokenVerifierFromSettings(settings)
   const orderMetrics = createOrderMetrics(metrics)
-  const goods =
+  const client =
     deps.goods ??
     createGoodsClient({
       baseUrl: settings.GOODS_URL,
@@ -68,6 +73,20 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       logger: logger.child({ component: 'goods-client' }),
       metrics: orderMetrics.goodsCalls,
     })
+  const soldOut: SoldOutMarks | undefined = deps.redis
+    ? startSoldOutMarks({
+        redis: deps.redis,
+        stockPrefix: settings.STOCK_KEY_PREFIX,
+        ttlMs: settings.SOLD_OUT_MARK_TTL_MS,
+        maxGoods: settings.GOODS_CACHE_MAX_ENTRIES,
+        logger: logger.child({ component: 'sold-out-marks' }),
+      })
+    : undefined
+  const goods = rememberingGoods(client, {
+    ttlMs: settings.GOODS_CACHE_TTL_MS,
+    maxGoods: settings.GOODS_CACHE_MAX_ENTRIES,
+    soldOut,
+  })
   const store = new OrderStore(sequelize)
   const placements = new PlacementStore(sequelize)
 
@@ -149,6 +168,9 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       await schedules.stop()
       // Last, so events written by the steps above still leave before the producer closes.
       await relay?.stop()
+      await soldOut?.stop()
+      // Only the client this service built; one passed in belongs to its caller.
+      if (!deps.goods) await client.close?.()
     },
   }
 }

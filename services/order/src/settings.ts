@@ -5,6 +5,7 @@ import {
   kafkaSettings,
   mysqlSettings,
   positiveInt,
+  redisSettings,
   relaySettings,
   serviceSettings,
 } from '@timedeal/platform'
@@ -20,6 +21,7 @@ export const settingsSchema = z.object({
   ...kafkaSettings(),
   ...authSettings(),
   ...relaySettings(),
+  ...redisSettings(),
   GOODS_URL: z.url({ error: 'expected the base URL of goods-service' }).default('http://127.0.0.1:8082'),
   /** goods-service's internal listener (reservations), never routed by the gateway or the Ingress. */
   GOODS_INTERNAL_URL: z
@@ -33,6 +35,20 @@ export const settingsSchema = z.object({
   GOODS_MAX_QUEUED_CALLS: positiveInt(5_000),
   GOODS_BREAKER_THRESHOLD: positiveInt(5),
   GOODS_BREAKER_OPEN_MS: positiveInt(5_000),
+  /** How long the price and seller of a goods are used before goods-service is asked again. */
+  GOODS_CACHE_TTL_MS: positiveInt(3_000),
+  /** Goods whose price, seller or sold-out mark are remembered at most. */
+  GOODS_CACHE_MAX_ENTRIES: positiveInt(10_000),
+  /**
+   * goods-service's STOCK_KEY_PREFIX: names the Redis channels where sold-out marks are shared
+   * and where goods-service says units came back.
+   */
+  STOCK_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected letters, digits and _ . : -')
+    .default('stock'),
+  /** A sold-out mark stands at most this long without news (pub/sub may lose a message). */
+  SOLD_OUT_MARK_TTL_MS: positiveInt(1_500),
   /**
    * How long a placement holds its Idempotency-Key; a request with the same key waits for it,
    * and takes the key over only after this (its holder died).

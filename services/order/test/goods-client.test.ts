@@ -10,6 +10,7 @@ describe('the goods-service client', () => {
   let server: Server
   let url: string
   let calls = 0
+  let connections = 0
   let inFlight = 0
   let mostInFlight = 0
   let bodies: string[] = []
@@ -56,6 +57,9 @@ describe('the goods-service client', () => {
         goodsAnswer(request, response)
       })
     })
+    server.on('connection', () => {
+      connections += 1
+    })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const address = server.address()
     url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
@@ -64,6 +68,7 @@ describe('the goods-service client', () => {
   // Connections stay open between tests, as they do between calls: fetch keeps them alive.
   afterEach(() => {
     calls = 0
+    connections = 0
     mostInFlight = 0
     bodies = []
   })
@@ -160,6 +165,20 @@ describe('the goods-service client', () => {
     const goods = client()
     assert.deepEqual(await goods.goods('g1'), { id: 'g1', sellerId: 's1', price: 1_000 })
     assert.equal(calls, 2)
+  })
+
+  test('calls reuse kept-alive connections, never more at once than the calls let out', async () => {
+    mode = 'ok'
+    const goods = client({ maxConcurrentCalls: 4 })
+    try {
+      for (let wave = 0; wave < 3; wave += 1) {
+        await Promise.all(Array.from({ length: 100 }, (_, index) => goods.goods(`g${index}`)))
+      }
+      assert.equal(calls, 300)
+      assert.ok(connections <= 4, `${connections} connections for 300 calls`)
+    } finally {
+      await goods.close?.()
+    }
   })
 
   test('a release names the goods of the reservation', async () => {

@@ -8,6 +8,7 @@ import { TOPIC_ORDERS, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import { type EventBus, loadSettings, selectRows } from '@timedeal/platform'
 import {
   callApp,
+  connectTestRedis,
   type EventWatch,
   type CallOptions as PlatformCallOptions,
   prepareServiceUnderTest,
@@ -47,6 +48,8 @@ export interface TestGoodsService {
   readonly url: string
   /** The internal listener, where order-service reserves stock. */
   readonly internalUrl: string
+  /** Its STOCK_KEY_PREFIX, which also names the channel where it says units came back. */
+  readonly stockPrefix: string
   readonly database: TestDatabase
   readonly groupId: string
   /** Creates goods on sale now, owned by `sellerId`; returns its id. */
@@ -96,6 +99,7 @@ export async function spawnGoodsService(
     },
     url: child.url,
     internalUrl: child.internalUrl,
+    stockPrefix: settings.STOCK_KEY_PREFIX ?? '',
     database,
     groupId,
     async createGoods(sellerToken, terms) {
@@ -153,7 +157,7 @@ export interface TestOrderService {
 
 /** order-service built exactly as `main.ts` builds it, with settings from the environment plus `overrides`. */
 export async function startTestOrderService(
-  goods: { readonly url: string; readonly internalUrl: string },
+  goods: { readonly url: string; readonly internalUrl: string; readonly stockPrefix?: string },
   issuer: TestIssuer,
   overrides: Record<string, string> = {},
 ): Promise<TestOrderService> {
@@ -171,11 +175,21 @@ export async function startTestOrderService(
     GOODS_INTERNAL_URL: goods.internalUrl,
     INTERNAL_API_SECRET: INTERNAL_SECRET,
     SCHEDULER_INTERVAL_MS: '200',
+    ...(goods.stockPrefix ? { STOCK_KEY_PREFIX: goods.stockPrefix } : {}),
     ...overrides,
   })
   const bus = testBus('order-service-test')
+  const redis = connectTestRedis('order-service-test')
   const { service, app } = await startInProcess('order-service', ({ logger, metrics }) =>
-    startOrderService({ settings, sequelize: database.sequelize, bus, logger, metrics, verifier: issuer.verifier() }),
+    startOrderService({
+      settings,
+      sequelize: database.sequelize,
+      bus,
+      redis,
+      logger,
+      metrics,
+      verifier: issuer.verifier(),
+    }),
   )
   return {
     app: app as unknown as Hono,
@@ -185,6 +199,7 @@ export async function startTestOrderService(
     call: (method, path, options) => callApp(app, method, path, options),
     async stop() {
       await service.stop()
+      redis.disconnect()
       await owned.release()
     },
   }

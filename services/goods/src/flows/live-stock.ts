@@ -39,9 +39,13 @@ export interface LiveStockOptions {
    * so the count it reads is not missing changes still on their way.
    */
   readonly ledgerApplied?: () => Promise<void>
+  /** Told after units of a goods (`*`: of any goods) went back to stock, once the script said so. */
+  readonly unitsReturned?: (goodsId: string) => void
 }
 
-export function createLiveStock({ store, catalog, metrics, logger, ledgerApplied }: LiveStockOptions): LiveStock {
+export function createLiveStock(options: LiveStockOptions): LiveStock {
+  const { store, catalog, metrics, logger, ledgerApplied } = options
+  const unitsReturned = options.unitsReturned ?? (() => {})
   const loading = new Map<string, Promise<boolean>>()
 
   async function load(goodsId: string): Promise<boolean> {
@@ -60,6 +64,7 @@ export function createLiveStock({ store, catalog, metrics, logger, ledgerApplied
     if (!goods) return false
     if (await store.loadIfAbsent(stockSourceOf(goods))) {
       metrics.coldLoads.inc()
+      unitsReturned(goodsId)
       logger.info({ goodsId, onHand: goods.stockOnHand }, 'stock was not in Redis: loaded it from MySQL')
     }
     return true
@@ -102,16 +107,22 @@ export function createLiveStock({ store, catalog, metrics, logger, ledgerApplied
     },
 
     async release(reservationId, options) {
-      const outcome = await store.release(reservationId, options)
-      if (outcome.status !== 'NOT_LOADED') return outcome
-      await ensureLoaded(outcome.goodsId)
-      return store.release(reservationId, { ...options, goodsId: outcome.goodsId })
+      let outcome = await store.release(reservationId, options)
+      if (outcome.status === 'NOT_LOADED') {
+        await ensureLoaded(outcome.goodsId)
+        outcome = await store.release(reservationId, { ...options, goodsId: outcome.goodsId })
+      }
+      if (outcome.status === 'RELEASED' && outcome.changed) unitsReturned(options?.goodsId ?? '*')
+      return outcome
     },
 
     async expireDue(limit) {
       const pass = await store.expireDue(limit)
       await Promise.all(pass.unloaded.map((goodsId) => ensureLoaded(goodsId)))
-      if (pass.released > 0) metrics.releases.inc({ reason: 'expired' }, pass.released)
+      if (pass.released > 0) {
+        metrics.releases.inc({ reason: 'expired' }, pass.released)
+        unitsReturned('*')
+      }
       return { due: pass.due, released: pass.released }
     },
   }
