@@ -90,6 +90,7 @@ export async function handleEachOnce<E extends CloudEvent>(
   events: readonly E[],
   effect: (fresh: readonly E[], transaction: Transaction) => Promise<void>,
 ): Promise<E[]> {
+  if (events.length === 0) return []
   for (let attempt = 1; ; attempt++) {
     try {
       return await sequelize.transaction((transaction) => claimAndRun(sequelize, consumer, events, effect, transaction))

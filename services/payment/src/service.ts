@@ -80,6 +80,7 @@ export async function startPaymentService(deps: PaymentServiceDeps): Promise<Pay
       lookups: metrics.providerLookups,
     }),
     chargeDeadlineMs: settings.CHARGE_DEADLINE_MS,
+    chargeConcurrency: settings.CHARGE_CONCURRENCY,
     inbox,
     logger: logger.child({ component: 'payments' }),
     metrics,

@@ -33,6 +33,8 @@ export const settingsSchema = z.object({
    * expired it by then (at its reservation's hold, goods-service's RESERVATION_HOLD_MS), so a charge would only be refunded again.
    */
   CHARGE_DEADLINE_MS: positiveInt(10 * 60_000),
+  /** Provider charges in flight at once, over all the partitions' batches of OrderPlaced. */
+  CHARGE_CONCURRENCY: positiveInt(32),
   /** How long one provider call may take; a charge with no answer by then is looked up by its key. */
   PROVIDER_TIMEOUT_MS: positiveInt(3_000),
   /**

@@ -1,4 +1,4 @@
-import { type CloudEvent, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
+import { type CloudEvent, type EventData, isEvent, TOPIC_ORDERS } from '@timedeal/contracts'
 import {
   type ConsumerSettings,
   consumeEvents,
@@ -33,9 +33,10 @@ function endedOrder(event: CloudEvent): EndedOrder | undefined {
 
 /**
  * Consumes `timedeal.orders` in payment-service's own group (goods-service reads the same
- * events in its group). OrderPlaced charges; a cancelled, expired or returned order is refunded
- * if it was paid. One order's events share a partition, so its charge is always handled before
- * its end.
+ * events in its group), a polled batch of one partition at a time. OrderPlaced charges; a
+ * cancelled, expired or returned order is refunded if it was paid. The OrderPlaced events in a
+ * row are charged together (see `chargeOrders`); an event that ends an order is handled alone,
+ * after everything before it, so one order's charge is always handled before its end.
  */
 export function subscribeOrderEvents(options: OrderEventsOptions): Promise<EventSubscription> {
   const { payments } = options
@@ -45,10 +46,20 @@ export function subscribeOrderEvents(options: OrderEventsOptions): Promise<Event
     topics: [TOPIC_ORDERS],
     settings: options.settings,
     classifyFailure: classifyProviderFailure,
-    handle: async ({ event }) => {
-      if (isEvent(event, 'orderPlaced')) return payments.chargeOrder(event)
-      const ended = endedOrder(event)
-      if (ended) await payments.settleEndedOrder(event, ended)
+    handleBatch: async (deliveries) => {
+      let placed: CloudEvent<EventData<'orderPlaced'>>[] = []
+      for (const { event } of deliveries) {
+        if (isEvent(event, 'orderPlaced')) {
+          placed.push(event)
+          continue
+        }
+        const ended = endedOrder(event)
+        if (!ended) continue
+        await payments.chargeOrders(placed)
+        placed = []
+        await payments.settleEndedOrder(event, ended)
+      }
+      await payments.chargeOrders(placed)
     },
   })
 }

@@ -40,6 +40,61 @@ export class PaymentStore {
     return inserted === 1
   }
 
+  /**
+   * Inserts each payment unless its order has one already, in one statement; answers the ids of
+   * the payments this call inserted (the first writer of an order's payment stands).
+   */
+  async insertManyIfAbsent(payments: readonly Payment[], transaction: Transaction): Promise<Set<string>> {
+    if (payments.length === 0) return new Set()
+    const columns = [
+      'id',
+      'orderId',
+      'buyerId',
+      'amount',
+      'status',
+      'provider',
+      'providerReference',
+      'failureCode',
+      'createdAt',
+      'completedAt',
+      'failedAt',
+      'refundedAt',
+      'refundReference',
+    ] as const
+    const replacements: Record<string, unknown> = {}
+    const values = payments.map((payment, index) => {
+      for (const column of columns) replacements[`${column}${index}`] = payment[column]
+      return `(${columns.map((column) => `:${column}${index}`).join(', ')})`
+    })
+    await changeRows(
+      this.#db,
+      `INSERT IGNORE INTO payments (id, order_id, buyer_id, amount, status, provider, provider_reference, failure_code,
+         created_at, completed_at, failed_at, refunded_at, refund_reference)
+       VALUES ${values.join(', ')}`,
+      replacements,
+      transaction,
+    )
+    // Ids are fresh UUIDs: one that is there now was written by this statement.
+    const inserted = await selectRows<{ id: string }>(
+      this.#db,
+      'SELECT id FROM payments WHERE id IN (:ids)',
+      { ids: payments.map((payment) => payment.id) },
+      transaction,
+    )
+    return new Set(inserted.map((row) => row.id))
+  }
+
+  /** The orders of `orderIds` that have a payment, in one read. */
+  async orderIdsWithPayment(orderIds: readonly string[]): Promise<Set<string>> {
+    if (orderIds.length === 0) return new Set()
+    const rows = await selectRows<{ order_id: string }>(
+      this.#db,
+      'SELECT order_id FROM payments WHERE order_id IN (:orderIds)',
+      { orderIds: [...orderIds] },
+    )
+    return new Set(rows.map((row) => row.order_id))
+  }
+
   /** The order's payment, under its row lock when `transaction` is given. */
   async findByOrder(orderId: string, transaction?: Transaction): Promise<Payment | undefined> {
     const row = await selectRow<PaymentRow>(

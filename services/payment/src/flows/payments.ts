@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { type CloudEvent, createEvent, type EventData, TOPIC_PAYMENTS } from '@timedeal/contracts'
 import { appendToOutbox, type Inbox, type Logger } from '@timedeal/platform'
+import { bulkhead } from 'cockatiel'
 import type { Sequelize } from 'sequelize'
 import type { PaymentStore } from '../adapters/payment-store.ts'
 import { NO_ANSWER, type ProviderCalls, type SettledCharge } from '../adapters/provider-calls.ts'
@@ -40,6 +41,8 @@ export interface PaymentsDeps {
   readonly metrics: PaymentMetrics
   readonly afterCommit?: () => void
   readonly clock?: () => Date
+  /** Provider charges in flight at once, over every batch (default 32). */
+  readonly chargeConcurrency?: number
 }
 
 /** The order an event ended, and how. */
@@ -52,10 +55,20 @@ export interface EndedOrder {
 export interface Payments {
   /** Charges a placed order once, however often its OrderPlaced is delivered. */
   chargeOrder(event: CloudEvent<EventData<'orderPlaced'>>): Promise<void>
+  /**
+   * Charges the orders of a batch of OrderPlaced events (of different orders) at once, each
+   * once however often it is delivered, then records the charges, their events and the handled
+   * ids in one transaction. When some charges cannot be made now (the provider is down), the
+   * others are recorded and the first failure is thrown, so the batch is handed again.
+   */
+  chargeOrders(events: readonly CloudEvent<EventData<'orderPlaced'>>[]): Promise<void>
   /** Refunds a charge of the order once, recorded or not; voids an order never charged. */
   settleEndedOrder(event: CloudEvent, order: EndedOrder): Promise<void>
   listForBuyer(buyerId: string, filter: { orderId?: string | undefined; limit: number }): Promise<Payment[]>
 }
+
+/** Provider charges in flight at once when the deps do not say. */
+export const DEFAULT_CHARGE_CONCURRENCY = 32
 
 /** One charge per order: every delivery, and every lookup, uses the same key. */
 const chargeKey = (orderId: string) => `charge:${orderId}`
@@ -71,6 +84,9 @@ export function createPayments(deps: PaymentsDeps): Payments {
   const { sequelize, store, provider, logger, inbox } = deps
   const clock = deps.clock ?? (() => new Date())
   const outcomes = deps.metrics.payments
+
+  // Bounds the provider calls of every batch together, however many partitions are handled at once.
+  const limiter = bulkhead(deps.chargeConcurrency ?? DEFAULT_CHARGE_CONCURRENCY, Number.MAX_SAFE_INTEGER)
 
   const publish = (transaction: Parameters<typeof appendToOutbox>[1], events: CloudEvent[]) =>
     appendToOutbox(sequelize, transaction, TOPIC_PAYMENTS, events, deps.afterCommit)
@@ -117,37 +133,62 @@ export function createPayments(deps: PaymentsDeps): Payments {
     return store.findByOrder(order.orderId)
   }
 
-  return {
-    async chargeOrder(event) {
-      const order = event.data
-      const known = await store.findByOrder(order.orderId)
-      if (known) {
-        // Charged (or voided) already: only the inbox learns about this delivery.
-        await inbox.once(event, async () => {})
-        return
-      }
-      const outcome = await chargeOutcome(order)
-      const at = clock()
-      const payment = paymentOfCharge(
-        {
-          id: randomUUID(),
-          orderId: order.orderId,
-          buyerId: order.buyerId,
-          amount: order.totalAmount,
-          provider: provider.name,
-          at,
-        },
-        outcome,
+  /** The payment a charge came to (not yet recorded). */
+  async function chargedPayment(order: EventData<'orderPlaced'>): Promise<Payment> {
+    const outcome = await chargeOutcome(order)
+    return paymentOfCharge(
+      {
+        id: randomUUID(),
+        orderId: order.orderId,
+        buyerId: order.buyerId,
+        amount: order.totalAmount,
+        provider: provider.name,
+        at: clock(),
+      },
+      outcome,
+    )
+  }
+
+  async function chargeOrders(events: readonly CloudEvent<EventData<'orderPlaced'>>[]): Promise<void> {
+    if (events.length === 0) return
+    // Charged (or voided) already: only the inbox learns about those deliveries.
+    const known = await store.orderIdsWithPayment(events.map((event) => event.data.orderId))
+    const charges = new Map<string, Promise<Payment>>()
+    for (const { data } of events) {
+      if (known.has(data.orderId) || charges.has(data.orderId)) continue
+      charges.set(
+        data.orderId,
+        limiter.execute(() => chargedPayment(data)),
       )
-      let recorded = false
-      await inbox.once(event, async (transaction) => {
-        recorded = await store.insertIfAbsent(payment, transaction)
-        if (recorded) await publish(transaction, [paymentEvent(payment, event.traceparent)])
-      })
-      if (!recorded) return
+    }
+    const settled = await Promise.allSettled(charges.values())
+    const payments = new Map<string, Payment>()
+    for (const result of settled) if (result.status === 'fulfilled') payments.set(result.value.orderId, result.value)
+    const failure = settled.find((result) => result.status === 'rejected')
+    // What was charged is recorded now; an event whose charge must wait is not, and comes again.
+    const done = events.filter(({ data }) => known.has(data.orderId) || payments.has(data.orderId))
+    let recorded: Payment[] = []
+    await inbox.onceEach(done, async (fresh, transaction) => {
+      const due = fresh.flatMap((event) => payments.get(event.data.orderId) ?? [])
+      const byPayment = new Map(fresh.map((event) => [event.data.orderId, event]))
+      const inserted = await store.insertManyIfAbsent(due, transaction)
+      recorded = due.filter((payment) => inserted.has(payment.id))
+      await publish(
+        transaction,
+        recorded.map((payment) => paymentEvent(payment, byPayment.get(payment.orderId)?.traceparent)),
+      )
+    })
+    for (const payment of recorded) {
       outcomes.inc({ kind: 'charge', outcome: payment.status })
-      logger.info({ orderId: order.orderId, status: payment.status, code: payment.failureCode }, 'order charged')
-    },
+      logger.info({ orderId: payment.orderId, status: payment.status, code: payment.failureCode }, 'order charged')
+    }
+    if (failure) throw failure.reason
+  }
+
+  return {
+    chargeOrder: (event) => chargeOrders([event]),
+
+    chargeOrders,
 
     async settleEndedOrder(event, order) {
       const current = (await store.findByOrder(order.orderId)) ?? (await recordChargeFoundAtProvider(order))
