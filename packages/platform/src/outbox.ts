@@ -4,11 +4,13 @@
  * nothing; a crash after commit leaves the row, so the event still goes out (at least once;
  * consumers drop repeats by event id).
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import type { CloudEvent } from '@timedeal/contracts'
+import type { Connection } from 'mysql2'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from 'sequelize'
 import { createInboxTable, DEFAULT_INBOX_RETENTION_MS, hasInbox, pruneInbox } from './inbox.ts'
-import type { EventBus, EventPublisher } from './kafka.ts'
+import type { EventBus, EventPublisher, TopicEvents } from './kafka.ts'
 import type { Logger } from './logger.ts'
 import { type Migration, sqlTime } from './mysql.ts'
 
@@ -75,6 +77,11 @@ export interface OutboxRelayOptions {
   /** The safety net: how often to look for rows when nobody woke the relay (default 1 s). */
   readonly pollIntervalMs?: number
   readonly batchSize?: number
+  /**
+   * How long a woken relay waits before it reads the outbox, so the commits of a burst leave in
+   * one batch (default 0: at once).
+   */
+  readonly lingerMs?: number
   /** Published rows older than this are deleted (default one day). */
   readonly retainPublishedMs?: number
   /**
@@ -99,6 +106,50 @@ interface OutboxRow {
   id: string | number
   topic: string
   event: string | CloudEvent
+  /** Whether the relay's connection still holds the lock (only when read on that connection). */
+  still_leading?: number | null
+}
+
+/** Where the relay's statements run: its own pinned connection while it leads, else the pool. */
+interface Statements {
+  select<T extends object>(sql: string, values: readonly unknown[]): Promise<T[]>
+  run(sql: string, values: readonly unknown[]): Promise<void>
+}
+
+function throughPool(sequelize: Sequelize): Statements {
+  return {
+    select: <T extends object>(sql: string, values: readonly unknown[]) =>
+      sequelize.query<T>(sql, { replacements: [...values], type: QueryTypes.SELECT }),
+    run: async (sql, values) => {
+      await sequelize.query(sql, { replacements: [...values] })
+    },
+  }
+}
+
+/** Raw statements on one mysql2 connection; each commits on its own (autocommit). */
+function onConnection(connection: Connection): Statements {
+  const query = <T>(sql: string, values: readonly unknown[]) =>
+    new Promise<T>((resolve, reject) =>
+      connection.query(sql, [...values], (error, result) => (error ? reject(error) : resolve(result as T))),
+    )
+  return {
+    select: <T extends object>(sql: string, values: readonly unknown[]) => query<T[]>(sql, values),
+    run: async (sql, values) => {
+      await query(sql, values)
+    },
+  }
+}
+
+/** Consecutive rows grouped by topic, each group in id order (which is each aggregate's order). */
+function byTopic(rows: readonly OutboxRow[]): TopicEvents[] {
+  const groups = new Map<string, CloudEvent[]>()
+  for (const row of rows) {
+    const event = typeof row.event === 'string' ? (JSON.parse(row.event) as CloudEvent) : row.event
+    const events = groups.get(row.topic)
+    if (events) events.push(event)
+    else groups.set(row.topic, [event])
+  }
+  return [...groups].map(([topic, events]) => ({ topic, events }))
 }
 
 /**
@@ -110,6 +161,11 @@ interface OutboxRow {
  * connection that it still holds the lock before every publish, and stands down otherwise.
  * Rows are marked published only after Kafka acknowledged them (acks=all).
  *
+ * The leader keeps that connection out of the pool and runs its own statements on it, so under
+ * load it never queues for a connection behind request transactions, and the lock check rides
+ * on the batch's SELECT. One cycle is one SELECT, one Kafka request for every topic in the
+ * batch, and one UPDATE. Wakes that arrive during a cycle make one more cycle, not one each.
+ *
  * The leader also keeps the tables small: published rows go after a day, and inbox ids (when
  * the database has an inbox) after their retention.
  */
@@ -117,11 +173,14 @@ export class OutboxRelay {
   readonly #options: OutboxRelayOptions
   readonly #lockName: string
   readonly #published: Counter | undefined
+  readonly #publishedByTopic = new Map<string, { inc(value: number): void }>()
   #running = false
   #wakeUp: (() => void) | undefined
   #woken = false
+  #failures = 0
   #loop: Promise<void> | undefined
   #lastMaintenance = 0
+  #maintenance: Promise<void> | undefined
   #hasInbox = false
 
   constructor(options: OutboxRelayOptions) {
@@ -171,63 +230,81 @@ export class OutboxRelay {
 
   /** Publishes what is pending right now; returns how many rows went out. For tests and tools. */
   async drain(): Promise<number> {
+    const pool = throughPool(this.#options.sequelize)
     let total = 0
     for (;;) {
-      const sent = await this.#publishBatch()
+      const sent = await this.#publishBatch(pool, false)
       total += sent
       if (sent === 0) return total
     }
   }
 
   async #run(): Promise<void> {
-    const { sequelize, logger } = this.#options
+    const { logger } = this.#options
     const interval = this.#options.pollIntervalMs ?? 1_000
-    let failures = 0
     while (this.#running) {
-      // The lock lives on one connection, held by this transaction while the relay is active.
       try {
-        await sequelize.transaction(async (transaction) => {
-          const [row] = await sequelize.query<{ acquired: number | null }>('SELECT GET_LOCK(?, 1) AS acquired', {
-            replacements: [this.#lockName],
-            type: QueryTypes.SELECT,
-            transaction,
-          })
-          if (row?.acquired !== 1) return
-          const stillLeading = () => this.#confirmLock(transaction)
-          try {
-            while (this.#running) {
-              this.#woken = false
-              const sent = await this.#publishBatch(stillLeading)
-              failures = 0
-              if (sent > 0) continue
-              await stillLeading()
-              await this.#maintain()
-              if (!this.#woken) await this.#sleep(interval)
-            }
-          } finally {
-            // After a lost connection this fails too; the server has released the lock already.
-            await sequelize
-              .query('SELECT RELEASE_LOCK(?)', { replacements: [this.#lockName], transaction })
-              .catch(() => undefined)
-          }
-        })
+        await this.#leadWhileLocked()
       } catch (error) {
-        failures++
+        this.#failures++
         if (error instanceof OutboxLockLostError) logger.warn({ err: error }, 'outbox relay lost its lock; standing by')
-        else logger.warn({ err: error, failures }, 'outbox relay failed; retrying')
+        else logger.warn({ err: error, failures: this.#failures }, 'outbox relay failed; retrying')
       }
-      if (this.#running) await this.#sleep(Math.min(interval * 2 ** Math.min(failures, 5), 30_000))
+      if (this.#running) await this.#sleep(Math.min(interval * 2 ** Math.min(this.#failures, 5), 30_000))
+    }
+  }
+
+  /** Takes one pooled connection for the lock and, if the lock is free, publishes until stopped. */
+  async #leadWhileLocked(): Promise<void> {
+    const { connectionManager } = this.#options.sequelize
+    const connection = (await connectionManager.getConnection({ type: 'write' })) as Connection
+    const leader = onConnection(connection)
+    let mayHoldLock = false
+    try {
+      const [row] = await leader.select<{ acquired: number | null }>('SELECT GET_LOCK(?, 1) AS acquired', [
+        this.#lockName,
+      ])
+      if (row?.acquired !== 1) return
+      mayHoldLock = true
+      try {
+        await this.#publishWhileLeading(leader)
+      } finally {
+        await this.#maintenance
+      }
+      await leader.run('SELECT RELEASE_LOCK(?)', [this.#lockName])
+      mayHoldLock = false
+    } finally {
+      // A connection that may still hold the lock never goes back to the pool; after a lost
+      // connection the server has released the lock already.
+      if (mayHoldLock) await connectionManager.destroyConnection(connection).catch(() => undefined)
+      else connectionManager.releaseConnection(connection)
+    }
+  }
+
+  async #publishWhileLeading(leader: Statements): Promise<void> {
+    const interval = this.#options.pollIntervalMs ?? 1_000
+    const batchSize = this.#options.batchSize ?? 500
+    const lingerMs = this.#options.lingerMs ?? 0
+    while (this.#running) {
+      this.#woken = false
+      const sent = await this.#publishBatch(leader, true)
+      this.#failures = 0
+      // A full batch: more rows are likely waiting.
+      if (sent >= batchSize) continue
+      if (sent === 0) await this.#confirmLock(leader)
+      this.#startMaintenance()
+      const woken = this.#woken || (await this.#sleep(interval))
+      if (woken && lingerMs > 0 && this.#running) await delay(lingerMs)
     }
   }
 
   /** Throws {@link OutboxLockLostError} unless the lock's own connection is alive and holds it. */
-  async #confirmLock(transaction: Transaction): Promise<void> {
+  async #confirmLock(leader: Statements): Promise<void> {
     let held: number | null | undefined
     try {
-      const [row] = await this.#options.sequelize.query<{ held: number | null }>(
-        'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS held',
-        { replacements: [this.#lockName], type: QueryTypes.SELECT, transaction },
-      )
+      const [row] = await leader.select<{ held: number | null }>('SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS held', [
+        this.#lockName,
+      ])
       held = row?.held
     } catch (error) {
       throw new OutboxLockLostError(`the connection holding ${this.#lockName} is gone`, { cause: error })
@@ -235,39 +312,73 @@ export class OutboxRelay {
     if (Number(held) !== 1) throw new OutboxLockLostError(`${this.#lockName} is no longer held by this relay`)
   }
 
-  /** Publishes one batch; `stillLeading` runs before each publish and throws once the lock is lost. */
-  async #publishBatch(stillLeading?: () => Promise<void>): Promise<number> {
-    const { sequelize, publisher } = this.#options
-    const rows = await sequelize.query<OutboxRow>(
-      `SELECT id, topic, event FROM ${OUTBOX_TABLE} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
-      { replacements: [this.#options.batchSize ?? 500], type: QueryTypes.SELECT },
-    )
-    if (rows.length === 0) return 0
-    // Consecutive rows of one topic go in one request; topics alternate in id order.
-    let start = 0
-    while (start < rows.length) {
-      const topic = rows[start]?.topic as string
-      let end = start
-      while (end < rows.length && rows[end]?.topic === topic) end++
-      const slice = rows.slice(start, end)
-      await stillLeading?.()
-      await publisher.publish(
-        topic,
-        slice.map((row) => (typeof row.event === 'string' ? (JSON.parse(row.event) as CloudEvent) : row.event)),
-      )
-      await sequelize.query(`UPDATE ${OUTBOX_TABLE} SET published_at = ? WHERE id IN (?)`, {
-        replacements: [sqlTime(new Date()), slice.map((row) => row.id)],
+  /**
+   * Publishes one batch and returns its size. On the leader's connection the SELECT also reads
+   * whether that connection still holds the lock (a failed statement there means it is gone).
+   */
+  async #publishBatch(statements: Statements, onLockConnection: boolean): Promise<number> {
+    const { publisher } = this.#options
+    const batchSize = this.#options.batchSize ?? 500
+    let rows: OutboxRow[]
+    try {
+      rows = onLockConnection
+        ? await statements.select<OutboxRow>(
+            `SELECT id, topic, event, IS_USED_LOCK(?) = CONNECTION_ID() AS still_leading FROM ${OUTBOX_TABLE} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
+            [this.#lockName, batchSize],
+          )
+        : await statements.select<OutboxRow>(
+            `SELECT id, topic, event FROM ${OUTBOX_TABLE} WHERE published_at IS NULL ORDER BY id LIMIT ?`,
+            [batchSize],
+          )
+    } catch (error) {
+      if (!onLockConnection) throw error
+      // Whatever failed, this relay can no longer vouch for its lock: it stands down and retakes it.
+      throw new OutboxLockLostError(`reading the outbox on the connection holding ${this.#lockName} failed`, {
+        cause: error,
       })
-      this.#published?.inc({ topic }, slice.length)
-      start = end
     }
+    if (rows.length === 0) return 0
+    if (onLockConnection && Number(rows[0]?.still_leading) !== 1) {
+      throw new OutboxLockLostError(`${this.#lockName} is no longer held by this relay`)
+    }
+    const batches = byTopic(rows)
+    if (publisher.publishAll) await publisher.publishAll(batches)
+    else for (const { topic, events } of batches) await publisher.publish(topic, events)
+    await statements.run(`UPDATE ${OUTBOX_TABLE} SET published_at = ? WHERE id IN (?)`, [
+      sqlTime(new Date()),
+      rows.map((row) => row.id),
+    ])
+    for (const { topic, events } of batches) this.#countPublished(topic, events.length)
     return rows.length
+  }
+
+  #countPublished(topic: string, count: number): void {
+    if (!this.#published) return
+    let child = this.#publishedByTopic.get(topic)
+    if (!child) {
+      child = this.#published.labels(topic)
+      this.#publishedByTopic.set(topic, child)
+    }
+    child.inc(count)
+  }
+
+  /**
+   * Runs maintenance beside publishing when it is due: it takes pooled connections, and a pool
+   * exhausted by requests must not hold up the events.
+   */
+  #startMaintenance(): void {
+    if (this.#maintenance) return
+    if (Date.now() - this.#lastMaintenance < (this.#options.maintenanceIntervalMs ?? 60_000)) return
+    this.#lastMaintenance = Date.now()
+    this.#maintenance = this.#maintain()
+      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'outbox maintenance failed; retrying later'))
+      .finally(() => {
+        this.#maintenance = undefined
+      })
   }
 
   async #maintain(): Promise<void> {
     const { sequelize, logger } = this.#options
-    if (Date.now() - this.#lastMaintenance < (this.#options.maintenanceIntervalMs ?? 60_000)) return
-    this.#lastMaintenance = Date.now()
     const before = new Date(Date.now() - (this.#options.retainPublishedMs ?? 24 * 3600_000))
     await sequelize.query(
       `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ? LIMIT 10000`,
@@ -285,14 +396,17 @@ export class OutboxRelay {
     if (pruned >= PRUNE_BATCH * PRUNE_BATCHES_PER_ROUND) this.#lastMaintenance = 0
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Waits `ms` or until woken; resolves whether it was woken. */
+  #sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms)
-      function done() {
+      const timer = setTimeout(() => finish(false), ms)
+      const finish = (woken: boolean) => {
         clearTimeout(timer)
-        resolve()
+        if (this.#wakeUp === wake) this.#wakeUp = undefined
+        resolve(woken)
       }
-      this.#wakeUp = done
+      const wake = () => finish(true)
+      this.#wakeUp = wake
     })
   }
 }
@@ -301,6 +415,7 @@ export class OutboxRelay {
 export interface RelaySettings {
   readonly OUTBOX_POLL_INTERVAL_MS: number
   readonly OUTBOX_BATCH_SIZE: number
+  readonly OUTBOX_LINGER_MS: number
   readonly INBOX_RETENTION_MS: number
 }
 
@@ -313,6 +428,7 @@ export interface StartRelayOptions {
   readonly settings?: RelaySettings
   readonly pollIntervalMs?: number
   readonly batchSize?: number
+  readonly lingerMs?: number
   readonly inboxRetentionMs?: number
   readonly maintenanceIntervalMs?: number
   /** Decorates the Kafka publisher; crash tests use it to stop a relay at a chosen moment. */
@@ -330,6 +446,7 @@ export async function startOutboxRelay(options: StartRelayOptions): Promise<Runn
   const producer = await options.bus.publisher()
   const pollIntervalMs = options.pollIntervalMs ?? options.settings?.OUTBOX_POLL_INTERVAL_MS
   const batchSize = options.batchSize ?? options.settings?.OUTBOX_BATCH_SIZE
+  const lingerMs = options.lingerMs ?? options.settings?.OUTBOX_LINGER_MS
   const inboxRetentionMs = options.inboxRetentionMs ?? options.settings?.INBOX_RETENTION_MS
   const relay = new OutboxRelay({
     sequelize: options.sequelize,
@@ -338,6 +455,7 @@ export async function startOutboxRelay(options: StartRelayOptions): Promise<Runn
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(pollIntervalMs ? { pollIntervalMs } : {}),
     ...(batchSize ? { batchSize } : {}),
+    ...(lingerMs ? { lingerMs } : {}),
     ...(inboxRetentionMs ? { inboxRetentionMs } : {}),
     ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
   })
