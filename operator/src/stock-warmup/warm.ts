@@ -90,7 +90,7 @@ export async function warm(
  */
 async function ledgerApplied(redis: Redis, prefix: string, timeoutMs: number): Promise<number> {
   try {
-    await waitUntilLedgerApplied(redis, stockKeys(prefix).ledger, { timeoutMs })
+    await waitUntilLedgerApplied(redis, stockKeys(prefix).ledgers, { timeoutMs })
     return 1
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)

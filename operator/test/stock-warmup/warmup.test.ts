@@ -152,7 +152,7 @@ describe('stock warm-up against MariaDB and Redis', () => {
     assert.equal(await redis.exists(stockKeys(prefix).available(absent.id)), 0)
     // The write-behind has taken every entry; the catalog still says 10 (its transaction is not
     // modelled here): a warm-up that overwrote would give the reserved units away again.
-    await redis.xgroup('CREATE', stockKeys(prefix).ledger, LEDGER_GROUP, '$')
+    for (const stream of stockKeys(prefix).ledgers) await redis.xgroup('CREATE', stream, LEDGER_GROUP, '$', 'MKSTREAM')
     const ifAbsent = await once(warmup(spec))
     assert.deepEqual([ifAbsent.phase, ifAbsent.loaded, ifAbsent.skipped], ['Ready', 0, 1])
     assert.equal(findCondition(ifAbsent.conditions, 'DeadlinePassed')?.status, 'True')

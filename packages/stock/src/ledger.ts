@@ -14,7 +14,9 @@ export const LEDGER_GROUP = 'ledger-writer'
 export type LedgerKind = (typeof LEDGER_KINDS)[number]
 
 export interface LedgerEntry {
-  /** The stream entry id, `<ms>-<seq>`: unique and increasing, the durable ledger's key. */
+  /** The shard whose stream holds the entry: entry ids of two shards' streams can be equal. */
+  readonly shard: number
+  /** The stream entry id, `<ms>-<seq>`: unique and increasing within its shard's stream. */
   readonly id: string
   readonly goodsId: string
   readonly kind: LedgerKind
@@ -39,11 +41,16 @@ export function compareEntryIds(a: string, b: string): number {
   return left.ms - right.ms || left.seq - right.seq
 }
 
+/** Orders entries by shard, then by entry id: the order every writer applies and locks rows in. */
+export function compareLedgerEntries(a: LedgerEntry, b: LedgerEntry): number {
+  return a.shard - b.shard || compareEntryIds(a.id, b.id)
+}
+
 /**
- * Reads one raw stream entry (`[id, [field, value, ...]]`). Returns undefined for an entry whose
- * fields are gone (deleted while pending) or that this layout did not write.
+ * Reads one raw stream entry (`[id, [field, value, ...]]`) of a shard's stream. Returns undefined
+ * for an entry whose fields are gone (deleted while pending) or that this layout did not write.
  */
-export function parseLedgerEntry(id: string, fields: readonly string[] | null): LedgerEntry | undefined {
+export function parseLedgerEntry(id: string, fields: readonly string[] | null, shard: number): LedgerEntry | undefined {
   if (!fields) return undefined
   const values = new Map<string, string>()
   for (let index = 0; index + 1 < fields.length; index += 2) {
@@ -57,6 +64,7 @@ export function parseLedgerEntry(id: string, fields: readonly string[] | null): 
     return undefined
   }
   const entry = {
+    shard,
     id,
     goodsId,
     kind,
@@ -99,16 +107,22 @@ export async function ledgerGroups(redis: Redis, stream: string): Promise<Record
 }
 
 /**
- * Resolves once every entry the ledger holds right now has been applied to MySQL by the
- * write-behind, so an on-hand count read next includes all of them. Whoever loads stock from
- * MySQL into Redis waits for this first: a load that ran while entries of that goods were still
- * on their way would count them twice once they are applied.
+ * Resolves once every entry the ledger streams hold right now (one stream, or every shard's, as
+ * `keys.ledgers` lists them) has been applied to MySQL by the write-behind, so an on-hand count
+ * read next includes all of them. Whoever loads stock from MySQL into Redis waits for this first:
+ * a load that ran while entries of that goods were still on their way would count them twice once
+ * they are applied.
  */
 export async function waitUntilLedgerApplied(
   redis: Redis,
-  stream: string,
+  streams: string | readonly string[],
   options: { readonly timeoutMs: number; readonly group?: string },
 ): Promise<void> {
+  if (typeof streams !== 'string') {
+    await Promise.all(streams.map((stream) => waitUntilLedgerApplied(redis, stream, options)))
+    return
+  }
+  const stream = streams
   const group = options.group ?? LEDGER_GROUP
   const [last] = (await redis.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][]
   if (!last) return

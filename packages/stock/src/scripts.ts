@@ -5,12 +5,13 @@
  *
  * Scripts on one reservation take the same seven keys, in this order:
  *   1 available  2 sale  3 holders  4 reservation  5 reservation-goods  6 expiries  7 ledger
+ * where 5 to 7 are those of the goods' shard, so all seven share one hash tag (one slot).
  *
  * The reservation key (4) holds either a reservation or a released marker: a hash with `state`
  * RELEASED and no `user`, left by the release of an id that was never reserved, so a reserve of
- * that id arriving later is refused. The lookup (5) keeps a reservation id to one goods; confirm
- * and release read it only when the id is not at the goods they were given, to tell an unknown
- * id from one reserved at other goods.
+ * that id arriving later is refused. The lookup (5) keeps a reservation id to one goods of the
+ * shard; confirm and release read it only when the id is not at the goods they were given, to
+ * tell an unknown id from one reserved at other goods of the shard.
  */
 import type { LuaScript } from '@timedeal/platform'
 
@@ -152,7 +153,7 @@ if not record[1] then
   local retention = tonumber(ARGV[5])
   redis.call('HSET', KEYS[4], 'goods', goods, 'state', 'RELEASED', 'releasedAt', now, 'releaseReason', ARGV[4])
   redis.call('PEXPIRE', KEYS[4], retention)
-  -- The lookup too, so a reserve of this id at any other goods is refused as well.
+  -- The lookup too, so a reserve of this id at any other goods of the shard is refused as well.
   redis.call('SET', KEYS[5], goods, 'PX', retention)
   return {'MARKED', now}
 end
@@ -201,7 +202,7 @@ return 1
  * term, delta 0), so MySQL ends up with the terms live stock took even if the edit's own
  * transaction never commits.
  *
- * KEYS: available, sale, ledger. ARGV: goodsId, version, startsAt, endsAt, purchaseLimit, initialStock
+ * KEYS: available, sale, ledger (of the goods' shard). ARGV: goodsId, version, startsAt, endsAt, purchaseLimit, initialStock
  * Returns `{'OK', now, delta}`, `{'STALE', now}`, `{'SALE_IN_PROGRESS', now}`,
  * `{'STOCK_BELOW_RESERVED', now, available}` or `{'NOT_LOADED', now}`.
  */
@@ -259,9 +260,9 @@ return {now, tonumber(available), tonumber(s[1]) or 0, tonumber(s[2]) or 0, tonu
 }
 
 /**
- * The expiry members due by the server clock, oldest first.
+ * The expiry members of one shard due by the server clock, oldest first.
  *
- * KEYS: expiries. ARGV: limit
+ * KEYS: expiries (of the shard). ARGV: limit
  */
 export const dueExpiriesScript: LuaScript = {
   numberOfKeys: 1,

@@ -1,5 +1,5 @@
 import { defineScripts, type Redis, runScript } from '@timedeal/platform'
-import { parseExpiryMember, type StockKeys, stockKeys } from './keys.ts'
+import { parseExpiryMember, type ShardKeys, type StockKeys, stockKeys } from './keys.ts'
 import { type StockScriptName, stockScripts } from './scripts.ts'
 
 /** What a sale promises: its window (epoch ms, end exclusive), limit and stock. */
@@ -75,7 +75,10 @@ export type ReserveOutcome =
 export type ReservationNotAtHand =
   /** Confirm: the id is unknown. Release: no goods was named and the id is unknown, so nothing could be marked. */
   | { readonly status: 'RESERVATION_NOT_FOUND' }
-  /** The id was reserved at other goods than the caller named. */
+  /**
+   * The id was reserved at other goods than the caller named or, with no goods named, at goods
+   * of more than one shard: which one is meant cannot be told, so nothing changed.
+   */
   | { readonly status: 'RESERVATION_CONFLICT' }
   | { readonly status: 'NOT_LOADED'; readonly goodsId: string }
 
@@ -123,6 +126,8 @@ export interface ReleaseOptions {
 
 export interface StockStoreOptions {
   readonly prefix?: string
+  /** Shards of the namespace (default 16): the same number in every process that uses it. */
+  readonly shards?: number
   /** How long an unconfirmed reservation holds its units. */
   readonly holdMs: number
   /** How long a released reservation's record (or released marker) is kept, so retries stay no-ops. */
@@ -141,40 +146,73 @@ export interface StockStore {
   /** Applies edited sale terms (and a changed initial stock) to loaded stock. */
   configure(goodsId: string, terms: SaleTerms): Promise<ConfigureOutcome>
   reserve(request: ReserveRequest): Promise<ReserveOutcome>
-  /** Confirms by id alone (the goods is looked up) or, given the goods, at that goods. */
+  /**
+   * Confirms by id alone (the goods is looked up in every shard) or, given the goods, at that goods.
+   * An id found in more than one shard is refused as `RESERVATION_CONFLICT`: name the goods.
+   */
   confirm(reservationId: string, goodsId?: string): Promise<ConfirmOutcome>
   /**
    * Gives a reservation's units back once. Given the goods, an id it has never seen is marked
-   * released (`MARKED`) for the retention period; without it, an unknown id is only not found.
+   * released (`MARKED`) for the retention period, or refused as `RESERVATION_CONFLICT` when goods
+   * of another shard hold it; without the goods, an unknown id is only not found.
    */
   release(reservationId: string, options?: ReleaseOptions): Promise<ReleaseOutcome>
-  /** A reservation's record; a released marker is no reservation, so it reads as undefined. */
-  reservation(reservationId: string): Promise<ReservationRecord | undefined>
+  /**
+   * A reservation's record; a released marker is no reservation, so it reads as undefined. By id
+   * alone, an id found in more than one shard reads as undefined too unless the goods is given.
+   */
+  reservation(reservationId: string, goodsId?: string): Promise<ReservationRecord | undefined>
   /** Units a user holds in live reservations of a goods. */
   holding(goodsId: string, userId: string): Promise<number>
   /**
-   * Releases unconfirmed reservations past their hold, up to `limit`. Reports how many it
-   * released and the goods whose stock must be loaded before theirs can go back.
+   * Releases unconfirmed reservations past their hold, up to `limit` in each shard. Reports how
+   * many were due and released, and the goods whose stock must be loaded before theirs can go
+   * back. `due` reaches `limit` whenever some shard may have more waiting.
    */
   expireDue(limit?: number): Promise<{ released: number; due: number; unloaded: string[] }>
 }
 
 export function createStockStore(redis: Redis, options: StockStoreOptions): StockStore {
-  const keys = stockKeys(options.prefix)
+  const keys = stockKeys(options.prefix, options.shards)
   defineScripts(redis, stockScripts)
   const run = async (name: StockScriptName, scriptKeys: string[], args: (string | number)[]) =>
     asArray(await runScript(redis, name, scriptKeys, args))
-  const reservationKeys = (goodsId: string, reservationId: string) => [
-    keys.available(goodsId),
-    keys.sale(goodsId),
-    keys.holders(goodsId),
-    keys.reservation(goodsId, reservationId),
-    keys.reservationGoods(reservationId),
-    keys.expiries,
-    keys.ledger,
-  ]
-  const goodsOf = async (reservationId: string, known?: string) =>
-    known ?? (await redis.get(keys.reservationGoods(reservationId))) ?? undefined
+  const reservationKeys = (goodsId: string, reservationId: string) => {
+    const shard = keys.shardOf(goodsId)
+    return [
+      keys.available(goodsId),
+      keys.sale(goodsId),
+      keys.holders(goodsId),
+      keys.reservation(goodsId, reservationId),
+      shard.reservationGoods(reservationId),
+      shard.expiries,
+      shard.ledger,
+    ]
+  }
+
+  /**
+   * The goods of a reservation known by id alone: each shard keeps the ids reserved in it, so
+   * every shard is asked. One id in two shards (reserved at goods of each) names no single goods.
+   */
+  async function goodsOf(reservationId: string, known?: string): Promise<string | 'AMBIGUOUS' | undefined> {
+    if (known) return known
+    const owners = await Promise.all(keys.shards.map((shard) => redis.get(shard.reservationGoods(reservationId))))
+    const found = owners.filter((owner): owner is string => owner !== null)
+    if (found.length > 1) return 'AMBIGUOUS'
+    return found[0]
+  }
+
+  /**
+   * Whether an id the named goods' shard does not know was reserved (or marked) at goods of
+   * another shard. Asked only when confirm or release found nothing at the named goods, so the
+   * usual calls pay nothing for it.
+   */
+  async function reservedInOtherShard(reservationId: string, goodsId: string): Promise<boolean> {
+    const own = keys.shardOf(goodsId)
+    const others = keys.shards.filter((shard) => shard !== own)
+    const owners = await Promise.all(others.map((shard) => redis.get(shard.reservationGoods(reservationId))))
+    return owners.some((owner) => owner !== null)
+  }
 
   async function release(reservationId: string, goodsId: string, kind: string, reason: string, onlyIfDue: boolean) {
     const [status, , changed] = await run('stockRelease', reservationKeys(goodsId, reservationId), [
@@ -198,6 +236,20 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
       default:
         throw new Error(`unexpected answer from the release script: ${String(status)}`)
     }
+  }
+
+  async function expireDueIn(shard: ShardKeys, limit: number) {
+    const due = (await run('stockDueExpiries', [shard.expiries], [limit])).map(String)
+    return Promise.all(
+      due.map(async (member) => {
+        const parsed = parseExpiryMember(member)
+        if (!parsed) {
+          await redis.zrem(shard.expiries, member)
+          return undefined
+        }
+        return release(parsed.reservationId, parsed.goodsId, 'expire', 'expired', true)
+      }),
+    )
   }
 
   return {
@@ -229,7 +281,7 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
     async configure(goodsId, terms) {
       const [status, , value] = await run(
         'stockConfigure',
-        [keys.available(goodsId), keys.sale(goodsId), keys.ledger],
+        [keys.available(goodsId), keys.sale(goodsId), keys.shardOf(goodsId).ledger],
         [goodsId, terms.version, terms.startsAt, terms.endsAt, terms.purchaseLimit ?? 0, terms.initialStock],
       )
       switch (status) {
@@ -281,6 +333,7 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
     async confirm(reservationId, knownGoodsId) {
       const goodsId = await goodsOf(reservationId, knownGoodsId)
       if (!goodsId) return { status: 'RESERVATION_NOT_FOUND' }
+      if (goodsId === 'AMBIGUOUS') return { status: 'RESERVATION_CONFLICT' }
       const [status, , value] = await run('stockConfirm', reservationKeys(goodsId, reservationId), [
         goodsId,
         reservationId,
@@ -292,6 +345,10 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
         case 'RELEASED':
           return { status, reason: String(value) }
         case 'RESERVATION_NOT_FOUND':
+          if (knownGoodsId && (await reservedInOtherShard(reservationId, goodsId))) {
+            return { status: 'RESERVATION_CONFLICT' }
+          }
+          return { status }
         case 'RESERVATION_CONFLICT':
           return { status }
         case 'NOT_LOADED':
@@ -304,12 +361,19 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
     async release(reservationId, releaseOptions = {}) {
       const goodsId = await goodsOf(reservationId, releaseOptions.goodsId)
       if (!goodsId) return { status: 'RESERVATION_NOT_FOUND' }
-      return release(reservationId, goodsId, 'release', releaseOptions.reason ?? 'released', false)
+      if (goodsId === 'AMBIGUOUS') return { status: 'RESERVATION_CONFLICT' }
+      const outcome = await release(reservationId, goodsId, 'release', releaseOptions.reason ?? 'released', false)
+      // The named goods never saw the id and marked it; if goods of another shard hold it, the
+      // caller named the wrong goods. The marker stays: that id belongs elsewhere anyway.
+      if (outcome.status === 'MARKED' && (await reservedInOtherShard(reservationId, goodsId))) {
+        return { status: 'RESERVATION_CONFLICT' }
+      }
+      return outcome
     },
 
-    async reservation(reservationId) {
-      const goodsId = await goodsOf(reservationId)
-      if (!goodsId) return undefined
+    async reservation(reservationId, knownGoodsId) {
+      const goodsId = await goodsOf(reservationId, knownGoodsId)
+      if (!goodsId || goodsId === 'AMBIGUOUS') return undefined
       const record = await redis.hgetall(keys.reservation(goodsId, reservationId))
       if (!record.user) return undefined
       const time = (value: string | undefined) => (value ? Number(value) : null)
@@ -332,24 +396,14 @@ export function createStockStore(redis: Redis, options: StockStoreOptions): Stoc
     },
 
     async expireDue(limit = 200) {
-      const due = (await run('stockDueExpiries', [keys.expiries], [limit])).map(String)
-      const outcomes = await Promise.all(
-        due.map(async (member) => {
-          const parsed = parseExpiryMember(member)
-          if (!parsed) {
-            await redis.zrem(keys.expiries, member)
-            return undefined
-          }
-          return release(parsed.reservationId, parsed.goodsId, 'expire', 'expired', true)
-        }),
-      )
+      const outcomes = (await Promise.all(keys.shards.map((shard) => expireDueIn(shard, limit)))).flat()
       const unloaded = new Set<string>()
       let released = 0
       for (const outcome of outcomes) {
         if (outcome?.status === 'RELEASED' && outcome.changed) released += 1
         if (outcome?.status === 'NOT_LOADED') unloaded.add(outcome.goodsId)
       }
-      return { released, due: due.length, unloaded: [...unloaded] }
+      return { released, due: outcomes.length, unloaded: [...unloaded] }
     },
   }
 }

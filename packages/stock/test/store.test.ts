@@ -10,7 +10,7 @@ import {
   type StockStore,
   waitUntilLedgerApplied,
 } from '../src/index.ts'
-import { availableOf, countBy, dropPrefix, ledgerOf, openSale, testPrefix } from './support.ts'
+import { availableOf, countBy, dropPrefix, goodsIdInShard, ledgerOf, openSale, testPrefix } from './support.ts'
 
 const prefix = testPrefix()
 const HOLD_MS = 60_000
@@ -103,10 +103,80 @@ describe('live stock scripts (real Redis)', () => {
 
     const changedQuantity = await reserve(goodsId, 'retrying-buyer', 3, id)
     assert.equal(changedQuantity.ok ? 'OK' : changedQuantity.refusal, 'RESERVATION_CONFLICT')
-    const { goodsId: otherGoods } = await openSale(store, { stock: 10 })
+    // Each shard keeps its ids to one goods; see the next test for ids in two shards.
+    const sameShard = goodsIdInShard(store, store.keys.shardOf(goodsId).index)
+    const { goodsId: otherGoods } = await openSale(store, { stock: 10, goodsId: sameShard })
     const otherGoodsSameId = await reserve(otherGoods, 'retrying-buyer', 2, id)
     assert.equal(otherGoodsSameId.ok ? 'OK' : otherGoodsSameId.refusal, 'RESERVATION_CONFLICT')
     assert.equal(await availableOf(redis, store, otherGoods), 10)
+  })
+
+  test('never confirms, releases or shows the wrong reservation when one id was reserved at goods of two shards', async () => {
+    const id = randomUUID()
+    const { goodsId: first } = await openSale(store, { stock: 5, goodsId: goodsIdInShard(store, 1) })
+    const { goodsId: second } = await openSale(store, { stock: 5, goodsId: goodsIdInShard(store, 2) })
+    assert.ok((await reserve(first, 'buyer-a', 1, id)).ok)
+    // Another shard does not see the first one's ids: the same id is taken there too.
+    assert.ok((await reserve(second, 'buyer-b', 2, id)).ok)
+
+    // By id alone nothing says which one is meant: refused, nothing changed.
+    assert.deepEqual(await store.confirm(id), { status: 'RESERVATION_CONFLICT' })
+    assert.deepEqual(await store.release(id), { status: 'RESERVATION_CONFLICT' })
+    assert.equal(await store.reservation(id), undefined)
+    assert.deepEqual([await availableOf(redis, store, first), await availableOf(redis, store, second)], [4, 3])
+
+    // Named with its goods, each is its own reservation.
+    assert.deepEqual(await store.confirm(id, first), { status: 'CONFIRMED', changed: true })
+    assert.deepEqual(await store.release(id, { goodsId: second }), { status: 'RELEASED', changed: true })
+    assert.deepEqual(
+      [(await store.reservation(id, first))?.state, (await store.reservation(id, second))?.state],
+      ['CONFIRMED', 'RELEASED'],
+    )
+    assert.deepEqual([await availableOf(redis, store, first), await availableOf(redis, store, second)], [4, 5])
+
+    // An id in one shard only is found by id alone, whichever shard it is in.
+    const single = randomUUID()
+    assert.ok((await reserve(second, 'buyer-c', 1, single)).ok)
+    assert.equal((await store.reservation(single))?.goodsId, second)
+    assert.deepEqual(await store.confirm(single), { status: 'CONFIRMED', changed: true })
+  })
+
+  test('expires due reservations in every shard, each once', async () => {
+    const own = `${prefix}_shards`
+    const shortHold = createStockStore(redis, { prefix: own, shards: 4, holdMs: 200, retentionMs: 60_000 })
+    try {
+      const goodsIds: string[] = []
+      for (let shard = 0; shard < 4; shard += 1) {
+        const { goodsId } = await openSale(shortHold, { stock: 10, goodsId: goodsIdInShard(shortHold, shard) })
+        goodsIds.push(goodsId)
+        for (let index = 0; index < 3; index += 1) {
+          const outcome = await shortHold.reserve({
+            reservationId: randomUUID(),
+            goodsId,
+            userId: `u-${index}`,
+            quantity: 1,
+          })
+          assert.ok(outcome.ok)
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      // Two at a time per shard: the first pass is full, so a sweeper goes on to the next one.
+      const first = await shortHold.expireDue(2)
+      assert.deepEqual([first.due, first.released], [8, 8])
+      const sweeps = await Promise.all([shortHold.expireDue(2), shortHold.expireDue(2)])
+      assert.equal(
+        sweeps.reduce((sum, sweep) => sum + sweep.released, 0),
+        4,
+      )
+      assert.deepEqual(await shortHold.expireDue(2), { released: 0, due: 0, unloaded: [] })
+      for (const goodsId of goodsIds) {
+        assert.equal(await availableOf(redis, shortHold, goodsId), 10, `goods ${goodsId}`)
+        const expired = (await ledgerOf(redis, shortHold, goodsId)).filter((entry) => entry.kind === 'expire')
+        assert.equal(expired.length, 3, `goods ${goodsId}`)
+      }
+    } finally {
+      await dropPrefix(redis, own)
+    }
   })
 
   test('gives the stock back exactly once when a reservation is released again and again', async () => {
@@ -293,11 +363,12 @@ describe('live stock scripts (real Redis)', () => {
   test('waits for the write-behind to apply every ledger entry written so far', async () => {
     const own = createStockStore(redis, { prefix: `${prefix}_barrier`, holdMs: HOLD_MS, retentionMs: 60_000 })
     try {
-      const stream = own.keys.ledger
-      await waitUntilLedgerApplied(redis, stream, { timeoutMs: 50 })
+      await waitUntilLedgerApplied(redis, own.keys.ledgers, { timeoutMs: 50 })
       const { goodsId } = await openSale(own, { stock: 5 })
       await own.reserve({ reservationId: 'barrier-1', goodsId, userId: 'u', quantity: 1 })
-      await assert.rejects(waitUntilLedgerApplied(redis, stream, { timeoutMs: 100 }), /has not applied entry/)
+      // Every shard's stream is waited for, so the goods' shard holds the wait up.
+      await assert.rejects(waitUntilLedgerApplied(redis, own.keys.ledgers, { timeoutMs: 100 }), /has not applied entry/)
+      const stream = own.keys.shardOf(goodsId).ledger
 
       await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0')
       const read = async () =>
@@ -309,7 +380,7 @@ describe('live stock scripts (real Redis)', () => {
       const [delivered] = await read()
       assert.ok(delivered)
       await assert.rejects(waitUntilLedgerApplied(redis, stream, { timeoutMs: 100 }), /has not applied entry/)
-      const waiting = waitUntilLedgerApplied(redis, stream, { timeoutMs: 5_000 })
+      const waiting = waitUntilLedgerApplied(redis, own.keys.ledgers, { timeoutMs: 5_000 })
       await redis.xack(stream, LEDGER_GROUP, delivered[0])
       await waiting
     } finally {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from '@timedeal/platform'
-import { deleteRedisKeys, uniqueName } from '@timedeal/platform/testing'
+import { uniqueName } from '@timedeal/platform/testing'
 import { type LedgerEntry, parseLedgerEntry, type StockStore } from '../src/index.ts'
 
 /** A key prefix no other test uses: its own stock, ledger and expiries. */
@@ -12,6 +12,8 @@ export interface SaleShape {
   readonly opensIn?: number
   readonly lastsMs?: number
   readonly purchaseLimit?: number | null
+  /** A fresh id of the test's choosing (say, of a given shard); a new random one otherwise. */
+  readonly goodsId?: string
 }
 
 /** Loads a new goods into `store` with a window relative to Redis time; returns its id. */
@@ -19,7 +21,7 @@ export async function openSale(
   store: StockStore,
   shape: SaleShape,
 ): Promise<{ goodsId: string; startsAt: number; endsAt: number }> {
-  const goodsId = `g-${randomUUID()}`
+  const goodsId = shape.goodsId ?? `g-${randomUUID()}`
   const now = await store.now()
   const startsAt = now + (shape.opensIn ?? -1_000)
   const endsAt = startsAt + (shape.lastsMs ?? 3_600_000)
@@ -36,11 +38,26 @@ export async function openSale(
   return { goodsId, startsAt, endsAt }
 }
 
+/** The ledger entries of a goods (from its shard's stream) or of every shard, in shard order. */
 export async function ledgerOf(redis: Redis, store: StockStore, goodsId?: string): Promise<LedgerEntry[]> {
-  const raw = (await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][]
-  return raw
-    .map(([id, fields]) => parseLedgerEntry(id, fields))
-    .filter((entry): entry is LedgerEntry => entry !== undefined && (!goodsId || entry.goodsId === goodsId))
+  const shards = goodsId ? [store.keys.shardOf(goodsId)] : store.keys.shards
+  const entries: LedgerEntry[] = []
+  for (const shard of shards) {
+    const raw = (await redis.xrange(shard.ledger, '-', '+')) as [string, string[]][]
+    for (const [id, fields] of raw) {
+      const entry = parseLedgerEntry(id, fields, shard.index)
+      if (entry && (!goodsId || entry.goodsId === goodsId)) entries.push(entry)
+    }
+  }
+  return entries
+}
+
+/** A goods id of the given shard of the store's namespace, found by trying fresh ids. */
+export function goodsIdInShard(store: StockStore, shard: number): string {
+  for (;;) {
+    const goodsId = `g-${randomUUID()}`
+    if (store.keys.shardOf(goodsId).index === shard) return goodsId
+  }
 }
 
 export async function availableOf(redis: Redis, store: StockStore, goodsId: string): Promise<number> {
@@ -50,7 +67,20 @@ export async function availableOf(redis: Redis, store: StockStore, goodsId: stri
 /** Deletes every key under a prefix, on every primary of a cluster. */
 export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
   const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
-  for (const primary of primaries) await deleteRedisKeys(primary, prefix)
+  for (const primary of primaries) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await primary.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      // One key per command: a node's keys span the slots of many shards, and a cluster refuses a
+      // DEL of keys in different slots.
+      if (keys.length > 0) {
+        const pipeline = primary.pipeline()
+        for (const key of keys) pipeline.unlink(key)
+        await pipeline.exec()
+      }
+      cursor = next
+    } while (cursor !== '0')
+  }
 }
 
 export const countBy = <T>(values: readonly T[]): Map<T, number> => {

@@ -59,10 +59,11 @@ export function createGoodsLedgerWriter(
 ): LedgerWriter {
   return createLedgerWriter({
     ...clients,
-    keys: stockKeys(settings.STOCK_KEY_PREFIX),
+    keys: stockKeys(settings.STOCK_KEY_PREFIX, settings.STOCK_SHARDS),
     consumer: settings.LEDGER_CONSUMER_NAME,
     batchSize: settings.LEDGER_BATCH_SIZE,
     claimIdleMs: settings.LEDGER_CLAIM_IDLE_MS,
+    idlePollMs: settings.LEDGER_IDLE_POLL_MS,
     logger: logger.child({ component: 'ledger-writer' }),
     onBatch: ({ applied }) => metrics.ledgerApplied.inc(applied),
   })
@@ -82,6 +83,7 @@ export function createGoodsStock(
   const catalog = createCatalog(clients.sequelize)
   const store = createStockStore(clients.redis, {
     prefix: settings.STOCK_KEY_PREFIX,
+    shards: settings.STOCK_SHARDS,
     holdMs: settings.RESERVATION_HOLD_MS,
     retentionMs: settings.RESERVATION_RETENTION_MS,
   })
@@ -96,7 +98,7 @@ export function createGoodsStock(
       ? {}
       : {
           ledgerApplied: () =>
-            waitUntilLedgerApplied(clients.redis, store.keys.ledger, { timeoutMs: coldLoadTimeoutMs }),
+            waitUntilLedgerApplied(clients.redis, store.keys.ledgers, { timeoutMs: coldLoadTimeoutMs }),
         }),
   })
   return { catalog, live }

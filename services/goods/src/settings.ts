@@ -9,7 +9,7 @@ import {
   redisSettings,
   serviceSettings,
 } from '@timedeal/platform'
-import { DEFAULT_STOCK_PREFIX } from '@timedeal/stock'
+import { DEFAULT_STOCK_PREFIX, DEFAULT_STOCK_SHARDS, MAX_STOCK_SHARDS } from '@timedeal/stock'
 import { z } from 'zod'
 
 const MINUTE = 60_000
@@ -21,10 +21,18 @@ export const stockSettings = () => ({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected letters, digits and _ . : -')
     .default(DEFAULT_STOCK_PREFIX),
+  // Fixed for the life of a namespace: a goods' keys are found by its shard (README, "Shards").
+  STOCK_SHARDS: z.coerce
+    .number({ error: 'expected a number' })
+    .int('expected a whole number')
+    .min(1, `expected 1-${MAX_STOCK_SHARDS}`)
+    .max(MAX_STOCK_SHARDS, `expected 1-${MAX_STOCK_SHARDS}`)
+    .default(DEFAULT_STOCK_SHARDS),
   RESERVATION_HOLD_MS: positiveInt(10 * MINUTE),
   RESERVATION_RETENTION_MS: positiveInt(7 * DAY),
   LEDGER_BATCH_SIZE: positiveInt(500),
   LEDGER_CLAIM_IDLE_MS: positiveInt(30_000),
+  LEDGER_IDLE_POLL_MS: positiveInt(100),
   LEDGER_CONSUMER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
 })
 

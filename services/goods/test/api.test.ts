@@ -45,6 +45,14 @@ describe('goods-service API (real MariaDB and Redis)', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body))
     return created.body as { id: string; stockAvailable: number; saleState: string }
   }
+  /** A sale whose goods is in the same stock shard as `beside` (`same`) or in another one. */
+  const createSaleInShard = async (beside: string, same: boolean, shape: Parameters<typeof saleDraft>[1]) => {
+    const shardOf = (goodsId: string) => goods.service.live.store.keys.shardOf(goodsId).index
+    for (;;) {
+      const sale = await createSale(shape)
+      if ((shardOf(sale.id) === shardOf(beside)) === same) return sale
+    }
+  }
   const reserve = (goodsId: string, userId: string, quantity = 1, reservationId: string = randomUUID()) =>
     call(goods.app, 'POST', '/internal/reservations', {
       internal: true,
@@ -309,7 +317,8 @@ describe('goods-service API (real MariaDB and Redis)', () => {
 
   test('never holds stock for a reserve that arrives after its own release (the release came first)', async () => {
     const sale = await createSale({ stock: 2, limit: 1 })
-    const other = await createSale({ stock: 2 })
+    // A shard keeps a reservation id to one goods: other goods of the same shard refuse it.
+    const other = await createSaleInShard(sale.id, true, { stock: 2 })
     const late = randomUUID()
     const release = (id: string, body: Record<string, unknown> | undefined) =>
       call(goods.app, 'POST', `/internal/reservations/${id}/release`, { internal: true, body })
@@ -350,7 +359,8 @@ describe('goods-service API (real MariaDB and Redis)', () => {
 
   test('releases and confirms a known reservation with or without its goods id, and refuses the wrong goods', async () => {
     const sale = await createSale({ stock: 3 })
-    const other = await createSale({ stock: 3 })
+    // Goods of another shard, which has never seen the ids: the wrong goods is still refused.
+    const other = await createSaleInShard(sale.id, false, { stock: 3 })
     const [paid, cancelled] = [randomUUID(), randomUUID()]
     assert.equal((await reserve(sale.id, 'known-buyer', 1, paid)).status, 201)
     assert.equal((await reserve(sale.id, 'known-buyer', 1, cancelled)).status, 201)

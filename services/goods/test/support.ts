@@ -13,7 +13,6 @@ import {
   callApp,
   connectTestRedis,
   createTestDatabase as createPlatformTestDatabase,
-  deleteRedisKeys,
   prepareServiceUnderTest,
   startTestIssuer,
   type TestDatabase,
@@ -23,6 +22,7 @@ import {
   uniqueName,
 } from '@timedeal/platform/testing'
 import { useTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
+import type { StockStore } from '@timedeal/stock'
 import type { Hono } from 'hono'
 import type { Registry } from 'prom-client'
 import { QueryTypes, type Sequelize } from 'sequelize'
@@ -148,11 +148,23 @@ export async function ledgerRowsOf(sequelize: Sequelize, goodsId?: string): Prom
   return Number(row?.n)
 }
 
-/** Deletes every key under a prefix. */
 /** Deletes every key under a prefix, on every primary of a cluster. */
 export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
   const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
-  for (const primary of primaries) await deleteRedisKeys(primary, prefix)
+  for (const primary of primaries) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await primary.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      // One key per command: a node's keys span the slots of many shards, and a cluster refuses a
+      // DEL of keys in different slots.
+      if (keys.length > 0) {
+        const pipeline = primary.pipeline()
+        for (const key of keys) pipeline.unlink(key)
+        await pipeline.exec()
+      }
+      cursor = next
+    } while (cursor !== '0')
+  }
 }
 
 /** The Redis deployments live stock must work on: the suites that guard it run on each. */
@@ -182,6 +194,14 @@ export async function connectStockRedis(
       redis.disconnect()
       await cluster.release()
     },
+  }
+}
+
+/** A goods id of the given shard of the store's namespace, found by trying fresh ids. */
+export function goodsIdInShard(store: StockStore, shard: number): string {
+  for (;;) {
+    const goodsId = randomUUID()
+    if (store.keys.shardOf(goodsId).index === shard) return goodsId
   }
 }
 

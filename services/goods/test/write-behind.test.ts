@@ -20,6 +20,7 @@ import {
   connectStockRedis,
   createTestDatabase,
   dropPrefix,
+  goodsIdInShard,
   onHandOf,
   stockRedisTargets,
   type TestDatabase,
@@ -46,16 +47,21 @@ for (const target of stockRedisTargets) {
       await database.drop()
     })
 
-    /** Goods in MySQL and Redis with a busy sale behind them: reservations, releases, an edit. */
-    async function busySale(goodsCount: number, reservations: number) {
+    /**
+     * Goods in MySQL and Redis with a busy sale behind them: reservations and releases. `ids` are
+     * the ledger's entries as `<shard>/<entry id>`, in shard order. With `everyShard`, there is
+     * one goods in each shard of the namespace.
+     */
+    async function busySale(goodsCount: number, reservations: number, options: { everyShard?: boolean } = {}) {
       const prefix = uniqueName('test_ledger')
       prefixes.push(prefix)
       const store = createStockStore(redis, { prefix, holdMs: 600_000, retentionMs: 600_000 })
       const catalog = createCatalog(database.sequelize)
       const now = await store.now()
       const goodsIds: string[] = []
-      for (let index = 0; index < goodsCount; index += 1) {
-        const goods = draftToGoods(
+      const count = options.everyShard ? store.keys.shards.length : goodsCount
+      for (let index = 0; index < count; index += 1) {
+        const drafted = draftToGoods(
           {
             name: `ledger goods ${index}`,
             description: '',
@@ -68,6 +74,7 @@ for (const target of stockRedisTargets) {
           'ledger-seller',
           new Date(now),
         )
+        const goods = options.everyShard ? { ...drafted, id: goodsIdInShard(store, index) } : drafted
         await catalog.insert(goods)
         await store.loadIfAbsent(stockSourceOf(goods))
         goodsIds.push(goods.id)
@@ -91,13 +98,18 @@ for (const target of stockRedisTargets) {
         )
       }
       await Promise.all(reserved.filter((_, index) => index % 10 === 0).map((id) => store.release(id)))
-      const ids = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][]).map(([id]) => id)
+      const ids: string[] = []
+      for (const shard of store.keys.shards) {
+        const entries = (await redis.xrange(shard.ledger, '-', '+')) as [string, string[]][]
+        ids.push(...entries.map(([id]) => `${shard.index}/${id}`))
+      }
       return { prefix, store, goodsIds, ids }
     }
 
     async function appliedIds(goodsIds: readonly string[]): Promise<string[]> {
       const rows = await database.sequelize.query<{ id: string }>(
-        `SELECT CONCAT(entry_ms, '-', entry_seq) AS id FROM stock_ledger WHERE goods_id IN (?) ORDER BY entry_ms, entry_seq`,
+        `SELECT CONCAT(shard, '/', entry_ms, '-', entry_seq) AS id FROM stock_ledger WHERE goods_id IN (?)
+         ORDER BY shard, entry_ms, entry_seq`,
         { replacements: [goodsIds], type: QueryTypes.SELECT },
       )
       return rows.map((row) => row.id)
@@ -109,7 +121,19 @@ for (const target of stockRedisTargets) {
         const live = Number(await redis.get(store.keys.available(goodsId)))
         assert.equal(await onHandOf(database.sequelize, goodsId), live, `goods ${goodsId}: MySQL equals Redis`)
       }
-      assert.equal((await ledgerLag(redis, store.keys.ledger)).entries, 0)
+      assert.equal((await ledgerLag(redis, store.keys.ledgers)).entries, 0)
+    }
+
+    /** Entries read but not acknowledged, in every shard. */
+    async function pendingOf(store: StockStore): Promise<number> {
+      let pending = 0
+      for (const stream of store.keys.ledgers) {
+        if ((await redis.exists(stream)) === 0) continue
+        const groups = (await redis.xinfo('GROUPS', stream)) as unknown[][]
+        if (groups.length === 0) continue
+        pending += Number(((await redis.xpending(stream, LEDGER_GROUP)) as [number])[0])
+      }
+      return pending
     }
 
     /** Runs a ledger writer until it has drained the ledger, then `check` while it still runs. */
@@ -158,7 +182,7 @@ for (const target of stockRedisTargets) {
         )
         assert.equal(await worker.stop('SIGKILL'), null)
         // Entries read but never acknowledged: the worker died inside a batch.
-        const [pending] = (await redis.xpending(store.keys.ledger, LEDGER_GROUP)) as [number]
+        const pending = await pendingOf(store)
         if (pending > 0) killedMidBatch += 1
       }
       assert.ok(killedMidBatch > 0, 'no kill landed inside a batch')
@@ -167,7 +191,7 @@ for (const target of stockRedisTargets) {
       const last = await spawnService(workerEntry, env)
       try {
         await eventually(
-          async () => ((await ledgerLag(redis, store.keys.ledger)).entries === 0 ? true : undefined),
+          async () => ((await ledgerLag(redis, store.keys.ledgers)).entries === 0 ? true : undefined),
           60_000,
           'the restarted worker to drain the ledger',
         )
@@ -177,10 +201,45 @@ for (const target of stockRedisTargets) {
       }
     })
 
+    test('applies the entries of every shard exactly once across a restart of the writer', async () => {
+      const { prefix, store, goodsIds, ids } = await busySale(0, 800, { everyShard: true })
+      const shardsWithEntries = new Set(ids.map((id) => id.split('/')[0]))
+      assert.equal(shardsWithEntries.size, store.keys.shards.length, 'a shard has no ledger entries')
+      const env = {
+        ...stockRedis.env,
+        MYSQL_DATABASE: database.name,
+        STOCK_KEY_PREFIX: prefix,
+        LEDGER_BATCH_SIZE: '10',
+        LEDGER_CLAIM_IDLE_MS: '300',
+        LOG_LEVEL: 'warn',
+      }
+      const first = await spawnService(workerEntry, env)
+      await eventually(
+        async () => ((await appliedIds(goodsIds)).length >= ids.length / 4 ? true : undefined),
+        60_000,
+        'a quarter of the ledger applied',
+      )
+      assert.equal(await first.stop('SIGKILL'), null)
+      assert.ok((await appliedIds(goodsIds)).length < ids.length, 'the first writer should not have finished')
+
+      const second = await spawnService(workerEntry, env)
+      try {
+        await eventually(
+          async () => ((await ledgerLag(redis, store.keys.ledgers)).entries === 0 ? true : undefined),
+          60_000,
+          'the restarted writer to drain every shard',
+        )
+        await assertConverged(store, goodsIds, ids)
+      } finally {
+        assert.equal(await second.stop('SIGTERM'), 0)
+      }
+    })
+
     test('a batch committed but never acknowledged is not applied twice', async () => {
-      const { store, goodsIds, ids } = await busySale(2, 200)
+      const { store, goodsIds, ids } = await busySale(2, 300)
       // A consumer reads a batch and commits it, then dies before XACK.
-      await redis.xgroup('CREATE', store.keys.ledger, LEDGER_GROUP, '0', 'MKSTREAM')
+      const shard = store.keys.shardOf(goodsIds[0] as string)
+      await redis.xgroup('CREATE', shard.ledger, LEDGER_GROUP, '0', 'MKSTREAM')
       const reply = (await redis.call(
         'XREADGROUP',
         'GROUP',
@@ -189,10 +248,10 @@ for (const target of stockRedisTargets) {
         'COUNT',
         120,
         'STREAMS',
-        store.keys.ledger,
+        shard.ledger,
         '>',
       )) as [string, [string, string[]][]][]
-      const batch = (reply[0]?.[1] ?? []).map(([id, fields]) => parseLedgerEntry(id, fields))
+      const batch = (reply[0]?.[1] ?? []).map(([id, fields]) => parseLedgerEntry(id, fields, shard.index))
       const entries = batch.filter((entry) => entry !== undefined)
       assert.equal(entries.length, 120)
       assert.equal(await applyLedgerBatch(database.sequelize, entries), 120)
@@ -205,7 +264,7 @@ for (const target of stockRedisTargets) {
 
     test('never drops entries a consumer read after it was listed as gone', async () => {
       const { store, goodsIds, ids } = await busySale(1, 40)
-      const stream = store.keys.ledger
+      const stream = store.keys.shardOf(goodsIds[0] as string).ledger
       await redis.xgroup('CREATE', stream, LEDGER_GROUP, '0', 'MKSTREAM')
       // A worker that has been quiet for a while: paused by the machine, or waiting on MySQL.
       await redis.xgroup('CREATECONSUMER', stream, LEDGER_GROUP, 'sleeper')
@@ -271,8 +330,9 @@ for (const target of stockRedisTargets) {
       assert.equal((await store.configure(goods.id, { ...base, initialStock: 12, version: 2 })).status, 'OK')
       const newest = { ...base, initialStock: 15, purchaseLimit: 2, endsAt: base.endsAt + 60_000, version: 3 }
       assert.equal((await store.configure(goods.id, newest)).status, 'OK')
-      const entries = ((await redis.xrange(store.keys.ledger, '-', '+')) as [string, string[]][])
-        .map(([id, fields]) => parseLedgerEntry(id, fields))
+      const shard = store.keys.shardOf(goods.id)
+      const entries = ((await redis.xrange(shard.ledger, '-', '+')) as [string, string[]][])
+        .map(([id, fields]) => parseLedgerEntry(id, fields, shard.index))
         .filter((entry) => entry !== undefined)
       const terms = entries.filter((entry) => entry.kind === 'terms')
       assert.equal(terms.length, 2)
@@ -293,7 +353,7 @@ for (const target of stockRedisTargets) {
     test('reports its lag (entries waiting, age of the oldest) and trims what it applied', async () => {
       const { store, goodsIds, ids } = await busySale(1, 30)
       await new Promise((resolve) => setTimeout(resolve, 50))
-      const waiting = await ledgerLag(redis, store.keys.ledger)
+      const waiting = await ledgerLag(redis, store.keys.ledgers)
       assert.equal(waiting.entries, ids.length)
       assert.ok(waiting.oldestAgeMs >= 50, `oldest entry is ${waiting.oldestAgeMs} ms old`)
 
@@ -305,7 +365,7 @@ for (const target of stockRedisTargets) {
           await assertConverged(store, goodsIds, ids)
           // Applied entries leave the stream; the last one stays as the group's reference point.
           await eventually(
-            async () => ((await redis.xlen(store.keys.ledger)) <= 1 ? true : undefined),
+            async () => ((await redis.xlen(store.keys.shardOf(goodsIds[0] as string).ledger)) <= 1 ? true : undefined),
             5_000,
             'the trim',
           )

@@ -1,12 +1,17 @@
 /**
- * The write-behind: reads the ledger stream through a Redis consumer group and applies it to
- * MySQL in batches, one transaction per batch, acknowledging entries only after the commit.
+ * The write-behind: reads every shard's ledger stream through a Redis consumer group (one group
+ * per stream, all of the same name) and applies the entries to MySQL in batches, one transaction
+ * per batch, acknowledging entries only after the commit.
  *
  * A crash at any point is safe. Before the commit nothing happened in MySQL and the entries
  * stay pending; after the commit but before the acknowledgement the entries are delivered again,
- * and the ledger's primary key (the stream entry id) turns the replay into a no-op. Entries left
- * pending by a consumer that died are taken over with XAUTOCLAIM once they have been idle long
- * enough.
+ * and the ledger's primary key (shard and stream entry id) turns the replay into a no-op. Entries
+ * left pending by a consumer that died are taken over with XAUTOCLAIM once they have been idle
+ * long enough.
+ *
+ * The streams are read in rounds: one non-blocking XREADGROUP per shard, all at once (a blocking
+ * read can wait on one stream only on a cluster, since the shards are different slots). A round
+ * that found nothing anywhere is followed by a short pause.
  */
 import { randomUUID } from 'node:crypto'
 import {
@@ -20,11 +25,13 @@ import {
 } from '@timedeal/platform'
 import {
   compareEntryIds,
+  compareLedgerEntries,
   LEDGER_GROUP,
   type LedgerEntry,
   ledgerGroups,
   parseLedgerEntry,
   type SaleTerms,
+  type ShardKeys,
   type StockKeys,
   splitEntryId,
 } from '@timedeal/stock'
@@ -32,6 +39,12 @@ import type { Sequelize } from 'sequelize'
 import type { LedgerLag } from '../metrics.ts'
 
 type RawEntry = [id: string, fields: string[] | null]
+
+/** Entries read from one shard's stream. */
+interface ShardBatch {
+  readonly shard: ShardKeys
+  readonly raw: readonly RawEntry[]
+}
 
 /**
  * Applies entries to MySQL in one transaction: each entry becomes a ledger row unless its id is
@@ -45,9 +58,10 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
   const batchId = randomUUID()
   const appliedAt = new Date()
   // One order for every writer, so two writers replaying the same entries cannot deadlock.
-  const rows = [...entries].sort(compareEntries).map((entry) => {
+  const rows = [...entries].sort(compareLedgerEntries).map((entry) => {
     const { ms, seq } = splitEntryId(entry.id)
     return [
+      entry.shard,
       ms,
       seq,
       entry.goodsId,
@@ -64,7 +78,7 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
     const inserted = await changeRows(
       sequelize,
       `INSERT INTO stock_ledger
-         (entry_ms, entry_seq, goods_id, kind, delta, reservation_id, user_id, occurred_at, batch_id, applied_at)
+         (shard, entry_ms, entry_seq, goods_id, kind, delta, reservation_id, user_id, occurred_at, batch_id, applied_at)
        VALUES ${rows.map((_, index) => `(:entry${index}, :batchId, :appliedAt)`).join(', ')}
        ON DUPLICATE KEY UPDATE entry_ms = entry_ms`,
       { ...entryValues, batchId, appliedAt },
@@ -126,8 +140,10 @@ export interface LedgerWriterOptions {
   readonly claimIdleMs: number
   readonly logger: Logger
   readonly group?: string
-  /** How often applied entries are trimmed from the stream. */
+  /** How often applied entries are trimmed from the streams. */
   readonly trimEveryMs?: number
+  /** The pause after a round of reads that found no entry in any shard (default 100 ms). */
+  readonly idlePollMs?: number
   /** Told how many entries each committed batch applied (new) and acknowledged. */
   readonly onBatch?: (batch: { applied: number; acknowledged: number }) => void
 }
@@ -142,50 +158,94 @@ export interface LedgerWriter {
 export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
   const { redis, reader, sequelize, keys, consumer, batchSize, logger } = options
   const group = options.group ?? LEDGER_GROUP
-  const stream = keys.ledger
   const claimEveryMs = Math.max(200, Math.floor(options.claimIdleMs / 2))
-  const blockMs = Math.min(1_000, claimEveryMs)
+  const idlePollMs = options.idlePollMs ?? 100
   const trimEveryMs = options.trimEveryMs ?? 5_000
   let stopping = false
   let running: Promise<void> | undefined
   let wake: (() => void) | undefined
 
-  async function ensureGroup(): Promise<void> {
+  async function ensureGroup(shard: ShardKeys): Promise<void> {
     try {
       // From the first entry, not `$`: entries written before the group existed must be applied too.
-      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
+      await redis.xgroup('CREATE', shard.ledger, group, '0', 'MKSTREAM')
     } catch (error) {
       if (!(error instanceof Error && error.message.includes('BUSYGROUP'))) throw error
     }
   }
 
-  async function applyAndAcknowledge(raw: readonly RawEntry[]): Promise<void> {
-    if (raw.length === 0) return
+  /** Applies the batches of one or more shards in one transaction, then acknowledges each. */
+  async function applyAndAcknowledge(batches: readonly ShardBatch[]): Promise<void> {
+    const read = batches.filter(({ raw }) => raw.length > 0)
+    if (read.length === 0) return
     const entries: LedgerEntry[] = []
-    for (const [id, fields] of raw) {
-      const entry = parseLedgerEntry(id, fields)
-      if (entry) entries.push(entry)
-      // A deleted entry has no fields left to apply; anything else unreadable is a bug worth a loud line.
-      else if (fields) logger.error({ id, fields }, 'skipping a ledger entry this writer cannot read')
+    for (const { shard, raw } of read) {
+      for (const [id, fields] of raw) {
+        const entry = parseLedgerEntry(id, fields, shard.index)
+        if (entry) entries.push(entry)
+        // A deleted entry has no fields left to apply; anything else unreadable is a bug worth a loud line.
+        else if (fields)
+          logger.error({ shard: shard.index, id, fields }, 'skipping a ledger entry this writer cannot read')
+      }
     }
     const applied = await applyLedgerBatch(sequelize, entries)
-    await redis.xack(stream, group, ...raw.map(([id]) => id))
-    options.onBatch?.({ applied, acknowledged: raw.length })
-    logger.debug({ applied, acknowledged: raw.length }, 'ledger batch applied')
+    await Promise.all(read.map(({ shard, raw }) => redis.xack(shard.ledger, group, ...raw.map(([id]) => id))))
+    const acknowledged = read.reduce((sum, { raw }) => sum + raw.length, 0)
+    options.onBatch?.({ applied, acknowledged })
+    logger.debug({ applied, acknowledged }, 'ledger batch applied')
   }
 
-  async function read(from: '0' | '>'): Promise<RawEntry[] | null> {
-    const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', batchSize]
-    if (from === '>') args.push('BLOCK', blockMs)
-    const reply = (await reader.call('XREADGROUP', ...args, 'STREAMS', stream, from)) as [string, RawEntry[]][] | null
-    return reply?.[0]?.[1] ?? null
+  async function read(shard: ShardKeys, from: '0' | '>'): Promise<RawEntry[]> {
+    const reply = (await reader.call(
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      batchSize,
+      'STREAMS',
+      shard.ledger,
+      from,
+    )) as [string, RawEntry[]][] | null
+    return reply?.[0]?.[1] ?? []
   }
 
-  async function claimAbandoned(): Promise<void> {
+  /**
+   * Reads every shard once (`ownPendingFirst`: the shards whose entries this consumer read but
+   * never acknowledged come first) and applies what came, gathering shards into transactions of
+   * about `batchSize` entries. Returns how many entries it read.
+   */
+  async function readRound(ownPendingFirst: Set<number>): Promise<number> {
+    const batches = await Promise.all(
+      keys.shards.map(async (shard) => ({
+        shard,
+        raw: await read(shard, ownPendingFirst.has(shard.index) ? '0' : '>'),
+      })),
+    )
+    let gathered: ShardBatch[] = []
+    let size = 0
+    for (const batch of batches) {
+      if (batch.raw.length === 0) {
+        ownPendingFirst.delete(batch.shard.index)
+        continue
+      }
+      gathered.push(batch)
+      size += batch.raw.length
+      if (size >= batchSize) {
+        await applyAndAcknowledge(gathered)
+        gathered = []
+        size = 0
+      }
+    }
+    await applyAndAcknowledge(gathered)
+    return batches.reduce((sum, { raw }) => sum + raw.length, 0)
+  }
+
+  async function claimAbandoned(shard: ShardKeys): Promise<void> {
     let cursor = '0-0'
     do {
       const [next, claimed] = (await redis.xautoclaim(
-        stream,
+        shard.ledger,
         group,
         consumer,
         options.claimIdleMs,
@@ -194,14 +254,17 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
         batchSize,
       )) as [string, RawEntry[], string[]?]
       if (claimed.length > 0) {
-        logger.info({ entries: claimed.length }, 'took over ledger entries another consumer left unacknowledged')
-        await applyAndAcknowledge(claimed)
+        logger.info(
+          { shard: shard.index, entries: claimed.length },
+          'took over ledger entries another consumer left unacknowledged',
+        )
+        await applyAndAcknowledge([{ shard, raw: claimed }])
       }
       cursor = next
     } while (cursor !== '0-0' && !stopping)
   }
 
-  async function trimApplied(): Promise<void> {
+  async function trimApplied(stream: string): Promise<void> {
     // Keeps every entry some group has not acknowledged: MINID is the oldest such id.
     let oldest: string | undefined
     for (const info of await ledgerGroups(redis, stream)) {
@@ -213,53 +276,58 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
       if (!oldest || compareEntryIds(keep, oldest) < 0) oldest = keep
     }
     if (oldest && oldest !== '0-0') await redis.xtrim(stream, 'MINID', oldest)
-    await forgetGoneConsumers()
+    await forgetGoneConsumers(stream)
   }
 
   // Every process start is a new consumer name; the names of those long gone, with nothing
   // pending, are dropped (a live one that is dropped is simply recreated by its next read).
   // The listing may be stale by the time a name is dropped: `forgetConsumer` checks again.
-  async function forgetGoneConsumers(): Promise<void> {
+  async function forgetGoneConsumers(stream: string): Promise<void> {
     const idleMs = Math.max(60_000, options.claimIdleMs * 10)
     for (const name of await idleConsumers(redis, stream, group, { idleMs, except: consumer })) {
       await forgetConsumer(redis, stream, group, name)
     }
   }
 
+  /** Waits `ms`, or less if the writer is stopped meanwhile. */
+  function pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      wake = resolve
+      setTimeout(resolve, ms).unref()
+    })
+  }
+
   async function loop(): Promise<void> {
-    let ownPendingFirst = true
-    let groupReady = false
+    const allShards = () => new Set(keys.shards.map((shard) => shard.index))
+    // After a start or a failure, first the entries this consumer read but never acknowledged.
+    let ownPendingFirst = allShards()
+    let groupsReady = false
     let nextClaimAt = 0
     let nextTrimAt = Date.now() + trimEveryMs
     let backoffMs = 100
     while (!stopping) {
       try {
-        if (!groupReady) {
-          await ensureGroup()
-          groupReady = true
+        if (!groupsReady) {
+          await Promise.all(keys.shards.map(ensureGroup))
+          groupsReady = true
         }
         if (Date.now() >= nextClaimAt) {
-          await claimAbandoned()
+          for (const shard of keys.shards) await claimAbandoned(shard)
           nextClaimAt = Date.now() + claimEveryMs
         }
-        // After a start or a failure, first the entries this consumer read but never acknowledged.
-        const batch = await read(ownPendingFirst ? '0' : '>')
-        if (ownPendingFirst && (batch?.length ?? 0) === 0) ownPendingFirst = false
-        if (batch && batch.length > 0) await applyAndAcknowledge(batch)
+        const read = await readRound(ownPendingFirst)
         if (Date.now() >= nextTrimAt) {
-          await trimApplied()
+          for (const stream of keys.ledgers) await trimApplied(stream)
           nextTrimAt = Date.now() + trimEveryMs
         }
         backoffMs = 100
+        if (read === 0 && !stopping) await pause(idlePollMs)
       } catch (error) {
         if (stopping) break
         logger.error({ err: error }, 'the ledger write-behind failed; retrying')
-        ownPendingFirst = true
-        groupReady = false
-        await new Promise<void>((resolve) => {
-          wake = resolve
-          setTimeout(resolve, backoffMs).unref()
-        })
+        ownPendingFirst = allShards()
+        groupsReady = false
+        await pause(backoffMs)
         backoffMs = Math.min(backoffMs * 2, 5_000)
       }
     }
@@ -270,7 +338,7 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
       if (running) return
       stopping = false
       running = loop()
-      logger.info({ consumer, group, stream }, 'ledger write-behind started')
+      logger.info({ consumer, group, shards: keys.shards.length }, 'ledger write-behind started')
     },
     async stop() {
       stopping = true
@@ -278,7 +346,7 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
       await running
       running = undefined
     },
-    lag: () => ledgerLag(redis, stream, group),
+    lag: () => ledgerLag(redis, keys.ledgers, group),
   }
 }
 
@@ -327,8 +395,23 @@ export async function forgetConsumer(redis: Redis, stream: string, group: string
   return Number(await runScript(redis, 'ledgerForgetConsumer', [stream], [group, name])) === 1
 }
 
-/** Entries of the stream the group has not applied yet, and how old the oldest one is. */
-export async function ledgerLag(redis: Redis, stream: string, group: string = LEDGER_GROUP): Promise<LedgerLag> {
+/**
+ * Entries of the streams (one, or every shard's) the group has not applied yet, and how old the
+ * oldest one is.
+ */
+export async function ledgerLag(
+  redis: Redis,
+  streams: string | readonly string[],
+  group: string = LEDGER_GROUP,
+): Promise<LedgerLag> {
+  if (typeof streams !== 'string') {
+    const lags = await Promise.all(streams.map((stream) => ledgerLag(redis, stream, group)))
+    return {
+      entries: lags.reduce((sum, lag) => sum + lag.entries, 0),
+      oldestAgeMs: Math.max(0, ...lags.map((lag) => lag.oldestAgeMs)),
+    }
+  }
+  const stream = streams
   const info = (await ledgerGroups(redis, stream)).find((candidate) => candidate.name === group)
   const [seconds, micros] = await redis.time()
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
@@ -350,8 +433,4 @@ export async function ledgerLag(redis: Redis, stream: string, group: string = LE
     oldest = ((await redis.xrange(stream, `(${lastDelivered}`, '+', 'COUNT', 1)) as RawEntry[])[0]?.[0]
   }
   return { entries: pending + undelivered, oldestAgeMs: ageOf(oldest) }
-}
-
-function compareEntries(a: LedgerEntry, b: LedgerEntry): number {
-  return compareEntryIds(a.id, b.id)
 }

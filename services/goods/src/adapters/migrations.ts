@@ -75,4 +75,21 @@ export const migrations: readonly Migration[] = [
       )
     },
   },
+  {
+    name: '0004-stock-ledger-shard',
+    up: async ({ sequelize }) => {
+      // Live stock is sharded, one ledger stream per shard, and two streams can hand out the same
+      // entry id: the key becomes (shard, entry id). Rows from before came from the one stream of
+      // the unsharded layout and stay as shard 0; that stream was drained before the upgrade and
+      // shard 0's new stream starts later in time, so their ids cannot meet.
+      await changeRows(
+        sequelize,
+        `
+        ALTER TABLE stock_ledger
+          ADD COLUMN shard SMALLINT UNSIGNED NOT NULL DEFAULT 0 FIRST,
+          DROP PRIMARY KEY,
+          ADD PRIMARY KEY (shard, entry_ms, entry_seq)`,
+      )
+    },
+  },
 ]

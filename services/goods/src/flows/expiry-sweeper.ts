@@ -22,7 +22,8 @@ export function createExpirySweeper(live: LiveStock, intervalMs: number, logger:
       do {
         pass = await live.expireDue(batch)
         if (pass.released > 0) logger.info({ released: pass.released }, 'expired reservations gave their stock back')
-      } while (pass.due === batch && !stopped)
+        // Each shard gives up to `batch`: a pass that found that many may have left some behind.
+      } while (pass.due >= batch && !stopped)
       lastFailure = ''
     } catch (error) {
       // One line per distinct failure, not one per interval while Redis is away.
