@@ -75,9 +75,9 @@ export async function saveReport(options: {
 /** `BENCH_QUICK=true`: smaller default counts and phases, so a run checks a benchmark in about two minutes. */
 export const quickMode = (): boolean => loadSettingsOrExit(z.object({ BENCH_QUICK: bool(false) })).BENCH_QUICK
 
-/** A figure beside its bar: whether the run met it. */
-export const goal = (value: number, bar: number, direction: 'atLeast' | 'atMost') => ({
+/** A figure beside its bar: whether the run met it. A figure the run could not measure (null) is not met. */
+export const goal = (value: number | null, bar: number, direction: 'atLeast' | 'atMost') => ({
   value,
   [direction]: bar,
-  met: direction === 'atLeast' ? value >= bar : value <= bar,
+  met: value !== null && (direction === 'atLeast' ? value >= bar : value <= bar),
 })

@@ -45,6 +45,7 @@ import {
   connectTestMysql,
   createTestDatabase,
   deleteRedisKeys,
+  eventually,
   type ServiceProcess,
   spawnService,
   startGroupsAtEnd,
@@ -214,9 +215,19 @@ async function startServices(run: Run): Promise<Services> {
     createTestDatabase('bench_payment'),
   ])
   run.databases.push(goodsDb, orderDb, paymentDb)
-  await startGroupsAtEnd([groups.goods, groups.payment], [TOPIC_ORDERS], settings.KAFKA_BROKERS)
-  await startGroupsAtEnd([groups.order], [TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
-  await startGroupsAtEnd([groups.watch], [TOPIC_ORDERS, TOPIC_PAYMENTS], settings.KAFKA_BROKERS)
+  // Topics created a moment ago may not have a leader for every partition yet: asked again until they do.
+  const atEnd = (groupIds: string[], topics: string[]) =>
+    eventually(
+      async () => {
+        await startGroupsAtEnd(groupIds, topics, settings.KAFKA_BROKERS)
+        return true
+      },
+      30_000,
+      `consumer groups ${groupIds.join(', ')} at the end of ${topics.join(', ')}`,
+    )
+  await atEnd([groups.goods, groups.payment], [TOPIC_ORDERS])
+  await atEnd([groups.order], [TOPIC_PAYMENTS])
+  await atEnd([groups.watch], [TOPIC_ORDERS, TOPIC_PAYMENTS])
 
   const common = { LOG_LEVEL: 'warn', JWT_JWKS_URL: issuer.jwksUrl, INTERNAL_API_SECRET: SECRET }
   const inspectors: Record<string, number> = {}
@@ -416,6 +427,20 @@ function sampleOutboxLag(services: Services): () => Promise<{ order: number[]; p
   }
 }
 
+/** When orders stay unpaid, the end of what each service wrote (warnings and errors) says why. */
+function showServiceLogs(services: Services, unpaid: number): void {
+  say(`${unpaid} orders still unpaid; the services' last log lines:`)
+  for (const [name, service] of [
+    ['goods', services.goods],
+    ['order', services.order],
+    ['payment', services.payment],
+  ] as const) {
+    const { stdout, stderr } = service.output()
+    const lines = `${stdout}${stderr}`.trim().split('\n').slice(-8)
+    for (const line of lines) say(`  ${name}: ${line.slice(0, 300)}`)
+  }
+}
+
 /** The closed-loop phase: orders placed over HTTP until all are paid (or the timeout), every service profiled. */
 async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
   const stopSampling = sampleOutboxLag(services)
@@ -427,7 +452,7 @@ async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
   const results = await orders.place(closedLoop(settings.BENCH_ORDERS, settings.BENCH_SECONDS))
   const placement = placementFigures(results)
   say(`placed ${placement.done} in ${round(placement.seconds)} s; waiting for them to be paid`)
-  await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
+  if (!(await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS))) showServiceLogs(services, orders.unpaid())
   const { cpuSeconds, profile } = await cost(results.cpuMicros)
   watch.measuring = false
   const lagSamples = await stopSampling()
@@ -437,14 +462,15 @@ async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
   const toChargedMs = paid.map(([id, started]) => (watch.chargedAt.get(id) ?? started) - started)
   const lastPaid = Math.max(phaseStart, ...paid.map(([id]) => watch.paidAt.get(id) ?? 0))
   const orderMetrics = await (await fetch(`${services.order.url}/metrics`)).text()
-  say(`closed loop: ${paid.length} paid, ${round(paid.length / ((lastPaid - phaseStart) / 1000))} orders/s to PAID`)
+  const ordersPerSecond = paid.length === 0 ? 0 : paid.length / ((lastPaid - phaseStart) / 1000)
+  say(`closed loop: ${paid.length} paid, ${round(ordersPerSecond)} orders/s to PAID`)
   return {
     placement,
     paid: paid.length,
     toPaidMs,
     toChargedMs,
     lagSamples,
-    ordersPerSecond: paid.length / ((lastPaid - phaseStart) / 1000),
+    ordersPerSecond,
     relayed: metricValue(orderMetrics, 'outbox_events_published_total'),
     cpuSeconds,
     profile,
@@ -678,7 +704,8 @@ function benchFigures(
   const goals = {
     ordersPerSecondToPaid: goal(figures.orders_per_s, 300, 'atLeast'),
     placementVsOrderOutboxCeiling: goal(ratios.placementVsOrderOutboxCeiling, 0.5, 'atLeast'),
-    openLoopToPaidP99Ms: goal(open.figures.to_paid_p99_ms, 2_000, 'atMost'),
+    // Orders never paid have no latency: the p99 stands only once every order of the phase is paid.
+    openLoopToPaidP99Ms: goal(open.figures.drained ? open.figures.to_paid_p99_ms : null, 2_000, 'atMost'),
     openLoopDrains: goal(open.figures.unpaid_after_drain_check, 0, 'atMost'),
   }
   const cpuSeconds = { closed: orders.cpuSeconds, open: open.cpuSeconds, placementOnly: placementOnly.cpuSeconds }
