@@ -84,6 +84,9 @@ const settings = loadSettingsOrExit(
   }),
 )
 
+/** The keys a goods shares with others of its namespace (or, in a sharded layout, of its shard). */
+type ShardKeys = Pick<StockStore['keys'], 'expiries' | 'ledger' | 'reservationGoods'>
+
 /** Every phase offers more attempts than it has stock: three of four can succeed. */
 const STOCK_SHARE = 0.75
 const SECRET = 'bench-internal-secret-value'
@@ -347,6 +350,9 @@ async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseRe
   })
   const sha = String(await redis.script('LOAD', reserveScript.lua))
   const keys = store.keys
+  // Where the layout splits a namespace into shards, the goods' shard holds its ledger, expiry
+  // index and reservation lookup; a layout without shards keeps them namespace-wide.
+  const shard = (keys as Partial<Record<'shardOf', (goodsId: string) => ShardKeys>>).shardOf?.(goodsId) ?? keys
   // redis-benchmark fills each __rand_int__ with its own random number, so the record, lookup and
   // argument ids differ from one another: every call still does a reservation's reads and writes.
   const command = [
@@ -357,9 +363,9 @@ async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseRe
     keys.sale(goodsId),
     keys.holders(goodsId),
     keys.reservation(goodsId, '__rand_int__'),
-    keys.reservationGoods('__rand_int__'),
-    keys.expiries,
-    keys.ledger,
+    shard.reservationGoods('__rand_int__'),
+    shard.expiries,
+    shard.ledger,
     goodsId,
     '__rand_int__',
     'bench-user-__rand_int__',
@@ -409,7 +415,7 @@ async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseRe
   const row = Object.fromEntries(cells(headerLine).map((name, index) => [name, cells(valueLine)[index] ?? '']))
   const rps = Number(row.rps)
 
-  const reserved = await redis.xlen(keys.ledger)
+  const reserved = await redis.xlen(shard.ledger)
   const available = Number(await redis.get(keys.available(goodsId)))
   const oversold = Math.max(0, reserved - stock) + Math.max(0, -available) + Math.abs(stock - reserved - available)
   const runSeconds = total / rps
