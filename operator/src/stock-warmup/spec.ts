@@ -3,6 +3,7 @@
  * schema enforces most of this already; `timedeal-operator apply` reads files no server has
  * checked, so the same rules are enforced here too.
  */
+import { DEFAULT_STOCK_SHARDS, MAX_STOCK_SHARDS } from '@timedeal/stock'
 import { z } from 'zod'
 import {
   DEFAULT_CHUNK_SIZE,
@@ -60,6 +61,12 @@ const specSchema = z
       .object({
         secretRef: secretRef.optional(),
         keyPrefix: z.string().regex(NAME, 'a key prefix is 1 to 64 of A-Z a-z 0-9 _ . : -').optional(),
+        shards: z
+          .number()
+          .int(`shards is a whole number from 1 to ${MAX_STOCK_SHARDS}`)
+          .min(1, `shards is a whole number from 1 to ${MAX_STOCK_SHARDS}`)
+          .max(MAX_STOCK_SHARDS, `shards is a whole number from 1 to ${MAX_STOCK_SHARDS}`)
+          .optional(),
       })
       .strict()
       .optional(),
@@ -95,6 +102,8 @@ export interface WarmupPlan {
   readonly sourceSecret?: string
   readonly targetSecret?: string
   readonly keyPrefix: string
+  /** The namespace's shards: goods-service's STOCK_SHARDS. */
+  readonly shards: number
   /** When the sale opens (epoch ms), when the spec says so. */
   readonly opensAt?: number
   /** When the warm-up may start (epoch ms); undefined: at once. */
@@ -135,6 +144,7 @@ export function planOf(spec: StockWarmupSpec | undefined): PlanOrError {
       ...(source?.secretRef ? { sourceSecret: source.secretRef.name } : {}),
       ...(target?.secretRef ? { targetSecret: target.secretRef.name } : {}),
       keyPrefix: target?.keyPrefix ?? DEFAULT_KEY_PREFIX,
+      shards: target?.shards ?? DEFAULT_STOCK_SHARDS,
       ...(opensAt === undefined ? {} : { opensAt }),
       ...(readyBy === undefined ? {} : { startAt: readyBy - leadMs }),
       mode: policy?.mode ?? 'IfAbsent',

@@ -35,12 +35,15 @@ export interface WarmupSource {
 
 /**
  * Where the stock goes. `secretRef` names a Secret whose key `url` is a Redis URL (absent: the
- * operator's REDIS_URL). `keyPrefix` is the stock package's key prefix (default `stock`).
+ * operator's REDIS_URL). `keyPrefix` is the stock package's key prefix (default `stock`), and
+ * `shards` the namespace's number of shards (goods-service's STOCK_SHARDS, default 16).
  */
 export interface WarmupTarget {
   secretRef?: SecretReference
   /** `^[A-Za-z0-9_.:-]{1,64}$`, default `stock`. */
   keyPrefix?: string
+  /** 1 to 1024, default 16: the same number goods-service uses for the namespace. */
+  shards?: number
 }
 
 /**

@@ -39,9 +39,11 @@ export async function warm(
   clients: { readonly redis: Redis; readonly mysql: MysqlSource },
   options: WarmOptions,
 ): Promise<WarmRun> {
-  const ledgerChecks = await ledgerApplied(clients.redis, plan.keyPrefix, options.ledgerTimeoutMs)
+  const keys = stockKeys(plan.keyPrefix, plan.shards)
+  const ledgerChecks = await ledgerApplied(clients.redis, keys.ledgers, options.ledgerTimeoutMs)
   const writer = createStockWriter(clients.redis, {
     prefix: plan.keyPrefix,
+    shards: plan.shards,
     mode: plan.mode,
     chunkSize: plan.chunkSize,
     maxAttempts: plan.maxAttempts,
@@ -88,9 +90,9 @@ export async function warm(
  * entries are still in the stream would load a count that later changes twice. Returns the
  * number of Redis requests it took (an approximation: the wait polls).
  */
-async function ledgerApplied(redis: Redis, prefix: string, timeoutMs: number): Promise<number> {
+async function ledgerApplied(redis: Redis, ledgers: readonly string[], timeoutMs: number): Promise<number> {
   try {
-    await waitUntilLedgerApplied(redis, stockKeys(prefix).ledgers, { timeoutMs })
+    await waitUntilLedgerApplied(redis, ledgers, { timeoutMs })
     return 1
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)

@@ -54,6 +54,8 @@ return 2
 
 export interface WriterOptions {
   readonly prefix: string
+  /** The namespace's shards (default 16), as goods-service's STOCK_SHARDS. */
+  readonly shards?: number
   readonly mode: WarmupMode
   readonly chunkSize: number
   /** Attempts per chunk, the first included. */
@@ -83,7 +85,7 @@ export class TargetError extends Error {
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 
 export function createStockWriter(redis: Redis, options: WriterOptions): StockWriter {
-  const keys: StockKeys = stockKeys(options.prefix)
+  const keys: StockKeys = stockKeys(options.prefix, options.shards)
   const script = options.mode === 'IfAbsent' ? loadIfAbsentScript.lua : overwriteBeforeOpeningScript.lua
   const sha = sha1(script)
   const clusterCommand = options.mode === 'IfAbsent' ? 'warmupLoadIfAbsent' : 'warmupOverwriteBeforeOpening'

@@ -196,6 +196,7 @@ describe('stock warm-up decisions', () => {
       [{ goods: { goodsIds: ['a'] }, schedule: { leadTime: 'ten minutes' } }, /spec\.schedule\.leadTime/],
       [{ goods: { goodsIds: ['a'] }, policy: { chunkSize: 0 } }, /spec\.policy\.chunkSize/],
       [{ goods: { goodsIds: ['a'] }, policy: { mode: 'Replace' as never } }, /spec\.policy\.mode/],
+      [{ goods: { goodsIds: ['a'] }, target: { shards: 0 } }, /spec\.target\.shards/],
     ]
     for (const [spec, message] of cases) {
       const decision = decideWarmup({ ...warmup(), spec }, T0, timing)

@@ -124,6 +124,23 @@ describe('stock warm-up against MariaDB and Redis', () => {
     assert.deepEqual([again.phase, again.loaded, again.skipped], ['Ready', 0, 25])
   })
 
+  test('loads stock where goods-service looks for it when the namespace has other than the default number of shards', async () => {
+    const prefix = newPrefix()
+    const now = Date.now()
+    const goods = await goodsInCatalog(12, { startsAt: now + HOUR, endsAt: now + 2 * HOUR })
+    const spec: StockWarmupSpec = {
+      goods: { goodsIds: goods.map((item) => item.id) },
+      target: { keyPrefix: prefix, shards: 3 },
+    }
+    const status = await once(warmup(spec))
+    assert.deepEqual([status.phase, status.loaded], ['Ready', 12], JSON.stringify(status))
+    // goods-service with STOCK_SHARDS=3 reads every goods; its keys are those of its shard of three.
+    const store = createStockStore(redis, { prefix, shards: 3, holdMs: 60_000, retentionMs: 60_000 })
+    for (const item of goods) assert.equal((await store.read(item.id))?.available, item.stockOnHand)
+    const shardsUsed = new Set(goods.map((item) => store.keys.shardOf(item.id).index))
+    assert.ok(shardsUsed.size > 1, 'the goods all fell in one shard')
+  })
+
   test('never overwrites the live stock of an opened sale, by default or when asked to overwrite', async () => {
     const prefix = newPrefix()
     const now = Date.now()
