@@ -442,6 +442,51 @@ describe('goods-service API (real MariaDB and Redis)', () => {
     }
   })
 
+  test('the sweeper gives back the expired reservations of every shard, not only of one', async () => {
+    const shortHoldRedis = connectRedis('goods-test-sweep-shards')
+    const shortHold = await startTestGoods({
+      database,
+      redis: shortHoldRedis,
+      prefix,
+      issuer,
+      settings: { RESERVATION_HOLD_MS: '300', EXPIRY_SWEEP_INTERVAL_MS: '50', LEDGER_WORKER_ENABLED: 'false' },
+    })
+    try {
+      // One goods in each shard of the namespace.
+      const keys = goods.service.live.store.keys
+      const goodsOfShard = new Map<number, string>()
+      while (goodsOfShard.size < keys.shards.length) {
+        const sale = await createSale({ stock: 2 })
+        if (!goodsOfShard.has(keys.shardOf(sale.id).index)) goodsOfShard.set(keys.shardOf(sale.id).index, sale.id)
+      }
+      const held = await Promise.all(
+        [...goodsOfShard.values()].map(async (goodsId) => {
+          const reservationId = randomUUID()
+          const answer = await call(shortHold.app, 'POST', '/internal/reservations', {
+            internal: true,
+            body: { reservationId, goodsId, userId: 'slow-payer', quantity: 1 },
+          })
+          assert.equal(answer.status, 201)
+          return { goodsId, reservationId }
+        }),
+      )
+      await eventually(async () => {
+        for (const { reservationId } of held) {
+          const record = await call(goods.app, 'GET', `/internal/reservations/${reservationId}`, { internal: true })
+          if (record.body.state !== 'RELEASED') return undefined
+          assert.equal(record.body.releaseReason, 'expired')
+        }
+        return true
+      }, 10_000)
+      for (const { goodsId } of held) {
+        assert.equal((await call(goods.app, 'GET', `/api/goods/${goodsId}/stock`)).body.stockAvailable, 2)
+      }
+    } finally {
+      await shortHold.stop()
+      shortHoldRedis.disconnect()
+    }
+  })
+
   test('an unconfirmed reservation expires after the configured hold and its stock returns', async () => {
     const shortHoldRedis = connectRedis('goods-test-short-hold')
     const shortHold = await startTestGoods({
