@@ -285,7 +285,7 @@ export const relaySettings = () => ({
   OUTBOX_POLL_INTERVAL_MS: positiveInt(1_000),
   OUTBOX_BATCH_SIZE: positiveInt(500),
   /** How long a woken relay waits so a burst of commits leaves in one batch; 0 = at once. */
-  OUTBOX_LINGER_MS: nonNegativeInt(0),
+  OUTBOX_LINGER_MS: nonNegativeInt(2),
   INBOX_RETENTION_MS: positiveInt(DEFAULT_INBOX_RETENTION_MS),
 })
 
