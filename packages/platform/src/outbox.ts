@@ -140,7 +140,10 @@ function onConnection(connection: Connection): Statements {
   }
 }
 
-/** Consecutive rows grouped by topic, each group in id order (which is each aggregate's order). */
+/**
+ * A batch's rows grouped by topic, each group in id order, which keeps each aggregate's order
+ * within its topic (Kafka keeps no order across topics, nor do their consumers).
+ */
 function byTopic(rows: readonly OutboxRow[]): TopicEvents[] {
   const groups = new Map<string, CloudEvent[]>()
   for (const row of rows) {
