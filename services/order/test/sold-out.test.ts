@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { connectTestRedis, eventually, testLogger, uniqueName } from '@timedeal/platform/testing'
+import { createRedis } from '@timedeal/platform'
+import { connectTestRedis, eventually, testLogger, testSettings, uniqueName } from '@timedeal/platform/testing'
+import { useTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
 import { type SoldOutMarks, startSoldOutMarks, unitsReturnedChannel } from '../src/adapters/sold-out-marks.ts'
 import {
   INTERNAL_SECRET,
@@ -171,6 +173,36 @@ describe('a sold-out mark without news', () => {
       await marks.stop()
       redis.disconnect()
       admin.disconnect()
+    }
+  })
+})
+
+describe('sold-out marks on a Redis Cluster of three primaries', () => {
+  test('a mark reaches the other instance, and a message published on any node clears it', async () => {
+    const cluster = await useTestRedisCluster()
+    const connect = () =>
+      createRedis({ url: testSettings.REDIS_URL, clusterNodes: [...cluster.nodes], logger: testLogger })
+    const clients = [connect(), connect(), connect()]
+    const [first, second, publisher] = clients as [(typeof clients)[0], (typeof clients)[0], (typeof clients)[0]]
+    const stockPrefix = uniqueName('stock')
+    const marks = [first, second].map((redis) =>
+      startSoldOutMarks({ redis, stockPrefix, ttlMs: 60_000, logger: testLogger }),
+    )
+    const [here, there] = marks as [SoldOutMarks, SoldOutMarks]
+    try {
+      await marked(there, 'goods-warm-up')
+      await marked(here, 'goods-1')
+      await eventually(async () => (there.isSoldOut('goods-1') ? true : undefined), 2_000, 'the mark to be shared')
+      await publisher.publish(unitsReturnedChannel(stockPrefix), 'goods-1')
+      await eventually(
+        async () => (here.isSoldOut('goods-1') || there.isSoldOut('goods-1') ? undefined : true),
+        2_000,
+        'the marks to be cleared',
+      )
+    } finally {
+      await Promise.all(marks.map((one) => one.stop()))
+      for (const client of clients) client.disconnect()
+      await cluster.release()
     }
   })
 })
