@@ -18,6 +18,8 @@ export interface PhaseResult {
   readonly stock: number
   /** Units handed out beyond the stock. Anything but 0 is a bug. */
   readonly oversold: number
+  /** Where a write-behind follows the phase: 'level' once MySQL matches Redis, else what differs. */
+  readonly writeBehind?: string
 }
 
 /** A horizontal bar per phase: attempts per second, with the latency percentiles beside it. */

@@ -69,6 +69,11 @@ const settings = loadSettingsOrExit(
     BENCH_HTTP_CLIENTS: positiveInt(64),
     /** Worker threads of the load generator. */
     BENCH_LOAD_THREADS: positiveInt(1),
+    /**
+     * Rounds the HTTP phase and the bare Hono route take turns in, back to back, so a neighbour's
+     * load on the shared machine falls on both alike.
+     */
+    BENCH_ROUNDS: positiveInt(4),
     /** CPU profiles of goods-service and the bare Hono process over their phase (1 ms sampling). */
     BENCH_PROFILE: bool(true),
     /** Hot goods reserved at once, round robin, in the phase on a Redis Cluster. */
@@ -243,7 +248,8 @@ async function httpPhase(
     hotGoods: 1,
     profiled: true,
   },
-): Promise<{ result: PhaseResult } & PhaseCost> {
+  beside?: BareHono,
+): Promise<{ result: PhaseResult; rounds: LoadResults[] } & PhaseCost> {
   const issuer = await startTestIssuer()
   const inspector = target.profiled ? await inspectorEnv() : { env: {}, port: undefined }
   const service = await spawnService(goodsEntry, {
@@ -292,9 +298,18 @@ async function httpPhase(
       ? { goodsService: childRunning(goodsEntry), redis: infraPid('redis'), mariadb: infraPid('mariadb') }
       : {}
     const inspected: Record<string, number> = inspector.port === undefined ? {} : { goods: inspector.port }
-    const stretch = await measuredStretch('stock-http', pids, inspected, () =>
-      reservationLoad(service.internalUrl, goodsIds, total),
-    )
+    // With the bare Hono route beside it, the two take turns in rounds of an equal share each.
+    const rounds = beside ? settings.BENCH_ROUNDS : 1
+    const parts: LoadResults[] = []
+    await beside?.startMeasuring()
+    const stretch = await measuredStretch('stock-http', pids, inspected, async () => {
+      for (let round = 0; round < rounds; round += 1) {
+        parts.push(await reservationLoad(service.internalUrl, goodsIds, shareOf(total, rounds, round)))
+        await beside?.round(shareOf(total, rounds, round))
+      }
+      await beside?.stopMeasuring()
+      return mergeResults(parts)
+    })
     const run = attemptsOf(stretch.results)
     showErrors(run)
 
@@ -308,28 +323,75 @@ async function httpPhase(
     }
     oversold += Math.abs(stock - reserved - available)
     say(`${target.label}: waiting for the write-behind to bring MySQL level with Redis`)
-    await eventually(
-      async () =>
-        Number(await scalar(mysql, 'SELECT COUNT(*) AS n FROM stock_ledger WHERE goods_id IN (?)', [goodsIds])) ===
-        reserved
-          ? true
-          : undefined,
-      60_000,
-      'the ledger in MySQL',
-    )
-    for (const goodsId of goodsIds) {
-      const onHand = Number(await scalar(mysql, 'SELECT stock_on_hand FROM goods WHERE id = ?', [goodsId]))
-      const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
-      if (onHand !== left) throw new Error(`goods ${goodsId}: MySQL on-hand ${onHand} differs from Redis ${left}`)
+    const writeBehind = await writeBehindLevel(mysql, redis, prefix, goodsIds, reserved)
+    if (writeBehind !== 'level') {
+      say(`${target.label}: ${writeBehind}`)
+      process.exitCode = 1
     }
     return {
-      result: phaseResult(target.label, stock, run, oversold),
+      result: { ...phaseResult(target.label, stock, run, oversold), writeBehind },
+      rounds: parts,
       cpuSeconds: stretch.cpuSeconds,
       profile: stretch.profile,
     }
   } finally {
     await service.stop('SIGTERM')
     await issuer.close()
+  }
+}
+
+/** 'level' once MySQL holds every reservation's ledger row and the same on-hand count as Redis; else what differs. */
+async function writeBehindLevel(
+  mysql: Sequelize,
+  redis: Redis,
+  prefix: string,
+  goodsIds: readonly string[],
+  reserved: number,
+): Promise<string> {
+  const ledgerRows = () =>
+    scalar<number>(mysql, 'SELECT COUNT(*) AS n FROM stock_ledger WHERE goods_id IN (?)', [goodsIds]).then(Number)
+  try {
+    await eventually(async () => ((await ledgerRows()) === reserved ? true : undefined), 60_000, 'the ledger in MySQL')
+  } catch {
+    return `the write-behind did not catch up in 60 s: ${await ledgerRows()} ledger rows in MySQL for ${reserved} reservations`
+  }
+  for (const goodsId of goodsIds) {
+    const onHand = Number(await scalar(mysql, 'SELECT stock_on_hand FROM goods WHERE id = ?', [goodsId]))
+    const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
+    if (onHand !== left) return `goods ${goodsId}: MySQL on-hand ${onHand} differs from Redis ${left}`
+  }
+  return 'level'
+}
+
+/** A phase that could not run: no attempts, no figures. */
+const emptyPhase = (label: string): PhaseResult => ({
+  label,
+  attempts: 0,
+  reserved: 0,
+  soldOut: 0,
+  errors: 0,
+  seconds: 0,
+  attemptsPerSecond: 0,
+  reservedPerSecond: 0,
+  p50Ms: 0,
+  p99Ms: 0,
+  stock: 0,
+  oversold: 0,
+})
+
+/** Round `round` of `rounds`' share of `total`. */
+const shareOf = (total: number, rounds: number, round: number) =>
+  Math.floor(total / rounds) + (round < total % rounds ? 1 : 0)
+
+/** Rounds of one target as one run: their records together, their times and CPU added. */
+function mergeResults(parts: readonly LoadResults[]): LoadResults {
+  return {
+    intendedAt: parts.flatMap((part) => part.intendedAt),
+    latencyMs: parts.flatMap((part) => part.latencyMs),
+    status: parts.flatMap((part) => part.status),
+    kept: parts.flatMap((part) => part.kept),
+    cpuMicros: parts.reduce((sum, part) => sum + part.cpuMicros, 0),
+    seconds: parts.reduce((sum, part) => sum + part.seconds, 0),
   }
 }
 
@@ -535,33 +597,57 @@ async function clusterPhase(
 
 const bareEntry = join(repoRoot, 'hack/bench/bare-hono.ts')
 
+/** The bare Hono process, started and warmed up, measured in rounds between goods-service's. */
+interface BareHono {
+  startMeasuring(): Promise<void>
+  round(total: number): Promise<void>
+  /** Ends its CPU meter and profile at the last round, before any wait that follows. */
+  stopMeasuring(): Promise<void>
+  finish(): { result: PhaseResult; rounds: LoadResults[] } & PhaseCost
+  stop(): Promise<void>
+}
+
 /**
  * (d) The framework ceiling: the same requests, from the same generator at the same concurrency,
  * to a bare Hono route that parses the JSON body and answers a fixed JSON body.
  */
-async function bareHonoPhase(): Promise<{ result: PhaseResult } & PhaseCost> {
+async function startBareHono(): Promise<BareHono> {
   const inspector = await inspectorEnv()
   const server: ServiceProcess = await spawnService(bareEntry, inspector.env)
   try {
     await waitUntilReady(server, 30_000)
-    const total = settings.BENCH_HTTP_REQUESTS
-    const warmUp = Math.ceil(total / 10)
+    const warmUp = Math.ceil(settings.BENCH_HTTP_REQUESTS / 10)
     say(`bare Hono: warming up with ${warmUp} requests`)
     await reservationLoad(server.url, ['bench-goods'], warmUp)
-    say(`bare Hono: ${total} requests from ${settings.BENCH_HTTP_CLIENTS} clients`)
-    const inspected: Record<string, number> = inspector.port === undefined ? {} : { bareHono: inspector.port }
-    const stretch = await measuredStretch('stock-bare-hono', { bareHono: childRunning(bareEntry) }, inspected, () =>
-      reservationLoad(server.url, ['bench-goods'], total),
-    )
-    const run = attemptsOf(stretch.results)
-    showErrors(run)
-    return {
-      result: phaseResult('bare Hono route (framework ceiling)', 0, run, 0),
-      cpuSeconds: stretch.cpuSeconds,
-      profile: stretch.profile,
-    }
-  } finally {
+  } catch (error) {
     await server.stop('SIGTERM')
+    throw error
+  }
+  const parts: LoadResults[] = []
+  let meter: ReturnType<typeof cpuMeter> | undefined
+  let stopProfile: (() => Promise<ProfileFigures>) | undefined
+  let cost: PhaseCost = { cpuSeconds: {}, profile: undefined }
+  return {
+    async startMeasuring() {
+      if (inspector.port !== undefined)
+        stopProfile = await profileServices({ bareHono: inspector.port }, 'stock-bare-hono')
+      meter = cpuMeter({ bareHono: childRunning(bareEntry) })
+    },
+    async round(total) {
+      parts.push(await reservationLoad(server.url, ['bench-goods'], total))
+    },
+    async stopMeasuring() {
+      const cpuMicros = parts.reduce((sum, part) => sum + part.cpuMicros, 0)
+      cost = { cpuSeconds: meter?.({ loadGenerator: cpuMicros / 1e6 }) ?? {}, profile: await stopProfile?.() }
+    },
+    finish() {
+      const run = attemptsOf(mergeResults(parts))
+      showErrors(run)
+      return { result: phaseResult('bare Hono route (framework ceiling)', 0, run, 0), rounds: parts, ...cost }
+    },
+    stop: async () => {
+      await server.stop('SIGTERM')
+    },
   }
 }
 
@@ -588,11 +674,18 @@ async function main(): Promise<void> {
     const redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?'
     const mariadbVersion = String(await scalar(admin, 'SELECT VERSION() AS v'))
 
-    const httpRun = await httpPhase(database, prefix, mysql, redis)
+    const bareHono = await startBareHono()
+    let httpRun: Awaited<ReturnType<typeof httpPhase>>
+    let bareRun: ReturnType<BareHono['finish']>
+    try {
+      httpRun = await httpPhase(database, prefix, mysql, redis, undefined, bareHono)
+      bareRun = bareHono.finish()
+    } finally {
+      await bareHono.stop()
+    }
     const http = httpRun.result
-    say(`HTTP: ${Math.round(http.attemptsPerSecond)} attempts/s, p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`)
-    const bareRun = await bareHonoPhase()
     const bare = bareRun.result
+    say(`HTTP: ${Math.round(http.attemptsPerSecond)} attempts/s, p50 ${http.p50Ms} ms, p99 ${http.p99Ms} ms`)
     say(`bare Hono: ${Math.round(bare.attemptsPerSecond)} requests/s, p50 ${bare.p50Ms} ms, p99 ${bare.p99Ms} ms`)
     const ceilingStore = createStockStore(redis, { prefix: `${prefix}_lua`, holdMs: 600_000, retentionMs: 600_000 })
     let ceiling: PhaseResult
@@ -608,11 +701,23 @@ async function main(): Promise<void> {
     say(
       `MySQL row lock: ${Math.round(rowLock.attemptsPerSecond)} tx/s, p50 ${rowLock.p50Ms} ms, p99 ${rowLock.p99Ms} ms`,
     )
-    const onCluster = await clusterPhase(admin, connect, `${database}_cluster`, prefix)
+    // A cluster that cannot start (or a layout that cannot run on one) costs this phase, not the report.
+    const onCluster = await clusterPhase(admin, connect, `${database}_cluster`, prefix).catch(
+      (error: unknown): PhaseResult => {
+        say(`HTTP on a Redis Cluster failed: ${error instanceof Error ? error.message : String(error)}`)
+        process.exitCode = 1
+        return { ...emptyPhase('HTTP on a Redis Cluster'), writeBehind: `failed: ${String(error)}` }
+      },
+    )
     say(
       `HTTP on a Redis Cluster: ${Math.round(onCluster.attemptsPerSecond)} attempts/s, p50 ${onCluster.p50Ms} ms, p99 ${onCluster.p99Ms} ms`,
     )
 
+    // Each round's pair back to back: how far the neighbours' load moved the ratio.
+    const httpVsBareHonoByRound = httpRun.rounds.map((part, index) => {
+      const bareRound = bareRun.rounds[index]
+      return bareRound ? round(part.status.length / part.seconds / (bareRound.status.length / bareRound.seconds), 3) : 0
+    })
     const ratios = {
       httpVsBareHono: round(http.attemptsPerSecond / bare.attemptsPerSecond, 3),
       httpVsLuaCeiling: round(http.attemptsPerSecond / ceiling.attemptsPerSecond, 3),
@@ -663,6 +768,7 @@ async function main(): Promise<void> {
           'Every phase offers more attempts than stock (stock = 75% of attempts); "oversold" counts units handed out beyond it, and must be 0.',
           'HTTP: goods-service as its own process, POST /internal/reservations over keep-alive HTTP; after the run the write-behind drains and MySQL must equal Redis.',
           'Bare Hono: a Hono app on @hono/node-server alone in its process (hack/bench/bare-hono.ts) whose POST route parses the same small JSON body and answers a fixed JSON body with 201: what HTTP on Node can do here, the bar for the reservation route (httpVsBareHono ≥ 0.7). Same generator, same requests, same concurrency. Its "reserved" column counts 201 answers; it has no stock.',
+          `The HTTP phase and the bare Hono route take turns in ${settings.BENCH_ROUNDS} rounds (BENCH_ROUNDS) of an equal share of the requests, back to back, so load from neighbours on the shared machine falls on both alike; the ratio of each round's pair: ${httpVsBareHonoByRound.join(', ')}. The HTTP phase's wall time and CPU figures span the bare rounds too (goods-service idles in them).`,
           `Load generator: undici keep-alive pools in worker threads of the bench process (load.ts), not redis-benchmark or wrk: every request needs a fresh reservation id, which a template fills in per request; its CPU is counted from the threads' own clocks. Goal met: ${goals.httpVsBareHono.met}.`,
           'Ceiling: redis-benchmark calling the reservation script by EVALSHA, no HTTP and no Node in the path.',
           'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
@@ -684,6 +790,7 @@ async function main(): Promise<void> {
       p50Ms: phase.p50Ms,
       p99Ms: phase.p99Ms,
       oversold: phase.oversold,
+      ...(phase.writeBehind === undefined ? {} : { writeBehind: phase.writeBehind }),
     })
     process.stdout.write(
       `${JSON.stringify({
@@ -694,6 +801,7 @@ async function main(): Promise<void> {
         httpCluster: { ...figures(onCluster), hotGoods: settings.BENCH_CLUSTER_HOT_GOODS },
         bareHono: figures(bare),
         ratios,
+        httpVsBareHonoByRound,
         goals,
         cpuSeconds,
         profiles: {
