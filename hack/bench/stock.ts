@@ -774,6 +774,7 @@ async function main(): Promise<void> {
           'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
           `Redis Cluster: the HTTP phase again with goods-service on a three-primary Redis Cluster (REDIS_CLUSTER_NODES) and ${settings.BENCH_CLUSTER_HOT_GOODS} hot goods reserved at once, round robin; one stock namespace is one slot, so one primary serves all of them.`,
           'All processes (load generators, service, Redis, MariaDB) share the same machine, so the numbers are relative, not absolute.',
+          'CPU seconds per process come from /proc/<pid>/stat over the measured stretch; MariaDB, Kafka and Redis are the shared local servers, so theirs include anything else that used them meanwhile; machineBusyCores is the whole machine (/proc/stat).',
           "Profiles: V8's sampling profiler (1 ms) attached over the inspector for the measured stretch of the HTTP and bare Hono phases (BENCH_PROFILE=false turns it off); CPU seconds come from /proc/<pid>/stat over the same stretch.",
         ],
       }) + profileSections.join('\n'),
