@@ -214,12 +214,15 @@ for (const target of stockRedisTargets) {
         LOG_LEVEL: 'warn',
       }
       const first = await spawnService(workerEntry, env)
-      await eventually(
-        async () => ((await appliedIds(goodsIds)).length >= ids.length / 4 ? true : undefined),
-        60_000,
-        'a quarter of the ledger applied',
-      )
-      assert.equal(await first.stop('SIGKILL'), null)
+      try {
+        await eventually(
+          async () => ((await appliedIds(goodsIds)).length >= ids.length / 4 ? true : undefined),
+          30_000,
+          'a quarter of the ledger applied',
+        )
+      } finally {
+        assert.equal(await first.stop('SIGKILL'), null)
+      }
       assert.ok((await appliedIds(goodsIds)).length < ids.length, 'the first writer should not have finished')
 
       const second = await spawnService(workerEntry, env)
