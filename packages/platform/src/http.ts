@@ -1,13 +1,13 @@
-import type { IncomingMessage } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { WebSocketServerLike } from '@hono/node-server'
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { Context, Hono } from 'hono'
+import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
-import { requestId } from 'hono/request-id'
 import { routePath } from 'hono/route'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { Registry } from 'prom-client'
+import type { Histogram, Registry } from 'prom-client'
 import type { Logger } from './logger.ts'
 import { httpDurationHistogram } from './metrics.ts'
 import { answerInvalidInput, Problem, problemResponse } from './problem.ts'
@@ -147,41 +147,113 @@ const notFound = (method: string, path: string) =>
 
 /** Request ids, trace context, request metrics, the body cap, and problem+json for every error. */
 function baseApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
-  const { logger } = options
-  const duration = httpDurationHistogram(options.metrics)
   const app = new OpenAPIHono<AppEnv>({ defaultHook: answerInvalidInput })
-
-  // A caller's id is kept only when it is short and plain; anything else is replaced, so logs
-  // and headers never carry what a caller smuggled in.
-  app.use(requestId())
-  app.use(async (c, next) => {
-    const { traceparent, traceId } = continueTrace(c.req.header('traceparent'))
-    c.set('traceparent', traceparent)
-    c.set('logger', logger.child({ requestId: c.var.requestId, traceId }))
-    const stop = duration.startTimer()
-    await next()
-    // Problem answers are new Responses; the id goes on every answer, whoever built it.
-    c.header('x-request-id', c.var.requestId)
-    stop({ method: c.req.method, route: routePath(c), status: String(c.res.status) })
-  })
-
-  const limit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES
-  app.use(
-    bodyLimit({
-      maxSize: limit,
-      onError: () => {
-        throw new Problem({
-          status: 413,
-          code: 'PAYLOAD_TOO_LARGE',
-          detail: `the request body is larger than ${limit} bytes`,
-        })
-      },
-    }),
-  )
-
+  app.use(requestContext(options.logger, requestDurations(httpDurationHistogram(options.metrics))))
+  app.use(bodyCap(options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES))
   app.notFound((c) => notFound(c.req.method, c.req.path))
   app.onError((error, c) => renderError(error, c))
   return app
+}
+
+/** What `@hono/node-server` passes to the app beside the request. */
+interface NodeBindings {
+  readonly incoming?: IncomingMessage
+  readonly outgoing?: ServerResponse
+}
+
+const nodeBindingsOf = (c: Context): NodeBindings => (c.env as NodeBindings | undefined) ?? {}
+
+// A caller's id is kept only when it is short and plain; anything else is replaced, so logs and
+// headers never carry what a caller smuggled in.
+const PLAIN_REQUEST_ID = /^[\w\-=]{1,255}$/
+
+/**
+ * The request id, the trace context, the request's logger and its duration metric. The id goes
+ * on every answer, whoever built it: over a real listener it is set on the outgoing message,
+ * which keeps its headers when the answer is written, so the answer itself is never rebuilt.
+ */
+function requestContext(logger: Logger, observe: ObserveDuration): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now()
+    const given = c.req.header('x-request-id')
+    const requestId = given && PLAIN_REQUEST_ID.test(given) ? given : randomUUID()
+    const { traceparent, traceId } = continueTrace(c.req.header('traceparent'))
+    c.set('requestId', requestId)
+    c.set('traceparent', traceparent)
+    c.set('logger', lazyChild(logger, { requestId, traceId }))
+    const { outgoing } = nodeBindingsOf(c)
+    const onOutgoing = outgoing !== undefined && typeof outgoing.setHeader === 'function' && !outgoing.headersSent
+    if (onOutgoing) outgoing.setHeader('x-request-id', requestId)
+    await next()
+    if (!onOutgoing) c.header('x-request-id', requestId)
+    observe(c.req.method, routePath(c), c.res.status, (performance.now() - started) / 1000)
+  }
+}
+
+/**
+ * A child logger with the request's fields, made on its first use: most requests log nothing,
+ * and a pino child serialises its fields when it is made.
+ */
+function lazyChild(logger: Logger, fields: Record<string, string>): Logger {
+  let child: Logger | undefined
+  const target = () => {
+    child ??= logger.child(fields)
+    return child
+  }
+  return new Proxy({} as Logger, {
+    get(_, property) {
+      const value = Reflect.get(target(), property)
+      return typeof value === 'function' ? value.bind(target()) : value
+    },
+    set: (_, property, value) => Reflect.set(target(), property, value),
+    has: (_, property) => Reflect.has(target(), property),
+  })
+}
+
+type ObserveDuration = (method: string, route: string, status: number, seconds: number) => void
+
+/** Records into the histogram, reusing one labels object per method, route and status. */
+function requestDurations(histogram: Histogram<'method' | 'route' | 'status'>): ObserveDuration {
+  const labelSets = new Map<string, { method: string; route: string; status: string }>()
+  return (method, route, status, seconds) => {
+    const key = `${method} ${status} ${route}`
+    let labels = labelSets.get(key)
+    if (!labels) {
+      labels = { method, route, status: String(status) }
+      labelSets.set(key, labels)
+    }
+    histogram.observe(labels, seconds)
+  }
+}
+
+/**
+ * Refuses bodies over `limit` bytes with 413. Over HTTP/1.1 a body has a declared length or is
+ * chunked: a declared one is judged by its header alone, a request with neither has no body,
+ * and the body is never touched here. Chunked bodies (and requests not from a listener) are
+ * counted as they stream, by Hono's `bodyLimit`.
+ */
+function bodyCap(limit: number): MiddlewareHandler<AppEnv> {
+  const tooLarge = () =>
+    new Problem({
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+      detail: `the request body is larger than ${limit} bytes`,
+    })
+  const streamed = bodyLimit({
+    maxSize: limit,
+    onError: () => {
+      throw tooLarge()
+    },
+  })
+  return async (c, next) => {
+    const { incoming } = nodeBindingsOf(c)
+    if (incoming?.httpVersionMajor !== 1 || incoming.headers['transfer-encoding'] !== undefined) {
+      return streamed(c, next)
+    }
+    const declared = incoming.headers['content-length']
+    if (declared !== undefined && Number(declared) > limit) throw tooLarge()
+    await next()
+  }
 }
 
 /**
@@ -192,7 +264,7 @@ function baseApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
 export function renderError(error: Error, c: Context<AppEnv>, unexpected = internalFailure): Response {
   if (error instanceof Problem) return problemResponse(error, c.req.path)
   if (error instanceof HTTPException) return problemResponse(rejection(error), c.req.path)
-  c.var.logger?.error({ err: error, path: c.req.path }, 'unhandled error')
+  c.get('logger')?.error({ err: error, path: c.req.path }, 'unhandled error')
   return problemResponse(unexpected(), c.req.path)
 }
 

@@ -205,3 +205,77 @@ describe('public and internal routes', () => {
     assert.equal(createServiceApps(options, { publicRoutes: routes.publicRoutes }).internalApp, undefined)
   })
 })
+
+describe('over a real listener', () => {
+  async function listening(bodyLimitBytes = 1024) {
+    const { serve } = await import('@hono/node-server')
+    const app = buildApp({ bodyLimitBytes })
+    const server = await new Promise<import('node:http').Server>((resolve) => {
+      const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () =>
+        resolve(started as import('node:http').Server),
+      ) as import('node:http').Server
+    })
+    const { port } = server.address() as import('node:net').AddressInfo
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    }
+  }
+
+  test('every answer carries the request id, whoever built it: a handler, a problem, an unknown route, a refused body', async () => {
+    const { url, close } = await listening()
+    try {
+      const json = { 'content-type': 'application/json' }
+      const answers = {
+        created: await fetch(`${url}/api/items`, { method: 'POST', headers: json, body: '{"name":"a","quantity":1}' }),
+        problem: await fetch(`${url}/api/items/taken`, { method: 'POST' }),
+        invalid: await fetch(`${url}/api/items`, { method: 'POST', headers: json, body: '{"name":""}' }),
+        unknown: await fetch(`${url}/nowhere`),
+        failed: await fetch(`${url}/api/items/boom`),
+        tooLarge: await fetch(`${url}/api/items`, { method: 'POST', headers: json, body: 'x'.repeat(2048) }),
+      }
+      const statuses = Object.fromEntries(Object.entries(answers).map(([name, answer]) => [name, answer.status]))
+      assert.deepEqual(statuses, { created: 201, problem: 409, invalid: 400, unknown: 404, failed: 500, tooLarge: 413 })
+      for (const [name, answer] of Object.entries(answers)) {
+        assert.match(answer.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `${name} has no request id`)
+        assert.equal(answer.headers.get('x-request-id')?.includes(','), false, `${name} has the id twice`)
+      }
+      const given = await fetch(`${url}/healthz`, { headers: { 'x-request-id': 'req-7' } })
+      assert.equal(given.headers.get('x-request-id'), 'req-7')
+    } finally {
+      await close()
+    }
+  })
+
+  test('a chunked body over the limit is a 413 problem, and one within it reaches the route', async () => {
+    const { request } = await import('node:http')
+    const { url, close } = await listening()
+    const send = (chunks: string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const outgoing = request(
+          `${url}/api/items`,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+          (answer) => {
+            let body = ''
+            answer.on('data', (chunk: Buffer) => {
+              body += chunk
+            })
+            answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body }))
+          },
+        )
+        outgoing.on('error', reject)
+        for (const chunk of chunks) outgoing.write(chunk)
+        outgoing.end()
+      })
+    try {
+      const big = await send(['{"name":"', 'x'.repeat(600), 'x'.repeat(600), '","quantity":1}'])
+      assert.equal(big.status, 413)
+      assert.equal((JSON.parse(big.body) as { code: string }).code, 'PAYLOAD_TOO_LARGE')
+      const small = await send(['{"name":"sm', 'all","quantity":1}'])
+      assert.equal(small.status, 201)
+      assert.deepEqual(JSON.parse(small.body), { name: 'small', quantity: 1 })
+    } finally {
+      await close()
+    }
+  })
+})
