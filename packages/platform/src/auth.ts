@@ -28,6 +28,13 @@ interface TokenVerifierCommonOptions {
   readonly issuer: string
   readonly audience: string
   readonly clockToleranceSeconds?: number
+  /**
+   * How long a verified token is answered from memory (default 60 s; never past its expiry), so
+   * a caller's every request does not check the signature again. 0 checks every time.
+   */
+  readonly verifiedTokenTtlMs?: number
+  /** How many verified tokens are remembered at most (default 10,000; the oldest go first). */
+  readonly verifiedTokenLimit?: number
 }
 
 /**
@@ -65,8 +72,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           cacheMaxAge: 10 * 60_000,
           timeoutDuration: 3_000,
         })
+  const remembered = verifiedTokens(options.verifiedTokenTtlMs ?? 60_000, options.verifiedTokenLimit ?? 10_000)
   return {
     async verify(token) {
+      const known = remembered.get(token)
+      if (known) return known
       let payload: JWTPayload
       try {
         ;({ payload } = await jwtVerify(token, keys, {
@@ -88,7 +98,34 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           code: 'TOKEN_INVALID',
           detail: 'the access token lacks a subject or a known role',
         })
-      return { id: claims.data.sub, role: claims.data.role, token }
+      const caller: Caller = { id: claims.data.sub, role: claims.data.role, token }
+      remembered.add(token, caller, (payload.exp as number) * 1000)
+      return caller
+    },
+  }
+}
+
+/**
+ * Tokens already verified, by their exact string: a hit is the same signed text, so it proves
+ * what it proved before, until its expiry (the clock tolerance is not stretched from memory) or
+ * `ttlMs`, whichever comes first; the ttl bounds how long a token of a retired key still passes.
+ */
+function verifiedTokens(ttlMs: number, limit: number) {
+  const entries = new Map<string, { readonly caller: Caller; readonly until: number }>()
+  return {
+    get(token: string): Caller | undefined {
+      const entry = entries.get(token)
+      if (!entry) return undefined
+      if (entry.until > Date.now()) return entry.caller
+      entries.delete(token)
+      return undefined
+    },
+    add(token: string, caller: Caller, expiresAtMs: number): void {
+      if (ttlMs <= 0) return
+      entries.delete(token)
+      entries.set(token, { caller, until: Math.min(expiresAtMs, Date.now() + ttlMs) })
+      // Maps keep insertion order: the first key is the one remembered longest ago.
+      while (entries.size > limit) entries.delete(entries.keys().next().value as string)
     },
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { Hono } from 'hono'
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
 import {
   type AuthedEnv,
   authenticate,
@@ -164,6 +165,37 @@ describe('verifying callers with the shared middleware', () => {
     await assert.rejects(verifier.verify('not-a-jwt'), (error: unknown) => {
       return error instanceof Problem && error.status === 401
     })
+  })
+})
+
+describe('remembering verified tokens', () => {
+  test('checks a token once while it is valid, never answers another or an expired token from memory', async () => {
+    const issuer = await startTestIssuer()
+    try {
+      const remote = createRemoteJWKSet(new URL(issuer.jwksUrl))
+      let lookups = 0
+      const keys: JWTVerifyGetKey = (header, token) => {
+        lookups += 1
+        return remote(header, token)
+      }
+      const verifier = createTokenVerifier({ keys, issuer: issuer.issuer, audience: issuer.audience })
+      const expiresAt = Math.floor(Date.now() / 1000) + 2
+      const buyer = await issuer.sign({ sub: 'buyer-1', role: 'BUYER' }, { expiresIn: expiresAt })
+      for (let call = 0; call < 3; call += 1) assert.equal((await verifier.verify(buyer)).id, 'buyer-1')
+      assert.equal(lookups, 1, 'a token already verified was checked again')
+
+      const seller = await issuer.sign({ sub: 'seller-1', role: 'SELLER' }, { expiresIn: expiresAt })
+      assert.deepEqual(await verifier.verify(seller), { id: 'seller-1', role: 'SELLER', token: seller })
+      const forged = `${buyer.slice(0, buyer.lastIndexOf('.') + 1)}${'A'.repeat(86)}`
+      await assert.rejects(verifier.verify(forged), (error: Problem) => error.code === 'TOKEN_INVALID')
+
+      await new Promise((resolve) => setTimeout(resolve, expiresAt * 1000 - Date.now() + 50))
+      const checksBefore = lookups
+      await verifier.verify(buyer).catch(() => undefined)
+      assert.equal(lookups, checksBefore + 1, 'an expired token was answered from memory')
+    } finally {
+      await issuer.close()
+    }
   })
 })
 
