@@ -20,6 +20,8 @@ export interface GoodsCallMetrics {
 export interface OrderMetrics {
   readonly transitions: Counter<'command' | 'outcome'>
   readonly placements: Counter<'outcome'>
+  /** Transactions that wrote placed orders: `batch` for several at once, `single` for one. */
+  readonly placementWrites: Counter<'kind'>
   readonly goodsCalls: GoodsCallMetrics
 }
 
@@ -36,6 +38,12 @@ export function createOrderMetrics(registry: Registry): OrderMetrics {
       name: 'orders_placed_total',
       help: 'Order placements, by outcome (created, replayed, refused, failed).',
       labelNames: ['outcome'],
+      registers,
+    }),
+    placementWrites: new Counter({
+      name: 'order_placement_write_transactions_total',
+      help: 'Committed transactions that wrote placed orders, by kind (batch: several orders, single: one).',
+      labelNames: ['kind'],
       registers,
     }),
     goodsCalls: goodsCallMetrics(registers),

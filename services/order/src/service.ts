@@ -109,6 +109,11 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       leaseMs: settings.IDEMPOTENCY_LEASE_MS,
       refusalTtlMs: settings.IDEMPOTENCY_REFUSAL_TTL_MS,
     },
+    placementBatches: {
+      lingerMs: settings.PLACEMENT_BATCH_LINGER_MS,
+      maxBatch: settings.PLACEMENT_BATCH_MAX,
+      maxInFlight: settings.PLACEMENT_BATCHES_IN_FLIGHT,
+    },
     logger,
     metrics: orderMetrics,
     ...(relay ? { afterCommit: relay.relay.wake } : {}),

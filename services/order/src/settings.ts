@@ -4,6 +4,7 @@ import {
   eventConsumerSettings,
   kafkaSettings,
   mysqlSettings,
+  nonNegativeInt,
   positiveInt,
   redisSettings,
   relaySettings,
@@ -54,6 +55,15 @@ export const settingsSchema = z.object({
    * and takes the key over only after this (its holder died).
    */
   IDEMPOTENCY_LEASE_MS: positiveInt(30_000),
+  /**
+   * Placements that reach their write within this long share one transaction (group commit);
+   * 0 writes each placement in a transaction of its own.
+   */
+  PLACEMENT_BATCH_LINGER_MS: nonNegativeInt(2),
+  /** Placements written in one transaction at most. */
+  PLACEMENT_BATCH_MAX: positiveInt(100),
+  /** Placement transactions open at once at most; placements arriving meanwhile form the next batch. */
+  PLACEMENT_BATCHES_IN_FLIGHT: positiveInt(2),
   /** How long a refused Idempotency-Key answers the same refusal again. */
   IDEMPOTENCY_REFUSAL_TTL_MS: positiveInt(MINUTE),
   /** Publish the outbox from this process; false when the relay runs on its own (`src/relay.ts`). */

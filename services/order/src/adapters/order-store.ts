@@ -34,6 +34,27 @@ export interface OrderPage {
   readonly lastId: string | null
 }
 
+/** The fields of a new order, in the order of {@link ORDER_INSERT_COLUMNS}. */
+const ORDER_INSERT_FIELDS = [
+  'id',
+  'buyerId',
+  'sellerId',
+  'goodsId',
+  'reservationId',
+  'idempotencyKey',
+  'quantity',
+  'unitPrice',
+  'totalAmount',
+  'state',
+  'version',
+  'placedAt',
+  'payBy',
+  'stateSince',
+] as const
+
+const ORDER_INSERT_COLUMNS =
+  'id, buyer_id, seller_id, goods_id, reservation_id, idempotency_key, quantity, unit_price, total_amount, state, version, placed_at, pay_by, state_since'
+
 /** Thrown by {@link OrderStore.insert} when the buyer already placed an order under that key. */
 export class DuplicateOrderError extends Error {
   override name = 'DuplicateOrderError'
@@ -65,6 +86,32 @@ export class OrderStore {
       )
     } catch (error) {
       if (error instanceof UniqueConstraintError) throw new DuplicateOrderError('an order with this key exists')
+      throw error
+    }
+  }
+
+  /**
+   * Inserts several new orders in one statement; DuplicateOrderError when any buyer already
+   * placed an order under its key (then none is inserted).
+   */
+  async insertMany(entries: readonly { order: Order; idempotencyKey: string }[], transaction: Transaction) {
+    if (entries.length === 0) return
+    const values: Record<string, unknown> = {}
+    const tuples = entries.map(({ order, idempotencyKey }, i) => {
+      const columns = { ...order, idempotencyKey }
+      for (const name of ORDER_INSERT_FIELDS) values[`${name}${i}`] = columns[name]
+      return `(${ORDER_INSERT_FIELDS.map((name) => `:${name}${i}`).join(', ')})`
+    })
+    try {
+      await changeRows(
+        this.#db,
+        `INSERT INTO orders (${ORDER_INSERT_COLUMNS}) VALUES ${tuples.join(', ')}`,
+        values,
+        transaction,
+      )
+    } catch (error) {
+      if (error instanceof UniqueConstraintError)
+        throw new DuplicateOrderError('an order with one of these keys exists')
       throw error
     }
   }

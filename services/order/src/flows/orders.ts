@@ -9,6 +9,7 @@ import type { Sequelize, Transaction } from 'sequelize'
 import type { GoodsClient } from '../adapters/goods-client.ts'
 import type { OrderPage, OrderStore } from '../adapters/order-store.ts'
 import type { PlacementStore } from '../adapters/placement-store.ts'
+import { createPlacementWriter } from '../adapters/placement-writer.ts'
 import {
   type Order,
   type OrderCommand,
@@ -71,11 +72,20 @@ export interface OrdersDeps {
   readonly placements: PlacementStore
   readonly goods: GoodsClient
   readonly placementRules: PlacementRules
+  /** Group commit of placements (see `placement-writer.ts`); without it each is written on its own. */
+  readonly placementBatches?: PlacementBatches
   readonly logger: Logger
   readonly metrics: OrderMetrics
   /** Runs after each commit that wrote events: wakes the outbox relay. */
   readonly afterCommit?: () => void
   readonly clock?: () => Date
+}
+
+export interface PlacementBatches {
+  /** How long the first placement of a batch waits for others; 0 writes each on its own. */
+  readonly lingerMs: number
+  readonly maxBatch: number
+  readonly maxInFlight: number
 }
 
 export function createOrders(deps: OrdersDeps): Orders {
@@ -134,15 +144,32 @@ export function createOrders(deps: OrdersDeps): Orders {
     return outcomes
   }
 
-  const place = createPlaceOrder({
+  const batches = deps.placementBatches ?? { lingerMs: 0, maxBatch: 1, maxInFlight: 1 }
+  const writePlacement = createPlacementWriter({
     sequelize,
+    store,
+    placements: deps.placements,
+    // One outbox insert, so the relay is woken once per transaction.
+    writeEvents: (transaction, writes) =>
+      appendToOutbox(
+        sequelize,
+        transaction,
+        TOPIC_ORDERS,
+        writes.flatMap(({ events, traceparent }) => toCloudEvents(events, traceparent)),
+        deps.afterCommit,
+      ),
+    ...batches,
+    transactions: deps.metrics.placementWrites,
+    logger,
+  })
+  const place = createPlaceOrder({
     store,
     placements: deps.placements,
     goods: deps.goods,
     rules: deps.placementRules,
     logger,
     placed: deps.metrics.placements,
-    writeEvents,
+    writePlacement,
     clock,
   })
 

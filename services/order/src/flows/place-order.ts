@@ -5,12 +5,12 @@
  */
 import { type Logger, notFound, Problem, unprocessable } from '@timedeal/platform'
 import type { Counter } from 'prom-client'
-import type { Sequelize, Transaction } from 'sequelize'
 import type { CallContext, GoodsClient, Reservation, ReservationRef } from '../adapters/goods-client.ts'
 import { DuplicateOrderError, type OrderStore } from '../adapters/order-store.ts'
 import type { PlacementStore } from '../adapters/placement-store.ts'
+import { LostClaimError, type WritePlacement } from '../adapters/placement-writer.ts'
 import { newOrderId } from '../domain/ids.ts'
-import { type Order, type OrderEvent, placeOrder } from '../domain/order-state.ts'
+import { type Order, placeOrder } from '../domain/order-state.ts'
 import { judgeClaim, newClaim, type PlacementClaim, type Refusal } from '../domain/placement.ts'
 
 export interface PlaceOrderRequest {
@@ -39,7 +39,6 @@ export interface PlacementRules {
 }
 
 export interface PlaceOrderDeps {
-  readonly sequelize: Sequelize
   readonly store: OrderStore
   readonly placements: PlacementStore
   readonly goods: GoodsClient
@@ -47,7 +46,12 @@ export interface PlaceOrderDeps {
   readonly logger: Logger
   /** Counts placements by outcome (created, replayed, refused, failed). */
   readonly placed: Counter<'outcome'>
-  readonly writeEvents: (transaction: Transaction, events: readonly OrderEvent[], traceparent?: string) => Promise<void>
+  /**
+   * Writes the order, settles its claim and adds its events to the outbox in one transaction
+   * (possibly shared with other placements); rejects with LostClaimError or DuplicateOrderError
+   * when the order is not its key's.
+   */
+  readonly writePlacement: WritePlacement
   readonly clock: () => Date
 }
 
@@ -81,15 +85,10 @@ const problemOfRefusal = (refusal: Refusal) =>
     extensions: { ...refusal.extensions },
   })
 
-/** The holder lost its key before it could write the order; the request looks at the key again. */
-class LostClaimError extends Error {
-  override name = 'LostClaimError'
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequest) => Promise<Placement> {
-  const { sequelize, store, placements, goods, rules, logger, clock, placed } = deps
+  const { store, placements, goods, rules, logger, clock, placed } = deps
 
   /** The order this key already placed, if it asked for the same thing. */
   async function replayOf(request: PlaceOrderRequest): Promise<Order | undefined> {
@@ -205,10 +204,12 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
       payBy: paymentDeadline(held, now),
     })
     try {
-      await sequelize.transaction(async (transaction) => {
-        await store.insert(order, request.idempotencyKey, transaction)
-        if (!(await placements.settle(claim, transaction))) throw new LostClaimError('the key was taken over')
-        await deps.writeEvents(transaction, events, request.traceparent)
+      await deps.writePlacement({
+        order,
+        idempotencyKey: request.idempotencyKey,
+        claim,
+        events,
+        traceparent: request.traceparent,
       })
     } catch (error) {
       await releaseQuietly(order, 'order-not-placed', request.context)
