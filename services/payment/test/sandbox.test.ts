@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
+import { selectRow } from '@timedeal/platform'
 import { createTestDatabase, type TestDatabase } from '@timedeal/platform/testing'
 import { migrations } from '../src/adapters/migrations.ts'
 import { classifyProviderFailure } from '../src/adapters/order-events.ts'
@@ -57,6 +58,38 @@ describe('the sandbox provider (its books in a real MariaDB)', () => {
       await sandbox.refund({ idempotencyKey: 'refund:a', chargeReference: 'x', amount: 1_000 }, never()),
       refund,
     )
+  })
+
+  test('charges made at once do not cost three statements each on the sandbox books, and a repeated key still gets its first answer', async () => {
+    const sandbox = sandboxWith()
+    const request = (index: number) => ({
+      idempotencyKey: `at-once:${index}`,
+      orderId: `at-once:${index}`,
+      amount: 1_000,
+    })
+    const first = await sandbox.charge({ ...request(0), amount: 1_013 }, never())
+    const statements: string[] = []
+    database.sequelize.addHook('afterQuery', 'count-ledger-statements', (_options, query) => {
+      const { sql } = query as { sql?: string }
+      if (sql?.includes('sandbox_charges')) statements.push(sql)
+    })
+    const requests = Array.from({ length: 20 }, (_, index) => request(index))
+    let answers: Awaited<ReturnType<SandboxProvider['charge']>>[]
+    try {
+      answers = await Promise.all([...requests, request(5)].map((each) => sandbox.charge(each, never())))
+    } finally {
+      database.sequelize.removeHook('afterQuery', 'count-ledger-statements')
+    }
+    assert.deepEqual(answers[0], first)
+    assert.ok(answers.slice(1, 20).every((answer) => answer.approved))
+    assert.deepEqual(answers[20], answers[5])
+    const counted = await selectRow<{ charges: number | string }>(
+      database.sequelize,
+      "SELECT COUNT(*) AS charges FROM sandbox_charges WHERE idempotency_key LIKE 'at-once:%'",
+    )
+    assert.equal(Number(counted?.charges), 20)
+    // One read of the keys, one write of the new ones, one re-read because a key came twice.
+    assert.equal(statements.length, 3, statements.join('\n'))
   })
 
   test('declines at the configured random rate, and keeps that answer for a retry', async () => {

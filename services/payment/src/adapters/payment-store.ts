@@ -66,7 +66,7 @@ export class PaymentStore {
       for (const column of columns) replacements[`${column}${index}`] = payment[column]
       return `(${columns.map((column) => `:${column}${index}`).join(', ')})`
     })
-    await changeRows(
+    const written = await changeRows(
       this.#db,
       `INSERT IGNORE INTO payments (id, order_id, buyer_id, amount, status, provider, provider_reference, failure_code,
          created_at, completed_at, failed_at, refunded_at, refund_reference)
@@ -74,7 +74,8 @@ export class PaymentStore {
       replacements,
       transaction,
     )
-    // Ids are fresh UUIDs: one that is there now was written by this statement.
+    if (written === payments.length) return new Set(payments.map((payment) => payment.id))
+    // Some order had a payment already. Ids are fresh UUIDs: one that is there now was written by this statement.
     const inserted = await selectRows<{ id: string }>(
       this.#db,
       'SELECT id FROM payments WHERE id IN (:ids)',

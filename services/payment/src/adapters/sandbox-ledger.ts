@@ -1,4 +1,4 @@
-import { changeRows, selectRow } from '@timedeal/platform'
+import { changeRows, selectRow, selectRows } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import { ProviderUnavailableError } from './provider.ts'
 
@@ -39,41 +39,120 @@ interface ChargeRow {
   settles_at: Date
 }
 
+/** The fields of a charge in the order of the columns they are written to. */
+const CHARGE_FIELDS = [
+  'idempotencyKey',
+  'orderId',
+  'amount',
+  'outcome',
+  'reference',
+  'declineCode',
+  'requestedAt',
+  'settlesAt',
+] as const satisfies readonly (keyof SandboxCharge)[]
+
+/** Keys read, or charges written, in one statement at most; larger bursts take several. */
+const MAX_ROWS_PER_STATEMENT = 500
+
+/**
+ * Gathers the calls made within one turn of the event loop and answers them with one call of
+ * `run`: the charges of a polled batch reach the sandbox together, and each costs a share of
+ * one statement instead of statements of its own.
+ */
+class Coalesced<In, Out> {
+  readonly #run: (inputs: readonly In[]) => Promise<Out[]>
+  #waiting: { input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = []
+
+  constructor(run: (inputs: readonly In[]) => Promise<Out[]>) {
+    this.#run = run
+  }
+
+  call(input: In): Promise<Out> {
+    return new Promise((resolve, reject) => {
+      // setImmediate runs after the timers and I/O of this turn, so calls woken together meet.
+      if (this.#waiting.length === 0) setImmediate(() => this.#flush())
+      this.#waiting.push({ input, resolve, reject })
+    })
+  }
+
+  #flush(): void {
+    const waiting = this.#waiting
+    this.#waiting = []
+    for (let start = 0; start < waiting.length; start += MAX_ROWS_PER_STATEMENT) {
+      const part = waiting.slice(start, start + MAX_ROWS_PER_STATEMENT)
+      this.#run(part.map((each) => each.input)).then(
+        (outs) => {
+          for (const [index, each] of part.entries()) each.resolve(outs[index] as Out)
+        },
+        (error) => {
+          for (const each of part) each.reject(error)
+        },
+      )
+    }
+  }
+}
+
 /**
  * The sandbox provider's books in MySQL (`sandbox_charges`, `sandbox_refunds`). Every write
  * commits on its own, as a real provider's would, whatever payment-service's transactions do.
- * The first write of a key wins; everyone after reads it back.
+ * The first write of a key wins; everyone after reads it back. Charge reads and writes made at
+ * once share statements: one read of all their keys, one multi-row write.
  */
 export class SandboxLedger {
   readonly #db: Sequelize
+  readonly #finds = new Coalesced((keys: readonly string[]) => this.#query(() => this.#selectCharges(keys)))
+  readonly #records = new Coalesced((charges: readonly SandboxCharge[]) =>
+    this.#query(() => this.#insertCharges(charges)),
+  )
 
   constructor(db: Sequelize) {
     this.#db = db
   }
 
-  async findCharge(idempotencyKey: string): Promise<SandboxCharge | undefined> {
-    const row = await this.#query(() =>
-      selectRow<ChargeRow>(this.#db, 'SELECT * FROM sandbox_charges WHERE idempotency_key = :idempotencyKey', {
-        idempotencyKey,
-      }),
-    )
-    return row ? toCharge(row) : undefined
+  findCharge(idempotencyKey: string): Promise<SandboxCharge | undefined> {
+    return this.#finds.call(idempotencyKey)
   }
 
   /** Records `charge` unless its key has an entry already; answers the entry that stands. */
-  async recordCharge(charge: SandboxCharge): Promise<SandboxCharge> {
-    await this.#query(() =>
-      changeRows(
-        this.#db,
-        `INSERT IGNORE INTO sandbox_charges
-           (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
-         VALUES (:idempotencyKey, :orderId, :amount, :outcome, :reference, :declineCode, :requestedAt, :settlesAt)`,
-        { ...charge },
-      ),
+  recordCharge(charge: SandboxCharge): Promise<SandboxCharge> {
+    return this.#records.call(charge)
+  }
+
+  async #selectCharges(keys: readonly string[]): Promise<(SandboxCharge | undefined)[]> {
+    const rows = await selectRows<ChargeRow>(
+      this.#db,
+      'SELECT * FROM sandbox_charges WHERE idempotency_key IN (:keys)',
+      {
+        keys: [...new Set(keys)],
+      },
     )
-    const standing = await this.findCharge(charge.idempotencyKey)
-    if (!standing) throw new ProviderUnavailableError(`the sandbox lost charge ${charge.idempotencyKey}`)
-    return standing
+    const found = new Map(rows.map((row) => [row.idempotency_key, toCharge(row)]))
+    return keys.map((key) => found.get(key))
+  }
+
+  /**
+   * One INSERT IGNORE for every charge; when it wrote them all, each stands as given (the
+   * primary key says nobody was first). Otherwise some key had an entry: the keys are read back.
+   */
+  async #insertCharges(charges: readonly SandboxCharge[]): Promise<SandboxCharge[]> {
+    const replacements: Record<string, unknown> = {}
+    const values = charges.map((charge, index) => {
+      for (const field of CHARGE_FIELDS) replacements[`${field}${index}`] = charge[field]
+      return `(${CHARGE_FIELDS.map((field) => `:${field}${index}`).join(', ')})`
+    })
+    const written = await changeRows(
+      this.#db,
+      `INSERT IGNORE INTO sandbox_charges
+         (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
+       VALUES ${values.join(', ')}`,
+      replacements,
+    )
+    if (written === charges.length) return [...charges]
+    const standing = await this.#selectCharges(charges.map((charge) => charge.idempotencyKey))
+    return standing.map((entry, index) => {
+      if (!entry) throw new ProviderUnavailableError(`the sandbox lost charge ${charges[index]?.idempotencyKey}`)
+      return entry
+    })
   }
 
   /** Puts `charge` in place of the key's ended outage, unless it was decided already; answers the entry that stands. */
