@@ -89,9 +89,6 @@ const settings = loadSettingsOrExit(
   }),
 )
 
-/** The keys a goods shares with others of its namespace (or, in a sharded layout, of its shard). */
-type ShardKeys = Pick<StockStore['keys'], 'expiries' | 'ledger' | 'reservationGoods'>
-
 /** Every phase offers more attempts than it has stock: three of four can succeed. */
 const STOCK_SHARE = 0.75
 const SECRET = 'bench-internal-secret-value'
@@ -412,9 +409,8 @@ async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseRe
   })
   const sha = String(await redis.script('LOAD', reserveScript.lua))
   const keys = store.keys
-  // Where the layout splits a namespace into shards, the goods' shard holds its ledger, expiry
-  // index and reservation lookup; a layout without shards keeps them namespace-wide.
-  const shard = (keys as Partial<Record<'shardOf', (goodsId: string) => ShardKeys>>).shardOf?.(goodsId) ?? keys
+  // The goods' shard holds its ledger, expiry index and reservation lookup.
+  const shard = keys.shardOf(goodsId)
   // redis-benchmark fills each __rand_int__ with its own random number, so the record, lookup and
   // argument ids differ from one another: every call still does a reservation's reads and writes.
   const command = [

@@ -43,12 +43,6 @@ export interface StockKeys {
   sale(goodsId: string): string
   holders(goodsId: string): string
   reservation(goodsId: string, reservationId: string): string
-  /** @deprecated Shard 0's expiry index, kept for callers written before sharding: use `shardOf(goods).expiries`. */
-  readonly expiries: string
-  /** @deprecated Shard 0's ledger, kept for callers written before sharding: use `shardOf(goods).ledger` or `ledgers`. */
-  readonly ledger: string
-  /** @deprecated Shard 0's lookup, kept for callers written before sharding: use `shardOf(goods).reservationGoods`. */
-  reservationGoods(reservationId: string): string
 }
 
 export const DEFAULT_STOCK_PREFIX = 'stock'
@@ -92,7 +86,6 @@ export function stockKeys(prefix: string = DEFAULT_STOCK_PREFIX, shards: number 
     if (!GOODS_ID.test(goodsId)) throw new Error(`goods id ${JSON.stringify(goodsId)} must match ${GOODS_ID}`)
     return `${prefix}:{${prefix}/${shardIndexOf(goodsId, shards)}}:goods/${goodsId}`
   }
-  const first = all[0] as ShardKeys
   return {
     prefix,
     shards: all,
@@ -102,9 +95,6 @@ export function stockKeys(prefix: string = DEFAULT_STOCK_PREFIX, shards: number 
     sale: (goodsId) => `${goods(goodsId)}/sale`,
     holders: (goodsId) => `${goods(goodsId)}/holders`,
     reservation: (goodsId, reservationId) => `${goods(goodsId)}/reservation/${reservationId}`,
-    expiries: first.expiries,
-    ledger: first.ledger,
-    reservationGoods: first.reservationGoods,
   }
 }
 
