@@ -61,7 +61,7 @@ class BatchConflictError extends Error {
 const isDeadlock = (error: unknown) =>
   error instanceof DatabaseError && (error.parent as { code?: string }).code === 'ER_LOCK_DEADLOCK'
 
-const mayBeOnePlacements = (error: unknown) =>
+const couldBeOnePlacementsFault = (error: unknown) =>
   error instanceof BatchConflictError || error instanceof DuplicateOrderError || isDeadlock(error)
 
 export function createPlacementWriter(options: PlacementWriterOptions): WritePlacement {
@@ -115,7 +115,7 @@ export function createPlacementWriter(options: PlacementWriterOptions): WritePla
       try {
         await writeBatch(batch.map(({ write }) => write))
       } catch (error) {
-        if (!mayBeOnePlacements(error)) throw error
+        if (!couldBeOnePlacementsFault(error)) throw error
         options.logger.info({ size: batch.length, err: error }, 'a batch of placements failed; writing them one by one')
         await settleEach(batch)
         return
