@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import type { Logger } from './logger.ts'
 
@@ -80,13 +81,30 @@ export interface LuaScript {
   readonly lua: string
 }
 
+/** A script as a client calls it: by SHA once Redis has its source. */
+interface DefinedScript {
+  readonly sha: string
+  readonly lua: string
+  /** Set once the source was sent on this client; a NOSCRIPT answer clears it. */
+  loaded: boolean
+}
+
+const definedScripts = new WeakMap<object, Map<string, DefinedScript>>()
+
 /**
- * Registers scripts as ioredis commands: the source is sent once per connection, then every
- * call is EVALSHA; if Redis forgot the script (restart, SCRIPT FLUSH) it is sent again.
+ * Registers scripts on a client: the first call sends the source (EVAL, which also caches it in
+ * Redis), every later call is EVALSHA; if Redis forgot the script (restart, SCRIPT FLUSH, another
+ * cluster node) the call is sent again with the source. Plain EVALSHA commands, unlike ioredis'
+ * own script commands, stay by SHA inside a pipeline too.
  */
 export function defineScripts<Names extends string>(redis: Redis, scripts: Record<Names, LuaScript>): void {
+  let defined = definedScripts.get(redis)
+  if (!defined) {
+    defined = new Map()
+    definedScripts.set(redis, defined)
+  }
   for (const [name, script] of Object.entries<LuaScript>(scripts)) {
-    redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua })
+    defined.set(name, { sha: createHash('sha1').update(script.lua).digest('hex'), lua: script.lua, loaded: false })
   }
 }
 
@@ -97,7 +115,15 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  const command = (redis as unknown as Record<string, unknown>)[name]
-  if (typeof command !== 'function') throw new Error(`Redis script ${name} is not defined on this client`)
-  return (command as (...values: (string | number)[]) => Promise<unknown>).call(redis, ...keys, ...args)
+  const script = definedScripts.get(redis)?.get(name)
+  if (!script) throw new Error(`Redis script ${name} is not defined on this client`)
+  const withSource = () => {
+    script.loaded = true
+    return redis.eval(script.lua, keys.length, ...keys, ...args)
+  }
+  if (!script.loaded) return withSource()
+  return redis.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+    return withSource()
+  })
 }
