@@ -171,7 +171,13 @@ function connectors(
       open = once(async () => {
         const url = String(settings.REDIS_URL ?? need('REDIS_URL'))
         const clusterNodes = (settings.REDIS_CLUSTER_NODES as string[] | undefined) ?? []
-        const client = createRedis({ url, clusterNodes, logger, connectionName: `${settings.SERVICE_NAME}:${name}` })
+        const client = createRedis({
+          url,
+          clusterNodes,
+          logger,
+          connectionName: `${settings.SERVICE_NAME}:${name}`,
+          autoPipelining: settings.REDIS_AUTO_PIPELINING !== false,
+        })
         lifecycle.add(`redis:${name}`, client, (c) => c.quit().catch(() => c.disconnect()))
         const where =
           clusterNodes.length > 0 ? `Redis Cluster at ${clusterNodes.join(',')}` : `Redis at ${redactUrl(url)}`

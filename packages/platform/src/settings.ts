@@ -231,6 +231,8 @@ export const redisSettings = () => ({
    * empty or absent, REDIS_URL is used.
    */
   REDIS_CLUSTER_NODES: redisNodeList.default([]),
+  /** Commands issued at once share one socket write (ioredis auto-pipelining; one Redis only). */
+  REDIS_AUTO_PIPELINING: bool(true),
 })
 
 const brokerList = z

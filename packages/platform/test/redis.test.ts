@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
-import { defineScripts, pingRedis, type Redis, runScript } from '../src/redis.ts'
-import { connectTestRedis, eventually, uniqueName } from './support.ts'
+import { createRedis, defineScripts, pingRedis, type Redis, runScript } from '../src/redis.ts'
+import { connectTestRedis, eventually, testLogger, testSettings, uniqueName } from './support.ts'
 
 // Takes `amount` from a counter only if enough is left: the shape of a stock reservation.
 // The run's unique key in a comment makes the script new to Redis, whatever ran before.
@@ -62,5 +62,32 @@ describe('Redis through ioredis (real Redis)', () => {
       seen.filter((command) => command.startsWith('EVAL')),
       ['EVAL', 'EVALSHA', 'EVALSHA'],
     )
+  })
+
+  test('commands issued in one turn share a socket write when auto-pipelining is asked for, and are written one by one otherwise', async () => {
+    const counter = uniqueName('test:pipelined')
+    const queuedAtOnce = async (client: Redis) => {
+      await pingRedis(client)
+      const answers = Array.from({ length: 20 }, () => client.incr(counter))
+      // Queued, not yet written: they leave together once this turn ends.
+      const queued = client.autoPipelineQueueSize
+      const values = (await Promise.all(answers)).map(Number)
+      return { queued, values }
+    }
+    const pipelinedClient = createRedis({ url: testSettings.REDIS_URL, logger: testLogger, autoPipelining: true })
+    const pipelined = await queuedAtOnce(pipelinedClient).finally(() => pipelinedClient.disconnect())
+    assert.equal(pipelined.queued, 20)
+    assert.deepEqual(
+      pipelined.values,
+      Array.from({ length: 20 }, (_, index) => index + 1),
+      'every command answered, in order',
+    )
+    const plain = createRedis({ url: testSettings.REDIS_URL, logger: testLogger })
+    try {
+      assert.equal((await queuedAtOnce(plain)).queued, 0, 'off unless asked for')
+    } finally {
+      plain.disconnect()
+      await redis.del(counter)
+    }
   })
 })
