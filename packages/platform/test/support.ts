@@ -484,12 +484,22 @@ export async function prepareServiceUnderTest(options: {
 
 /** Deletes every Redis key under `prefix:` (SCAN, so it never blocks the server). */
 export async function deleteRedisKeys(redis: import('ioredis').Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-    if (keys.length > 0) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
+  const primaries = redis.isCluster
+    ? (redis as unknown as { nodes(role: 'master'): import('ioredis').Redis[] }).nodes('master')
+    : [redis]
+  for (const primary of primaries) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await primary.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      // One key per command: a node's keys span many slots, and a cluster refuses a DEL across slots.
+      if (keys.length > 0) {
+        const pipeline = primary.pipeline()
+        for (const key of keys) pipeline.unlink(key)
+        await pipeline.exec()
+      }
+      cursor = next
+    } while (cursor !== '0')
+  }
 }
 
 /**

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { createRedis, type Redis } from '@timedeal/platform'
-import { testLogger } from '@timedeal/platform/testing'
+import { deleteRedisKeys, testLogger } from '@timedeal/platform/testing'
 import { useTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
 import { createStockStore, type StockStore, stockKeys } from '../src/index.ts'
-import { availableOf, dropPrefix, goodsIdInShard, ledgerOf, openSale, testPrefix } from './support.ts'
+import { availableOf, goodsIdInShard, ledgerOf, openSale, testPrefix } from './support.ts'
 
 const prefix = testPrefix()
 
@@ -25,7 +25,7 @@ describe('live stock on a Redis Cluster of three primaries', () => {
   })
 
   after(async () => {
-    await dropPrefix(cluster, prefix)
+    await deleteRedisKeys(cluster, prefix)
     cluster.disconnect()
     await testCluster.release()
   })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import type { Redis } from '@timedeal/platform'
-import { connectTestRedis } from '@timedeal/platform/testing'
+import { connectTestRedis, deleteRedisKeys } from '@timedeal/platform/testing'
 import {
   createStockStore,
   LEDGER_GROUP,
@@ -10,7 +10,7 @@ import {
   type StockStore,
   waitUntilLedgerApplied,
 } from '../src/index.ts'
-import { availableOf, countBy, dropPrefix, goodsIdInShard, ledgerOf, openSale, testPrefix } from './support.ts'
+import { availableOf, countBy, goodsIdInShard, ledgerOf, openSale, testPrefix } from './support.ts'
 
 const prefix = testPrefix()
 const HOLD_MS = 60_000
@@ -25,7 +25,7 @@ describe('live stock scripts (real Redis)', () => {
   })
 
   after(async () => {
-    await dropPrefix(redis, prefix)
+    await deleteRedisKeys(redis, prefix)
     redis.disconnect()
   })
 
@@ -181,7 +181,7 @@ describe('live stock scripts (real Redis)', () => {
         assert.equal(expired.length, 3, `goods ${goodsId}`)
       }
     } finally {
-      await dropPrefix(redis, own)
+      await deleteRedisKeys(redis, own)
     }
   })
 
@@ -390,7 +390,7 @@ describe('live stock scripts (real Redis)', () => {
       await redis.xack(stream, LEDGER_GROUP, delivered[0])
       await waiting
     } finally {
-      await dropPrefix(redis, `${prefix}_barrier`)
+      await deleteRedisKeys(redis, `${prefix}_barrier`)
     }
   })
 

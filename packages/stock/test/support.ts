@@ -64,25 +64,6 @@ export async function availableOf(redis: Redis, store: StockStore, goodsId: stri
   return Number(await redis.get(store.keys.available(goodsId)))
 }
 
-/** Deletes every key under a prefix, on every primary of a cluster. */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
-  for (const primary of primaries) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await primary.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      // One key per command: a node's keys span the slots of many shards, and a cluster refuses a
-      // DEL of keys in different slots.
-      if (keys.length > 0) {
-        const pipeline = primary.pipeline()
-        for (const key of keys) pipeline.unlink(key)
-        await pipeline.exec()
-      }
-      cursor = next
-    } while (cursor !== '0')
-  }
-}
-
 export const countBy = <T>(values: readonly T[]): Map<T, number> => {
   const counts = new Map<T, number>()
   for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1)

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { INTERNAL_CREDENTIAL_HEADER, type Redis } from '@timedeal/platform'
 import {
+  deleteRedisKeys,
   eventually,
   type ServiceProcess,
   spawnService,
@@ -16,7 +17,6 @@ import {
   connectStockRedis,
   countBy,
   createTestDatabase,
-  dropPrefix,
   INTERNAL_SECRET,
   ledgerRowsOf,
   onHandOf,
@@ -55,7 +55,7 @@ for (const target of stockRedisTargets) {
 
     after(async () => {
       assert.equal(await service.stop('SIGTERM'), 0)
-      await dropPrefix(redis, prefix)
+      await deleteRedisKeys(redis, prefix)
       await stockRedis.release()
       await issuer.close()
       await database.drop()

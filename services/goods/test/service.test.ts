@@ -3,10 +3,10 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { TOPIC_ORDERS } from '@timedeal/contracts'
 import type { Redis } from '@timedeal/platform'
-import { spawnService, startGroupsAtEnd, uniqueName, waitUntilReady } from '@timedeal/platform/testing'
+import { deleteRedisKeys, spawnService, startGroupsAtEnd, uniqueName, waitUntilReady } from '@timedeal/platform/testing'
 import { createStockStore } from '@timedeal/stock'
 import { createCatalog } from '../src/adapters/catalog.ts'
-import { connectRedis, createTestDatabase, dropPrefix, type TestDatabase } from './support.ts'
+import { connectRedis, createTestDatabase, type TestDatabase } from './support.ts'
 
 const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
@@ -31,7 +31,7 @@ describe('goods-service process', () => {
     } finally {
       assert.equal(await service.stop('SIGTERM'), 0)
       const redis = connectRedis()
-      await dropPrefix(redis, prefix)
+      await deleteRedisKeys(redis, prefix)
       redis.disconnect()
       await database.drop()
     }
@@ -49,7 +49,7 @@ describe('goods-service seed', () => {
   })
 
   after(async () => {
-    await dropPrefix(redis, prefix)
+    await deleteRedisKeys(redis, prefix)
     redis.disconnect()
     await database.drop()
   })

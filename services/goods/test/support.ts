@@ -148,25 +148,6 @@ export async function ledgerRowsOf(sequelize: Sequelize, goodsId?: string): Prom
   return Number(row?.n)
 }
 
-/** Deletes every key under a prefix, on every primary of a cluster. */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  const primaries = redis.isCluster ? (redis as unknown as { nodes(role: 'master'): Redis[] }).nodes('master') : [redis]
-  for (const primary of primaries) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await primary.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      // One key per command: a node's keys span the slots of many shards, and a cluster refuses a
-      // DEL of keys in different slots.
-      if (keys.length > 0) {
-        const pipeline = primary.pipeline()
-        for (const key of keys) pipeline.unlink(key)
-        await pipeline.exec()
-      }
-      cursor = next
-    } while (cursor !== '0')
-  }
-}
-
 /** The Redis deployments live stock must work on: the suites that guard it run on each. */
 export const stockRedisTargets = [
   { name: 'one Redis', cluster: false },

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { Redis } from '@timedeal/platform'
-import { eventually, spawnService, testLogger, uniqueName } from '@timedeal/platform/testing'
+import { deleteRedisKeys, eventually, spawnService, testLogger, uniqueName } from '@timedeal/platform/testing'
 import { createStockStore, LEDGER_GROUP, type LedgerEntry, parseLedgerEntry, type StockStore } from '@timedeal/stock'
 import { QueryTypes } from 'sequelize'
 import { createCatalog } from '../src/adapters/catalog.ts'
@@ -19,7 +19,6 @@ import { draftToGoods, stockSourceOf } from '../src/domain/goods.ts'
 import {
   connectStockRedis,
   createTestDatabase,
-  dropPrefix,
   goodsIdInShard,
   onHandOf,
   stockRedisTargets,
@@ -42,7 +41,7 @@ for (const target of stockRedisTargets) {
     })
 
     after(async () => {
-      for (const prefix of prefixes) await dropPrefix(redis, prefix)
+      for (const prefix of prefixes) await deleteRedisKeys(redis, prefix)
       await stockRedis.release()
       await database.drop()
     })
