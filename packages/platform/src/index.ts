@@ -1,4 +1,5 @@
 export * from './auth.ts'
+export * from './batcher.ts'
 export * from './consume.ts'
 export * from './failures.ts'
 export * from './http.ts'

@@ -1,17 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import { type CloudEvent, createEvent, isEvent, TOPIC_CHAT_MESSAGES } from '@timedeal/contracts'
-import type { EventBus, EventPublisher, EventSubscription, TopicAdmin } from '@timedeal/platform'
+import {
+  allFulfilled,
+  createBatcher,
+  type EventBus,
+  type EventPublisher,
+  type EventSubscription,
+  type TopicAdmin,
+} from '@timedeal/platform'
 import type { ChatMessage } from './message-store.ts'
 
 const SOURCE = 'chat-service'
 
 /** How many messages one Kafka request carries at most. */
 const MAX_PUBLISH_BATCH = 500
-
-interface WaitingPublish {
-  readonly event: CloudEvent
-  readonly settle: { resolve: () => void; reject: (error: unknown) => void }
-}
 
 /**
  * The chat topic as the message flow uses it: one record per message, keyed by its room.
@@ -22,12 +24,20 @@ interface WaitingPublish {
 export class ChatEvents {
   readonly #bus: EventBus
   readonly #publisher: EventPublisher
-  #waiting: WaitingPublish[] = []
-  #sending = false
+  // One request on its way at a time; the SENDs of one turn of the event loop (the same socket
+  // reads) and those made while a request is out leave together in the next one.
+  readonly #send: (event: CloudEvent) => Promise<void>
 
   private constructor(bus: EventBus, publisher: EventPublisher) {
     this.#bus = bus
     this.#publisher = publisher
+    this.#send = createBatcher({
+      run: async (events: readonly CloudEvent[]) => {
+        await this.#publisher.publish(TOPIC_CHAT_MESSAGES, events)
+        return allFulfilled(events.map(() => undefined))
+      },
+      maxBatch: MAX_PUBLISH_BATCH,
+    })
   }
 
   static async open(bus: EventBus): Promise<ChatEvents> {
@@ -50,31 +60,7 @@ export class ChatEvents {
         postedAt: message.sentAt.toISOString(),
       },
     })
-    const { promise, resolve, reject } = Promise.withResolvers<void>()
-    this.#waiting.push({ event, settle: { resolve, reject } })
-    // The next turn of the event loop, so the SENDs read from the same socket reads go together.
-    if (!this.#sending) {
-      this.#sending = true
-      setImmediate(() => void this.#sendWaiting())
-    }
-    return promise
-  }
-
-  /** Sends what waits, a request at a time, until nothing does. */
-  async #sendWaiting(): Promise<void> {
-    while (this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, MAX_PUBLISH_BATCH)
-      try {
-        await this.#publisher.publish(
-          TOPIC_CHAT_MESSAGES,
-          batch.map(({ event }) => event),
-        )
-        for (const { settle } of batch) settle.resolve()
-      } catch (error) {
-        for (const { settle } of batch) settle.reject(error)
-      }
-    }
-    this.#sending = false
+    return this.#send(event)
   }
 
   /**

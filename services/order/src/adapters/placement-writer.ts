@@ -5,7 +5,7 @@
  * each. When a batch fails for a reason that may be one order's (a duplicate key, a lost claim,
  * a deadlock), its orders are written again one by one, each with its own outcome.
  */
-import type { Logger } from '@timedeal/platform'
+import { allFulfilled, createBatcher, type Logger } from '@timedeal/platform'
 import type { Counter } from 'prom-client'
 import { DatabaseError, type Sequelize, type Transaction } from 'sequelize'
 import type { Order, OrderEvent } from '../domain/order-state.ts'
@@ -47,12 +47,6 @@ export interface PlacementWriterOptions {
 /** Writes one placement; rejects with LostClaimError or DuplicateOrderError when it is not its key's order. */
 export type WritePlacement = (write: PlacementWrite) => Promise<void>
 
-interface Waiting {
-  readonly write: PlacementWrite
-  resolve(): void
-  reject(error: unknown): void
-}
-
 /** A batch failed in a way one of its placements may have caused; each is tried on its own. */
 class BatchConflictError extends Error {
   override name = 'BatchConflictError'
@@ -66,9 +60,6 @@ const couldBeOnePlacementsFault = (error: unknown) =>
 
 export function createPlacementWriter(options: PlacementWriterOptions): WritePlacement {
   const { sequelize, store, placements, writeEvents, lingerMs, maxBatch, maxInFlight, transactions } = options
-  const queue: Waiting[] = []
-  let inFlight = 0
-  let timer: NodeJS.Timeout | undefined
 
   /** One placement in its own transaction, as without batches. */
   async function writeOne(write: PlacementWrite): Promise<void> {
@@ -93,62 +84,23 @@ export function createPlacementWriter(options: PlacementWriterOptions): WritePla
     transactions?.inc({ kind: 'batch' })
   }
 
-  async function settleEach(batch: readonly Waiting[]) {
-    await Promise.all(
-      batch.map(async (waiting) => {
-        try {
-          await writeOne(waiting.write)
-          waiting.resolve()
-        } catch (error) {
-          waiting.reject(error)
-        }
-      }),
-    )
-  }
-
-  async function run(batch: Waiting[]) {
-    try {
-      if (batch.length === 1) {
-        await settleEach(batch)
-        return
-      }
+  /** Each placement's outcome; a failure that is not one placement's (an outage) fails them all. */
+  async function writeAll(writes: readonly PlacementWrite[]): Promise<PromiseSettledResult<void>[]> {
+    if (writes.length > 1) {
       try {
-        await writeBatch(batch.map(({ write }) => write))
+        await writeBatch(writes)
+        return allFulfilled(writes.map(() => undefined))
       } catch (error) {
         if (!couldBeOnePlacementsFault(error)) throw error
-        options.logger.info({ size: batch.length, err: error }, 'a batch of placements failed; writing them one by one')
-        await settleEach(batch)
-        return
+        options.logger.info(
+          { size: writes.length, err: error },
+          'a batch of placements failed; writing them one by one',
+        )
       }
-      for (const waiting of batch) waiting.resolve()
-    } catch (error) {
-      // An outage or the like: every placement of the batch fails as it would on its own.
-      for (const waiting of batch) waiting.reject(error)
     }
+    return Promise.allSettled(writes.map(writeOne))
   }
 
-  function flush() {
-    if (timer) {
-      clearTimeout(timer)
-      timer = undefined
-    }
-    while (queue.length > 0 && inFlight < maxInFlight) {
-      const batch = queue.splice(0, maxBatch)
-      inFlight++
-      void run(batch).finally(() => {
-        inFlight--
-        // Placements that arrived while every slot was busy go at once: they have waited already.
-        if (queue.length > 0) flush()
-      })
-    }
-  }
-
-  return function writePlacement(write) {
-    if (lingerMs === 0) return writeOne(write)
-    return new Promise<void>((resolve, reject) => {
-      queue.push({ write, resolve, reject })
-      if (queue.length >= maxBatch) flush()
-      else if (!timer && inFlight < maxInFlight) timer = setTimeout(flush, lingerMs)
-    })
-  }
+  if (lingerMs === 0) return writeOne
+  return createBatcher({ run: writeAll, maxBatch, lingerMs, maxInFlight })
 }

@@ -1,4 +1,4 @@
-import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import { allFulfilled, changeRows, createBatcher, selectRow, selectRows } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import { ProviderUnavailableError } from './provider.ts'
 
@@ -55,44 +55,6 @@ const CHARGE_FIELDS = [
 const MAX_ROWS_PER_STATEMENT = 500
 
 /**
- * Gathers the calls made within one turn of the event loop and answers them with one call of
- * `run`: the charges of a polled batch reach the sandbox together, and each costs a share of
- * one statement instead of statements of its own.
- */
-class Coalesced<In, Out> {
-  readonly #run: (inputs: readonly In[]) => Promise<Out[]>
-  #waiting: { input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }[] = []
-
-  constructor(run: (inputs: readonly In[]) => Promise<Out[]>) {
-    this.#run = run
-  }
-
-  call(input: In): Promise<Out> {
-    return new Promise((resolve, reject) => {
-      // setImmediate runs after the timers and I/O of this turn, so calls woken together meet.
-      if (this.#waiting.length === 0) setImmediate(() => this.#flush())
-      this.#waiting.push({ input, resolve, reject })
-    })
-  }
-
-  #flush(): void {
-    const waiting = this.#waiting
-    this.#waiting = []
-    for (let start = 0; start < waiting.length; start += MAX_ROWS_PER_STATEMENT) {
-      const part = waiting.slice(start, start + MAX_ROWS_PER_STATEMENT)
-      this.#run(part.map((each) => each.input)).then(
-        (outs) => {
-          for (const [index, each] of part.entries()) each.resolve(outs[index] as Out)
-        },
-        (error) => {
-          for (const each of part) each.reject(error)
-        },
-      )
-    }
-  }
-}
-
-/**
  * The sandbox provider's books in MySQL (`sandbox_charges`, `sandbox_refunds`). Every write
  * commits on its own, as a real provider's would, whatever payment-service's transactions do.
  * The first write of a key wins; everyone after reads it back. Charge reads and writes made at
@@ -100,22 +62,30 @@ class Coalesced<In, Out> {
  */
 export class SandboxLedger {
   readonly #db: Sequelize
-  readonly #finds = new Coalesced((keys: readonly string[]) => this.#query(() => this.#selectCharges(keys)))
-  readonly #records = new Coalesced((charges: readonly SandboxCharge[]) =>
-    this.#query(() => this.#insertCharges(charges)),
-  )
+  // The calls of one turn of the event loop (the charges of a polled batch) share statements.
+  readonly #finds = createBatcher({
+    run: async (keys: readonly string[]) => allFulfilled(await this.#query(() => this.#selectCharges(keys))),
+    maxBatch: MAX_ROWS_PER_STATEMENT,
+    maxInFlight: Number.POSITIVE_INFINITY,
+  })
+  readonly #records = createBatcher({
+    run: async (charges: readonly SandboxCharge[]) =>
+      allFulfilled(await this.#query(() => this.#insertCharges(charges))),
+    maxBatch: MAX_ROWS_PER_STATEMENT,
+    maxInFlight: Number.POSITIVE_INFINITY,
+  })
 
   constructor(db: Sequelize) {
     this.#db = db
   }
 
   findCharge(idempotencyKey: string): Promise<SandboxCharge | undefined> {
-    return this.#finds.call(idempotencyKey)
+    return this.#finds(idempotencyKey)
   }
 
   /** Records `charge` unless its key has an entry already; answers the entry that stands. */
   recordCharge(charge: SandboxCharge): Promise<SandboxCharge> {
-    return this.#records.call(charge)
+    return this.#records(charge)
   }
 
   async #selectCharges(keys: readonly string[]): Promise<(SandboxCharge | undefined)[]> {
