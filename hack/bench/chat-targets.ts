@@ -6,7 +6,13 @@ import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { type ServiceProcess, spawnService, type TestIssuer, waitUntilReady } from '@timedeal/platform/testing'
+import {
+  freePort,
+  type ServiceProcess,
+  spawnService,
+  type TestIssuer,
+  waitUntilReady,
+} from '@timedeal/platform/testing'
 import { WebSocket } from 'ws'
 
 /** How one target is reached and watched. */
@@ -84,16 +90,6 @@ export function treeCpuSeconds(pids: readonly number[]): number {
 /** Processes under this one whose command line names `entry`. */
 const processesRunning = (entry: string) =>
   descendants(process.pid).filter((pid) => readOr(`/proc/${pid}/cmdline`, '').includes(entry))
-
-export const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 /** A port below 32768 (RabbitMQ's ports stay out of the ephemeral range) that is free now. */
 async function lowPort(): Promise<number> {

@@ -46,6 +46,7 @@ import {
   createTestDatabase,
   deleteRedisKeys,
   eventually,
+  freePort,
   type ServiceProcess,
   spawnService,
   startGroupsAtEnd,
@@ -57,7 +58,6 @@ import {
 } from '@timedeal/platform/testing'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
 import { z } from 'zod'
-import { freePort } from './chat-targets.ts'
 import {
   childRunning,
   cpuMeter,

@@ -34,6 +34,7 @@ import {
 } from '@timedeal/platform'
 import {
   eventually,
+  freePort,
   type ServiceProcess,
   spawnService,
   startTestIssuer,
@@ -43,7 +44,6 @@ import { startTestRedisCluster, stopTestRedisCluster } from '@timedeal/platform/
 import { createStockStore, reserveScript, type StockStore, stockKeys } from '@timedeal/stock'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { z } from 'zod'
-import { freePort } from './chat-targets.ts'
 import {
   childRunning,
   cpuMeter,

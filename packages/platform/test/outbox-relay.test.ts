@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type CloudEvent, createEvent } from '@timedeal/contracts'
+import type { CloudEvent } from '@timedeal/contracts'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import {
   createEventBus,
@@ -18,26 +18,12 @@ import {
   eventually,
   type TestDatabase,
   testLogger,
+  testOrderPaid,
   testSettings,
   uniqueName,
 } from './support.ts'
 
 const topics = [1, 2].map((n) => uniqueName(`test.relay${n}`).replaceAll('_', '.')) as [string, string]
-
-const orderPaid = (orderId: string, sequence: number): CloudEvent =>
-  createEvent('orderPaid', {
-    source: '/test',
-    subject: orderId,
-    data: {
-      orderId,
-      buyerId: 'b',
-      goodsId: 'g',
-      reservationId: `r-${sequence}`,
-      quantity: 1,
-      paymentId: `p-${sequence}`,
-      paidAt: new Date().toISOString(),
-    },
-  })
 
 /** What the relay asked of Kafka: one entry per request, with the topics and event ids it carried. */
 interface Request {
@@ -149,7 +135,7 @@ describe('outbox relay batching (real MariaDB and Kafka)', () => {
     const sent: { topic: string; event: CloudEvent }[] = []
     for (let sequence = 0; sequence < 12; sequence++) {
       const topic = topics[sequence % 2] as string
-      const event = orderPaid(orders[Math.floor(sequence / 2) % 2] as string, sequence)
+      const event = testOrderPaid(orders[Math.floor(sequence / 2) % 2] as string, sequence)
       sent.push({ topic, event })
       await commit(sequelize, topic, [event])
     }
@@ -191,11 +177,11 @@ describe('outbox relay batching (real MariaDB and Kafka)', () => {
     })
     relay.start()
     try {
-      const first = orderPaid(uniqueName('order'), 0)
+      const first = testOrderPaid(uniqueName('order'), 0)
       const waiting = recording.hold()
       await commit(sequelize, topics[0], [first], relay.wake)
       await waiting
-      const burst = Array.from({ length: 20 }, (_, sequence) => orderPaid(uniqueName('order'), sequence + 1))
+      const burst = Array.from({ length: 20 }, (_, sequence) => testOrderPaid(uniqueName('order'), sequence + 1))
       for (const event of burst) await commit(sequelize, topics[0], [event], relay.wake)
       recording.release()
       await arrived([first, ...burst], 'the first event and the burst')
@@ -222,7 +208,7 @@ describe('outbox relay batching (real MariaDB and Kafka)', () => {
     })
     relay.start()
     try {
-      const events = Array.from({ length: 5 }, (_, sequence) => orderPaid(uniqueName('order'), sequence))
+      const events = Array.from({ length: 5 }, (_, sequence) => testOrderPaid(uniqueName('order'), sequence))
       for (const event of events) await commit(sequelize, topics[0], [event], relay.wake)
       await arrived(events, 'the lingered events')
       assert.deepEqual(
@@ -266,7 +252,7 @@ describe('outbox relay batching (real MariaDB and Kafka)', () => {
         )
       }
       await new Promise((resolve) => setTimeout(resolve, 300))
-      const event = orderPaid(uniqueName('order'), 1)
+      const event = testOrderPaid(uniqueName('order'), 1)
       await commit(writer, topics[0], [event], relay.wake)
       await arrived([event], 'the event while the pool is taken')
       assert.equal(released, false, 'published before the long transactions ended')

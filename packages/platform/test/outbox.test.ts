@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { type CloudEvent, createEvent } from '@timedeal/contracts'
+import type { CloudEvent } from '@timedeal/contracts'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { createInboxTable, handleOnce } from '../src/inbox.ts'
 import {
@@ -11,24 +11,17 @@ import {
   type TopicAdmin,
 } from '../src/kafka.ts'
 import { appendToOutbox, createOutboxTable, OutboxRelay } from '../src/outbox.ts'
-import { createTestDatabase, eventually, type TestDatabase, testLogger, testSettings, uniqueName } from './support.ts'
+import {
+  createTestDatabase,
+  eventually,
+  type TestDatabase,
+  testLogger,
+  testOrderPaid,
+  testSettings,
+  uniqueName,
+} from './support.ts'
 
 const topic = uniqueName('test.outbox').replaceAll('_', '.')
-
-const orderPaid = (orderId: string, sequence: number): CloudEvent =>
-  createEvent('orderPaid', {
-    source: '/test',
-    subject: orderId,
-    data: {
-      orderId,
-      buyerId: 'b',
-      goodsId: 'g',
-      reservationId: `r-${sequence}`,
-      quantity: 1,
-      paymentId: `p-${sequence}`,
-      paidAt: new Date().toISOString(),
-    },
-  })
 
 describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
   let database: TestDatabase
@@ -77,7 +70,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
 
   test('a transaction that rolls back publishes nothing', async () => {
     const relay = new OutboxRelay({ sequelize, publisher, logger: testLogger })
-    const doomed = orderPaid(uniqueName('order'), 1)
+    const doomed = testOrderPaid(uniqueName('order'), 1)
     await assert.rejects(
       sequelize.transaction(async (transaction) => {
         await appendToOutbox(sequelize, transaction, topic, [doomed], relay.wake)
@@ -87,7 +80,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
     )
     assert.equal(await pending(), 0)
     assert.equal(await relay.drain(), 0)
-    const marker = orderPaid(uniqueName('order'), 2)
+    const marker = testOrderPaid(uniqueName('order'), 2)
     await sequelize.transaction((transaction) => appendToOutbox(sequelize, transaction, topic, [marker]))
     assert.equal(await relay.drain(), 1)
     await eventually(async () => (received.some((d) => d.event.id === marker.id) ? true : undefined))
@@ -104,7 +97,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
       const sent: CloudEvent[] = []
       const started = Date.now()
       for (let sequence = 0; sequence < 30; sequence++) {
-        const event = orderPaid(orders[sequence % orders.length] as string, sequence)
+        const event = testOrderPaid(orders[sequence % orders.length] as string, sequence)
         sent.push(event)
         // Every relay is woken, as every replica's commits would wake its own relay.
         await sequelize.transaction((transaction) =>
@@ -176,7 +169,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
       )
       const sent: CloudEvent[] = []
       for (let sequence = 0; sequence < 10; sequence++) {
-        const event = orderPaid(uniqueName('order'), sequence)
+        const event = testOrderPaid(uniqueName('order'), sequence)
         sent.push(event)
         // Commits on the old leader's replica wake the old leader.
         await sequelize.transaction((transaction) => appendToOutbox(sequelize, transaction, topic, [event], first.wake))
@@ -203,7 +196,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
   })
 
   test('an event handled twice by the same consumer takes effect once, even concurrently', async () => {
-    const event = orderPaid(uniqueName('order'), 1)
+    const event = testOrderPaid(uniqueName('order'), 1)
     await sequelize.query('CREATE TABLE IF NOT EXISTS refunds (order_id VARCHAR(64) PRIMARY KEY, amount INT NOT NULL)')
     const refund = (transaction: import('sequelize').Transaction) =>
       sequelize
@@ -225,7 +218,7 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
   })
 
   test('an effect that fails records nothing, so the event is handled on the next delivery', async () => {
-    const event = orderPaid(uniqueName('order'), 1)
+    const event = testOrderPaid(uniqueName('order'), 1)
     await assert.rejects(
       handleOnce(sequelize, 'payment-service', event, async () => {
         throw new Error('provider down')

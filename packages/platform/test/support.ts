@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, relative, resolve } from 'node:path'
 import { after } from 'node:test'
-import { type CloudEvent, topicNamespace } from '@timedeal/contracts'
+import { type CloudEvent, createEvent, topicNamespace } from '@timedeal/contracts'
 import { Kafka, logLevel as kafkaLogLevel } from 'kafkajs'
 import type { Registry } from 'prom-client'
 import type { Sequelize } from 'sequelize'
@@ -697,3 +697,19 @@ export async function watchEvents(
   await subscription.joined
   return { events, seen, close: () => subscription.close() }
 }
+
+/** An OrderPaid event for order `orderId`, its ids numbered by `sequence`: a stand-in payload for outbox tests. */
+export const testOrderPaid = (orderId: string, sequence: number): CloudEvent =>
+  createEvent('orderPaid', {
+    source: '/test',
+    subject: orderId,
+    data: {
+      orderId,
+      buyerId: 'b',
+      goodsId: 'g',
+      reservationId: `r-${sequence}`,
+      quantity: 1,
+      paymentId: `p-${sequence}`,
+      paidAt: new Date().toISOString(),
+    },
+  })
