@@ -5,7 +5,9 @@
  * row (SELECT ... FOR UPDATE) and decrements it; then (c) the HTTP phase again with goods-service
  * on a Redis Cluster of three primaries and several hot goods at once; and (d) the framework
  * ceiling, a bare Hono route on @hono/node-server that parses the same JSON body and answers a
- * fixed one, driven by the same load generator at the same concurrency. Every reservation phase
+ * fixed one, driven by the same load generator at the same concurrency. The HTTP phase (closed
+ * loop) ends with an open-loop stretch: reservations at a fixed arrival rate, each timed from
+ * its intended send time, so a queue shows as latency. Every reservation phase
  * offers more attempts than stock, so each also proves it sold nothing twice. The HTTP requests
  * come from undici pools in worker threads (load.ts); goods-service and the bare Hono process are
  * profiled over their phase, and the CPU seconds of every process involved are read from /proc.
@@ -54,7 +56,7 @@ import {
   topOf,
 } from './cpu-usage.ts'
 import { goal, percentile, quickMode, round } from './figures.ts'
-import { type LoadResults, type RequestPlan, runLoad } from './load.ts'
+import { type LoadMode, type LoadResults, type RequestPlan, runLoad } from './load.ts'
 import { barChartSvg, markdownReport, type PhaseResult } from './report.ts'
 
 const quick = quickMode()
@@ -86,6 +88,12 @@ const settings = loadSettingsOrExit(
     BENCH_MYSQL_CLIENTS: positiveInt(32),
     /** Each phase stops after this long, whatever it has left. */
     BENCH_PHASE_SECONDS: positiveInt(90),
+    /**
+     * The open-loop stretch of the HTTP phase: reservations arriving at this fixed rate whatever
+     * the answers do, each timed from its intended send time, so a backlog shows as latency.
+     */
+    BENCH_OPEN_RATE: positiveInt(2_000),
+    BENCH_OPEN_SECONDS: positiveInt(quick ? 5 : 15),
   }),
 )
 
@@ -170,8 +178,21 @@ function attemptsOf(results: LoadResults): Attempts {
   return { outcomes, latenciesMs: [...results.latencyMs].sort((a, b) => a - b), seconds: results.seconds }
 }
 
-/** Closed-loop reservations of `goodsIds` (round robin) from the bench's clients, each with a fresh reservation id. */
-function reservationLoad(origin: string, goodsIds: readonly string[], total: number) {
+/**
+ * Reservations of `goodsIds` (round robin), each with a fresh reservation id: closed-loop from the
+ * bench's clients unless an open-loop `mode` is given.
+ */
+function reservationLoad(
+  origin: string,
+  goodsIds: readonly string[],
+  total: number,
+  mode: LoadMode = {
+    kind: 'closed',
+    clients: settings.BENCH_HTTP_CLIENTS,
+    total,
+    seconds: settings.BENCH_PHASE_SECONDS,
+  },
+) {
   const plan: RequestPlan = {
     origin,
     method: 'POST',
@@ -182,7 +203,7 @@ function reservationLoad(origin: string, goodsIds: readonly string[], total: num
   }
   return runLoad({
     plan,
-    mode: { kind: 'closed', clients: settings.BENCH_HTTP_CLIENTS, total, seconds: settings.BENCH_PHASE_SECONDS },
+    mode,
     threads: settings.BENCH_LOAD_THREADS,
     connections: settings.BENCH_HTTP_CLIENTS,
   })
@@ -246,7 +267,7 @@ async function httpPhase(
     profiled: true,
   },
   beside?: BareHono,
-): Promise<{ result: PhaseResult; rounds: LoadResults[] } & PhaseCost> {
+): Promise<{ result: PhaseResult; rounds: LoadResults[]; open: OpenLoopResult | undefined } & PhaseCost> {
   const issuer = await startTestIssuer()
   const inspector = target.profiled ? await inspectorEnv() : { env: {}, port: undefined }
   const service = await spawnService(goodsEntry, {
@@ -325,9 +346,12 @@ async function httpPhase(
       say(`${target.label}: ${writeBehind}`)
       process.exitCode = 1
     }
+    // The main phase (the one beside the bare route) goes on with a fixed arrival rate.
+    const open = beside ? await openLoopStretch(service.internalUrl, createGoods, mysql, redis, prefix) : undefined
     return {
       result: { ...phaseResult(target.label, stock, run, oversold), writeBehind },
       rounds: parts,
+      open,
       cpuSeconds: stretch.cpuSeconds,
       profile: stretch.profile,
     }
@@ -335,6 +359,72 @@ async function httpPhase(
     await service.stop('SIGTERM')
     await issuer.close()
   }
+}
+
+/** The open-loop stretch's figures: latencies count from each request's intended send time. */
+interface OpenLoopResult {
+  readonly offeredPerSecond: number
+  readonly seconds: number
+  readonly offered: number
+  readonly answeredPerSecond: number
+  readonly reserved: number
+  readonly soldOut: number
+  readonly errors: number
+  readonly stock: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  readonly oversold: number
+  readonly writeBehind: string
+}
+
+/**
+ * Reservations arriving at BENCH_OPEN_RATE for BENCH_OPEN_SECONDS on goods of their own (stock
+ * for three of four), whatever the answers do: what a sale's opening looks like to goods-service.
+ * A rate the service keeps up with shows a flat latency; one it does not shows a growing queue.
+ */
+async function openLoopStretch(
+  origin: string,
+  createGoods: (stock: number) => Promise<string>,
+  mysql: Sequelize,
+  redis: Redis,
+  prefix: string,
+): Promise<OpenLoopResult> {
+  const rate = settings.BENCH_OPEN_RATE
+  const seconds = settings.BENCH_OPEN_SECONDS
+  const offered = rate * seconds
+  const stock = Math.floor(offered * STOCK_SHARE)
+  const goodsId = await createGoods(stock)
+  say(`open loop: ${rate} reservations/s offered for ${seconds} s (stock ${stock})`)
+  const results = await reservationLoad(origin, [goodsId], offered, { kind: 'open', rate, seconds })
+  const run = attemptsOf(results)
+  showErrors(run)
+  const reserved = run.outcomes.get('RESERVED') ?? 0
+  const soldOut = run.outcomes.get('SOLD_OUT') ?? 0
+  const left = Number(await redis.get(stockKeys(prefix).available(goodsId)))
+  const oversold = Math.max(0, reserved - stock) + Math.max(0, -left) + Math.abs(stock - reserved - left)
+  const writeBehind = await writeBehindLevel(mysql, redis, prefix, [goodsId], reserved)
+  if (writeBehind !== 'level') {
+    say(`open loop: ${writeBehind}`)
+    process.exitCode = 1
+  }
+  const result: OpenLoopResult = {
+    offeredPerSecond: rate,
+    seconds,
+    offered: results.status.length,
+    answeredPerSecond: round(results.status.length / results.seconds, 1),
+    reserved,
+    soldOut,
+    errors: results.status.length - reserved - soldOut,
+    stock,
+    p50Ms: round(percentile(run.latenciesMs, 0.5), 3),
+    p99Ms: round(percentile(run.latenciesMs, 0.99), 3),
+    maxMs: round(run.latenciesMs.at(-1) ?? 0, 3),
+    oversold,
+    writeBehind,
+  }
+  say(`open loop: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms, oversold ${oversold}`)
+  return result
 }
 
 /** 'level' once MySQL holds every reservation's ledger row and the same on-hand count as Redis; else what differs. */
@@ -731,7 +821,7 @@ async function main(): Promise<void> {
       redis: redisVersion,
       mariadb: mariadbVersion,
       'HTTP clients': String(settings.BENCH_HTTP_CLIENTS),
-      'load generator': `undici keep-alive pools in ${settings.BENCH_LOAD_THREADS} worker thread(s), closed-loop`,
+      'load generator': `undici keep-alive pools in ${settings.BENCH_LOAD_THREADS} worker thread(s), closed-loop, then open-loop at ${settings.BENCH_OPEN_RATE}/s`,
       mode: quick ? 'quick (BENCH_QUICK)' : 'full',
       'redis-benchmark clients': String(settings.BENCH_LUA_CLIENTS),
       'MySQL clients': String(settings.BENCH_MYSQL_CLIENTS),
@@ -742,6 +832,7 @@ async function main(): Promise<void> {
     const phases = [http, bare, ceiling, rowLock, onCluster]
     const cpuSeconds = { http: httpRun.cpuSeconds, bareHono: bareRun.cpuSeconds }
     const goals = { httpVsBareHono: goal(ratios.httpVsBareHono, 0.7, 'atLeast') }
+    const open = httpRun.open
     const profileSections = [
       ...(httpRun.profile
         ? profileMarkdown('Where goods-service spent its CPU in the HTTP phase', httpRun.profile, httpRun.cpuSeconds)
@@ -766,6 +857,11 @@ async function main(): Promise<void> {
           'Bare Hono: a Hono app on @hono/node-server alone in its process (hack/bench/bare-hono.ts) whose POST route parses the same small JSON body and answers a fixed JSON body with 201: what HTTP on Node can do here, the bar for the reservation route (httpVsBareHono ≥ 0.7). Same generator, same requests, same concurrency. Its "reserved" column counts 201 answers; it has no stock.',
           `The HTTP phase and the bare Hono route take turns in ${settings.BENCH_ROUNDS} rounds (BENCH_ROUNDS) of an equal share of the requests, back to back, so load from neighbours on the shared machine falls on both alike; the ratio of each round's pair: ${httpVsBareHonoByRound.join(', ')}. The HTTP phase's wall time and CPU figures span the bare rounds too (goods-service idles in them).`,
           `Load generator: undici keep-alive pools in worker threads of the bench process (load.ts), not redis-benchmark or wrk: every request needs a fresh reservation id, which a template fills in per request; its CPU is counted from the threads' own clocks. Goal met: ${goals.httpVsBareHono.met}.`,
+          ...(open
+            ? [
+                `Open loop (after the rounds, same goods-service): ${open.offeredPerSecond} reservations/s offered for ${open.seconds} s (BENCH_OPEN_RATE, BENCH_OPEN_SECONDS), timed from each one's intended send time: p50 ${open.p50Ms} ms, p99 ${open.p99Ms} ms, max ${open.maxMs} ms; ${open.reserved} reserved of stock ${open.stock}, ${open.soldOut} sold out, ${open.errors} other answers; oversold ${open.oversold}; write-behind ${open.writeBehind}.`,
+              ]
+            : []),
           'Ceiling: redis-benchmark calling the reservation script by EVALSHA, no HTTP and no Node in the path.',
           'MySQL: one transaction per attempt that locks the goods row, decrements it and inserts a reservation row; commits are durable (fsync per commit).',
           `Redis Cluster: the HTTP phase again with goods-service on a three-primary Redis Cluster (REDIS_CLUSTER_NODES) and ${settings.BENCH_CLUSTER_HOT_GOODS} hot goods reserved at once, round robin; a goods' keys share the slot of its shard (STOCK_SHARDS of them per namespace), so the hot goods spread over the primaries as their shards fall.`,
@@ -793,6 +889,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({
         bench: 'stock',
         http: figures(http),
+        ...(open ? { httpOpenLoop: open } : {}),
         luaCeiling: figures(ceiling),
         mysqlRowLock: figures(rowLock),
         httpCluster: { ...figures(onCluster), hotGoods: settings.BENCH_CLUSTER_HOT_GOODS },
@@ -808,7 +905,7 @@ async function main(): Promise<void> {
         quick,
       })}\n`,
     )
-    if (phases.some((phase) => phase.oversold !== 0)) {
+    if (phases.some((phase) => phase.oversold !== 0) || (open?.oversold ?? 0) !== 0) {
       process.stderr.write('[bench-stock] OVERSOLD: a phase handed out more units than its stock\n')
       process.exitCode = 1
     }
