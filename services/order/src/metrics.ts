@@ -22,6 +22,8 @@ export interface OrderMetrics {
   readonly placements: Counter<'outcome'>
   /** Transactions that wrote placed orders: `batch` for several at once, `single` for one. */
   readonly placementWrites: Counter<'kind'>
+  /** Statements that claimed Idempotency-Keys: `batch` for several at once, `single` for one. */
+  readonly placementClaims: Counter<'kind'>
   readonly goodsCalls: GoodsCallMetrics
 }
 
@@ -43,6 +45,12 @@ export function createOrderMetrics(registry: Registry): OrderMetrics {
     placementWrites: new Counter({
       name: 'order_placement_write_transactions_total',
       help: 'Committed transactions that wrote placed orders, by kind (batch: several orders, single: one).',
+      labelNames: ['kind'],
+      registers,
+    }),
+    placementClaims: new Counter({
+      name: 'order_placement_claim_statements_total',
+      help: 'Statements that claimed Idempotency-Keys for placements, by kind (batch: several keys, single: one).',
       labelNames: ['kind'],
       registers,
     }),

@@ -114,6 +114,11 @@ export async function startOrderService(deps: OrderServiceDeps): Promise<OrderSe
       maxBatch: settings.PLACEMENT_BATCH_MAX,
       maxInFlight: settings.PLACEMENT_BATCHES_IN_FLIGHT,
     },
+    claimBatches: {
+      lingerMs: settings.PLACEMENT_CLAIM_LINGER_MS,
+      maxBatch: settings.PLACEMENT_CLAIM_BATCH_MAX,
+      maxInFlight: settings.PLACEMENT_CLAIMS_IN_FLIGHT,
+    },
     logger,
     metrics: orderMetrics,
     ...(relay ? { afterCommit: relay.relay.wake } : {}),

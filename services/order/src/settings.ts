@@ -64,6 +64,15 @@ export const settingsSchema = z.object({
   PLACEMENT_BATCH_MAX: positiveInt(100),
   /** Placement transactions open at once at most; placements arriving meanwhile form the next batch. */
   PLACEMENT_BATCHES_IN_FLIGHT: positiveInt(2),
+  /**
+   * The Idempotency-Key claims of placements arriving together go to MySQL in one statement of at
+   * most this many; 1 claims each key in a statement of its own.
+   */
+  PLACEMENT_CLAIM_BATCH_MAX: positiveInt(100),
+  /** How long the first claim of a group waits for others; 0 groups the claims that arrived in one turn. */
+  PLACEMENT_CLAIM_LINGER_MS: nonNegativeInt(0),
+  /** Claim statements running at once at most; claims arriving meanwhile form the next group. */
+  PLACEMENT_CLAIMS_IN_FLIGHT: positiveInt(2),
   /** How long a refused Idempotency-Key answers the same refusal again. */
   IDEMPOTENCY_REFUSAL_TTL_MS: positiveInt(MINUTE),
   /** Publish the outbox from this process; false when the relay runs on its own (`src/relay.ts`). */

@@ -1,4 +1,4 @@
-import { changeRows, selectRow } from '@timedeal/platform'
+import { changeRows, selectRow, selectRows } from '@timedeal/platform'
 import { DatabaseError, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { PlacementClaim, Refusal } from '../domain/placement.ts'
 
@@ -15,6 +15,16 @@ interface PlacementRow {
 }
 
 export type ClaimOutcome = 'claimed' | 'placed' | 'taken'
+
+/** The widths of the key's columns: a longer value is never put in a statement that ignores errors. */
+const MAX_BUYER_ID = 64
+const MAX_IDEMPOTENCY_KEY = 128
+const MAX_GOODS_ID = 64
+
+const fitsColumns = (claim: PlacementClaim) =>
+  claim.buyerId.length <= MAX_BUYER_ID &&
+  claim.idempotencyKey.length <= MAX_IDEMPOTENCY_KEY &&
+  claim.goodsId.length <= MAX_GOODS_ID
 
 const isDeadlock = (error: unknown) =>
   error instanceof DatabaseError && (error.parent as { code?: string }).code === 'ER_LOCK_DEADLOCK'
@@ -51,6 +61,59 @@ export class PlacementStore {
       if (error instanceof UniqueConstraintError || isDeadlock(error)) return 'taken'
       throw error
     }
+  }
+
+  /**
+   * Claims several keys in one statement (one commit): each row goes in unless its buyer's order
+   * under that key is written already, as in {@link claim}, and a key someone holds is skipped
+   * (IGNORE) instead of failing the others. Answers, per claim, whether it now holds its key;
+   * false says nothing more (its order exists, another request holds the key, or its values are
+   * not fit for this statement) and the caller asks {@link claim} for that one. All claimed is
+   * known from the count of rows written; otherwise one read of the keys tells whose they are.
+   */
+  async claimTogether(claims: readonly PlacementClaim[]): Promise<boolean[]> {
+    const fit = claims.filter(fitsColumns)
+    if (fit.length === 0) return claims.map(() => false)
+    const values: Record<string, unknown> = {}
+    const selects = fit.map((claim, i) => {
+      values[`buyerId${i}`] = claim.buyerId
+      values[`idempotencyKey${i}`] = claim.idempotencyKey
+      values[`goodsId${i}`] = claim.goodsId
+      values[`quantity${i}`] = claim.quantity
+      values[`state${i}`] = claim.state
+      values[`token${i}`] = claim.token
+      values[`reservationId${i}`] = claim.reservationId
+      values[`until${i}`] = claim.until
+      // Each row checks its own order by the key, exactly as the claim of one key does.
+      return `SELECT :buyerId${i}, :idempotencyKey${i}, :goodsId${i}, :quantity${i}, :state${i}, :token${i},
+          :reservationId${i}, :until${i} FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM orders WHERE buyer_id = :buyerId${i} AND idempotency_key = :idempotencyKey${i})`
+    })
+    // IGNORE only skips keys held already: every other value is ours and fits its column (fitsColumns).
+    const inserted = await changeRows(
+      this.#db,
+      `INSERT IGNORE INTO placements (buyer_id, idempotency_key, goods_id, quantity, state, token, reservation_id, until)
+       ${selects.join(' UNION ALL ')}`,
+      values,
+    )
+    let held: Set<string>
+    if (inserted === fit.length) held = new Set(fit.map(({ token }) => token))
+    else if (inserted === 0) held = new Set()
+    else {
+      const keys: Record<string, unknown> = {}
+      const tuples = fit.map((claim, i) => {
+        keys[`buyerId${i}`] = claim.buyerId
+        keys[`idempotencyKey${i}`] = claim.idempotencyKey
+        return `(buyer_id = :buyerId${i} AND idempotency_key = :idempotencyKey${i})`
+      })
+      const rows = await selectRows<{ token: string }>(
+        this.#db,
+        `SELECT token FROM placements WHERE ${tuples.join(' OR ')}`,
+        keys,
+      )
+      held = new Set(rows.map(({ token }) => token))
+    }
+    return claims.map((claim) => held.has(claim.token))
   }
 
   async find(buyerId: string, idempotencyKey: string): Promise<PlacementClaim | undefined> {

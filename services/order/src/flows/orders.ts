@@ -8,6 +8,7 @@ import { appendToOutbox, type Logger, notFound, Problem, unprocessable } from '@
 import type { Sequelize, Transaction } from 'sequelize'
 import type { GoodsClient } from '../adapters/goods-client.ts'
 import type { OrderPage, OrderStore } from '../adapters/order-store.ts'
+import { createPlacementClaims } from '../adapters/placement-claims.ts'
 import type { PlacementStore } from '../adapters/placement-store.ts'
 import { createPlacementWriter } from '../adapters/placement-writer.ts'
 import {
@@ -74,6 +75,8 @@ export interface OrdersDeps {
   readonly placementRules: PlacementRules
   /** Group commit of placements (see `placement-writer.ts`); without it each is written on its own. */
   readonly placementBatches?: PlacementBatches
+  /** Grouped claims of Idempotency-Keys (see `placement-claims.ts`); without it each is claimed on its own. */
+  readonly claimBatches?: ClaimBatches
   readonly logger: Logger
   readonly metrics: OrderMetrics
   /** Runs after each commit that wrote events: wakes the outbox relay. */
@@ -84,6 +87,14 @@ export interface OrdersDeps {
 export interface PlacementBatches {
   /** How long the first placement of a batch waits for others; 0 writes each on its own. */
   readonly lingerMs: number
+  readonly maxBatch: number
+  readonly maxInFlight: number
+}
+
+export interface ClaimBatches {
+  /** How long the first claim of a group waits for others; 0: the claims of one event-loop turn. */
+  readonly lingerMs: number
+  /** Claims in one statement at most; 1 claims each key in a statement of its own. */
   readonly maxBatch: number
   readonly maxInFlight: number
 }
@@ -162,9 +173,16 @@ export function createOrders(deps: OrdersDeps): Orders {
     transactions: deps.metrics.placementWrites,
     logger,
   })
+  const claimPlacement = createPlacementClaims({
+    placements: deps.placements,
+    ...(deps.claimBatches ?? { lingerMs: 0, maxBatch: 1, maxInFlight: 1 }),
+    statements: deps.metrics.placementClaims,
+    logger,
+  })
   const place = createPlaceOrder({
     store,
     placements: deps.placements,
+    claimPlacement,
     goods: deps.goods,
     rules: deps.placementRules,
     logger,

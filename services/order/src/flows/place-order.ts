@@ -7,6 +7,7 @@ import { type Logger, notFound, Problem, unprocessable } from '@timedeal/platfor
 import type { Counter } from 'prom-client'
 import type { CallContext, GoodsClient, Reservation, ReservationRef } from '../adapters/goods-client.ts'
 import { DuplicateOrderError, type OrderStore } from '../adapters/order-store.ts'
+import type { ClaimPlacement } from '../adapters/placement-claims.ts'
 import type { PlacementStore } from '../adapters/placement-store.ts'
 import { LostClaimError, type WritePlacement } from '../adapters/placement-writer.ts'
 import { newOrderId } from '../domain/ids.ts'
@@ -46,6 +47,8 @@ export interface PlaceOrderDeps {
   readonly logger: Logger
   /** Counts placements by outcome (created, replayed, refused, failed). */
   readonly placed: Counter<'outcome'>
+  /** Claims the key (possibly in one statement with other placements' claims). */
+  readonly claimPlacement: ClaimPlacement
   /**
    * Writes the order, settles its claim and adds its events to the outbox in one transaction
    * (possibly shared with other placements); rejects with LostClaimError or DuplicateOrderError
@@ -117,7 +120,7 @@ export function createPlaceOrder(deps: PlaceOrderDeps): (request: PlaceOrderRequ
   async function claimKey(request: PlaceOrderRequest): Promise<Claimed> {
     const now = clock()
     const mine = newClaim(request, now, rules.leaseMs)
-    const outcome = await placements.claim(mine)
+    const outcome = await deps.claimPlacement(mine)
     if (outcome === 'claimed') return { kind: 'holder', claim: mine }
     if (outcome === 'placed') return { kind: 'placed' }
     const current = await placements.find(request.buyerId, request.idempotencyKey)
