@@ -14,7 +14,12 @@ export class Problem extends Error {
   readonly headers: Readonly<Record<string, string>>
 
   constructor(init: ProblemInit) {
+    // A 4xx is an answer to the caller, not a failure of ours: its stack would be read by no one,
+    // and capturing one is most of what a refusal costs on a hot route (a sold-out rush).
+    const stackTraceLimit = Error.stackTraceLimit
+    if (init.status < 500) Error.stackTraceLimit = 0
     super(init.detail, init.cause === undefined ? undefined : { cause: init.cause })
+    Error.stackTraceLimit = stackTraceLimit
     this.status = init.status
     this.code = init.code
     this.extensions = init.extensions ?? {}
