@@ -261,11 +261,25 @@ function bodyCap(limit: number): MiddlewareHandler<AppEnv> {
  * JSON, a wrong content type) as their problem, anything else as `unexpected()` (default a
  * 500 INTERNAL that reveals nothing), logged.
  */
-export function renderError(error: Error, c: Context<AppEnv>, unexpected = internalFailure): Response {
+export function renderError(error: Error, c: Context<AppEnv>, unexpected?: () => Problem): Response {
   if (error instanceof Problem) return problemResponse(error, c.req.path)
   if (error instanceof HTTPException) return problemResponse(rejection(error), c.req.path)
   c.get('logger')?.error({ err: error, path: c.req.path }, 'unhandled error')
-  return problemResponse(unexpected(), c.req.path)
+  return problemResponse((unexpected ?? unexpectedFailures.get(c) ?? internalFailure)(), c.req.path)
+}
+
+/** What a failure that is not a problem becomes on a request, when the request's routes said. */
+const unexpectedFailures = new WeakMap<Context, () => Problem>()
+
+/**
+ * Middleware after which the app's error renderer answers any failure of the request that is
+ * not a problem (nor one of Hono's rejections) with `failure()` instead of 500 INTERNAL.
+ */
+export function answerUnexpectedFailuresWith(failure: () => Problem): MiddlewareHandler {
+  return async (c, next) => {
+    unexpectedFailures.set(c, failure)
+    await next()
+  }
 }
 
 const internalFailure = () =>

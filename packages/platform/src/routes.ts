@@ -1,8 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { Context, Hono } from 'hono'
+import type { Hono } from 'hono'
 import type { ClientErrorStatusCode, ServerErrorStatusCode } from 'hono/utils/http-status'
 import { z } from 'zod'
-import { type AppEnv, INTERNAL_OPENAPI_PATH, OPENAPI_PATH, renderError } from './http.ts'
+import { type AppEnv, answerUnexpectedFailuresWith, INTERNAL_OPENAPI_PATH, OPENAPI_PATH } from './http.ts'
 import { answerInvalidInput, PROBLEM_CONTENT_TYPE, type Problem } from './problem.ts'
 
 /** Routes of a service: a Hono app whose routes are declared with `createRoute` and documented. */
@@ -25,7 +25,10 @@ export function createRoutes<E extends AppEnv = AppEnv>(options: RoutesOptions =
   const routes = new OpenAPIHono<E>({ defaultHook: answerInvalidInput })
   const { unexpectedFailure } = options
   if (unexpectedFailure) {
-    routes.onError((error, c) => renderError(error, c as unknown as Context<AppEnv>, unexpectedFailure))
+    // Named on the request for the app's one error renderer, rather than by an error handler of
+    // these routes: Hono wraps every handler of routes with their own handler in one more
+    // middleware chain when they are mounted, a cost each request of a hot route pays several times.
+    routes.use(answerUnexpectedFailuresWith(unexpectedFailure))
   }
   return routes
 }
