@@ -32,7 +32,10 @@ export async function selectRow<Row extends object>(
   return row
 }
 
-/** Runs an INSERT, UPDATE or DELETE (or DDL) and returns how many rows it changed. */
+/**
+ * Runs an INSERT, UPDATE or DELETE (or DDL) and returns how many rows it changed. Without
+ * replacements the statement goes as written, not scanned for them (a long multi-row INSERT).
+ */
 export async function changeRows(
   sequelize: Sequelize,
   sql: string,
@@ -40,7 +43,7 @@ export async function changeRows(
   transaction?: Transaction,
 ): Promise<number> {
   const [result, metadata] = await sequelize.query(sql, {
-    replacements: withSqlTimes(replacements),
+    ...(hasAny(replacements) ? { replacements: withSqlTimes(replacements) } : {}),
     transaction: transaction ?? null,
     raw: true,
   })
@@ -48,4 +51,9 @@ export async function changeRows(
   // driver's result header twice.
   if (typeof metadata === 'number') return metadata
   return (result as { affectedRows?: number } | undefined)?.affectedRows ?? 0
+}
+
+function hasAny(replacements: SqlReplacements): boolean {
+  for (const _ in replacements) return true
+  return false
 }

@@ -352,6 +352,37 @@ for (const target of stockRedisTargets) {
       assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 15 })
     })
 
+    test('writes ledger rows whose ids hold quotes, backslashes and colons exactly as they came', async () => {
+      const goodsId = `ledger:${randomUUID()}`
+      const at = Date.now()
+      const awkward = [`it's "a" \\ :reservation ${randomUUID()}`, `\\'; DROP TABLE goods; -- ${randomUUID()}`]
+      const entries: LedgerEntry[] = awkward.map((reservationId, index) => ({
+        shard: 0,
+        id: `${at}-${index}`,
+        goodsId,
+        kind: 'reserve',
+        delta: -1,
+        reservationId,
+        userId: `user:'${index}'\\`,
+        at: at + index,
+      }))
+      assert.equal(await applyLedgerBatch(database.sequelize, entries), 2)
+      assert.equal(await applyLedgerBatch(database.sequelize, entries), 0, 'a replayed batch inserts nothing')
+      const rows = await database.sequelize.query<{
+        reservation_id: string
+        user_id: string
+        delta: number
+        occurred_at: Date
+      }>('SELECT reservation_id, user_id, delta, occurred_at FROM stock_ledger WHERE goods_id = ? ORDER BY entry_seq', {
+        replacements: [goodsId],
+        type: QueryTypes.SELECT,
+      })
+      assert.deepEqual(
+        rows.map((row) => [row.reservation_id, row.user_id, row.delta, new Date(row.occurred_at).getTime()]),
+        entries.map((entry) => [entry.reservationId, entry.userId, -1, entry.at]),
+      )
+    })
+
     test('reports its lag (entries waiting, age of the oldest) and trims what it applied', async () => {
       const { store, goodsIds, ids } = await busySale(1, 30)
       await new Promise((resolve) => setTimeout(resolve, 50))
