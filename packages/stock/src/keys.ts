@@ -54,6 +54,8 @@ export const DEFAULT_STOCK_SHARDS = 16
 export const MAX_STOCK_SHARDS = 1024
 
 const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/
+/** Goods whose key names a namespace keeps worked out at most (then it starts over). */
+const KNOWN_GOODS = 10_000
 const GOODS_ID = /^[A-Za-z0-9_.:-]{1,64}$/
 
 /** The shard of a goods among `shards`: a hash every process computes the same way. */
@@ -81,16 +83,26 @@ export function stockKeys(prefix: string = DEFAULT_STOCK_PREFIX, shards: number 
       reservationGoods: (reservationId) => `${tagged}:reservation-goods/${reservationId}`,
     }
   })
-  const goods = (goodsId: string) => {
-    // A `/` would let one goods' key name another's; a `|` would break the expiry member.
-    if (!GOODS_ID.test(goodsId)) throw new Error(`goods id ${JSON.stringify(goodsId)} must match ${GOODS_ID}`)
-    return `${prefix}:{${prefix}/${shardIndexOf(goodsId, shards)}}:goods/${goodsId}`
+  // A reservation names its goods' keys five times over; a hot goods' are worked out once.
+  const known = new Map<string, { readonly base: string; readonly shard: ShardKeys }>()
+  const goodsOf = (goodsId: string) => {
+    let goods = known.get(goodsId)
+    if (!goods) {
+      // A `/` would let one goods' key name another's; a `|` would break the expiry member.
+      if (!GOODS_ID.test(goodsId)) throw new Error(`goods id ${JSON.stringify(goodsId)} must match ${GOODS_ID}`)
+      const index = shardIndexOf(goodsId, shards)
+      goods = { base: `${prefix}:{${prefix}/${index}}:goods/${goodsId}`, shard: all[index] as ShardKeys }
+      if (known.size >= KNOWN_GOODS) known.clear()
+      known.set(goodsId, goods)
+    }
+    return goods
   }
+  const goods = (goodsId: string) => goodsOf(goodsId).base
   return {
     prefix,
     shards: all,
     ledgers: all.map((shard) => shard.ledger),
-    shardOf: (goodsId) => all[shardIndexOf(goodsId, shards)] as ShardKeys,
+    shardOf: (goodsId) => known.get(goodsId)?.shard ?? (all[shardIndexOf(goodsId, shards)] as ShardKeys),
     available: (goodsId) => `${goods(goodsId)}/available`,
     sale: (goodsId) => `${goods(goodsId)}/sale`,
     holders: (goodsId) => `${goods(goodsId)}/holders`,
