@@ -64,6 +64,7 @@ export function createGoodsLedgerWriter(
     batchSize: settings.LEDGER_BATCH_SIZE,
     claimIdleMs: settings.LEDGER_CLAIM_IDLE_MS,
     idlePollMs: settings.LEDGER_IDLE_POLL_MS,
+    batchLingerMs: settings.LEDGER_BATCH_LINGER_MS,
     logger: logger.child({ component: 'ledger-writer' }),
     onBatch: ({ applied }) => metrics.ledgerApplied.inc(applied),
   })

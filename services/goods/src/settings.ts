@@ -5,6 +5,7 @@ import {
   eventConsumerSettings,
   kafkaSettings,
   mysqlSettings,
+  nonNegativeInt,
   positiveInt,
   redisSettings,
   serviceSettings,
@@ -33,6 +34,7 @@ export const stockSettings = () => ({
   LEDGER_BATCH_SIZE: positiveInt(500),
   LEDGER_CLAIM_IDLE_MS: positiveInt(30_000),
   LEDGER_IDLE_POLL_MS: positiveInt(100),
+  LEDGER_BATCH_LINGER_MS: nonNegativeInt(50),
   LEDGER_CONSUMER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
 })
 

@@ -352,6 +352,49 @@ for (const target of stockRedisTargets) {
       assert.deepEqual(await termsOfRow(), { ...newest, goodsId: goods.id, onHand: 15 })
     })
 
+    test('entries trickling in are applied in a few larger batches while it lingers, and all of them', async () => {
+      const { store, goodsIds } = await busySale(1, 0)
+      const goodsId = goodsIds[0] as string
+      const reader = redis.duplicate()
+      const writer = createLedgerWriter({
+        redis,
+        reader,
+        sequelize: database.sequelize,
+        keys: store.keys,
+        consumer: 'lingering',
+        batchSize: 500,
+        claimIdleMs: 30_000,
+        idlePollMs: 10,
+        batchLingerMs: 400,
+        logger: testLogger,
+      })
+      writer.start()
+      try {
+        // One reservation every 10 ms: without the linger nearly each would be a batch of its own.
+        for (let index = 0; index < 40; index += 1) {
+          const outcome = await store.reserve({
+            reservationId: randomUUID(),
+            goodsId,
+            userId: `u-${index}`,
+            quantity: 1,
+          })
+          assert.ok(outcome.ok)
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        await eventually(async () => ((await writer.lag()).entries === 0 ? true : undefined), 30_000, 'the drain')
+      } finally {
+        await writer.stop()
+        reader.disconnect()
+      }
+      const [row] = await database.sequelize.query<{ rows: number; batches: number }>(
+        'SELECT COUNT(*) AS `rows`, COUNT(DISTINCT batch_id) AS batches FROM stock_ledger WHERE goods_id = ?',
+        { replacements: [goodsId], type: QueryTypes.SELECT },
+      )
+      assert.equal(Number(row?.rows), 40)
+      assert.ok(Number(row?.batches) <= 5, `${row?.batches} batches for 40 entries`)
+      assert.equal(await onHandOf(database.sequelize, goodsId), Number(await redis.get(store.keys.available(goodsId))))
+    })
+
     test('writes ledger rows whose ids hold quotes, backslashes and colons exactly as they came', async () => {
       const goodsId = `ledger:${randomUUID()}`
       const at = Date.now()

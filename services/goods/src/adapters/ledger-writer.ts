@@ -151,6 +151,11 @@ export interface LedgerWriterOptions {
   readonly trimEveryMs?: number
   /** The pause after a round of reads that found no entry in any shard (default 100 ms). */
   readonly idlePollMs?: number
+  /**
+   * The pause after a round that found fewer entries than a batch (default 0): under a steady
+   * stream of reservations, entries gather into fewer, larger batches, each with one commit.
+   */
+  readonly batchLingerMs?: number
   /** Told how many entries each committed batch applied (new) and acknowledged. */
   readonly onBatch?: (batch: { applied: number; acknowledged: number }) => void
 }
@@ -167,6 +172,7 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
   const group = options.group ?? LEDGER_GROUP
   const claimEveryMs = Math.max(200, Math.floor(options.claimIdleMs / 2))
   const idlePollMs = options.idlePollMs ?? 100
+  const batchLingerMs = options.batchLingerMs ?? 0
   const trimEveryMs = options.trimEveryMs ?? 5_000
   let stopping = false
   let running: Promise<void> | undefined
@@ -329,6 +335,7 @@ export function createLedgerWriter(options: LedgerWriterOptions): LedgerWriter {
         }
         backoffMs = 100
         if (read === 0 && !stopping) await pause(idlePollMs)
+        else if (read < batchSize && batchLingerMs > 0 && !stopping) await pause(batchLingerMs)
       } catch (error) {
         if (stopping) break
         logger.error({ err: error }, 'the ledger write-behind failed; retrying')
