@@ -148,11 +148,34 @@ const notFound = (method: string, path: string) =>
 /** Request ids, trace context, request metrics, the body cap, and problem+json for every error. */
 function baseApp(options: ServiceAppOptions): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: answerInvalidInput })
-  app.use(requestContext(options.logger, requestDurations(httpDurationHistogram(options.metrics))))
-  app.use(bodyCap(options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES))
+  app.use(
+    oneLayer(
+      requestContext(options.logger, requestDurations(httpDurationHistogram(options.metrics))),
+      bodyCap(options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES),
+    ),
+  )
   app.notFound((c) => notFound(c.req.method, c.req.path))
   app.onError((error, c) => renderError(error, c))
   return app
+}
+
+/**
+ * Two middleware as one layer: each layer of Hono's chain is an async step on every request. A
+ * failure of the second is answered as Hono answers a layer's, so the first still sees the answer
+ * (the request metric counts a 413 like any other).
+ */
+function oneLayer(first: MiddlewareHandler<AppEnv>, second: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
+  return (c, next) =>
+    first(c, async () => {
+      try {
+        const answer = await second(c, next)
+        if (answer instanceof Response && !c.finalized) c.res = answer
+      } catch (error) {
+        if (!(error instanceof Error)) throw error
+        c.error = error
+        c.res = renderError(error, c)
+      }
+    })
 }
 
 /** What `@hono/node-server` passes to the app beside the request. */

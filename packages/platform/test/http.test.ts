@@ -163,6 +163,15 @@ describe('the service app every service starts from', () => {
     assert.equal((await app.request(post('{"name":"small","quantity":1}'))).status, 201)
   })
 
+  test('a body refused as too large is answered with the request id and counted like any other answer', async () => {
+    const app = buildApp({ bodyLimitBytes: 1024 })
+    const refused = await app.request(post(JSON.stringify({ name: 'x'.repeat(2048), quantity: 1 })))
+    assert.equal(refused.status, 413)
+    assert.match(refused.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/)
+    const metrics = await (await app.request('/metrics')).text()
+    assert.match(metrics, /http_server_request_duration_seconds_count\{[^}]*status="413"[^}]*\} 1/)
+  })
+
   test('bodies are capped at 64 KiB by default', async () => {
     const app = buildApp()
     const response = await app.request(post(JSON.stringify({ name: 'x'.repeat(65 * 1024), quantity: 1 })))
