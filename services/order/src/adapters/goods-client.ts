@@ -177,7 +177,9 @@ function goodsPolicies(options: GoodsClientOptions) {
     queue,
     retry(handleWhen(isConnectionFailure), { maxAttempts: 1, backoff: new ConstantBackoff(RECONNECT_DELAY_MS) }),
     breaker,
-    timeout(options.timeoutMs, TimeoutStrategy.Aggressive),
+    // A call returns only once its answer is read whole, so nothing is left to abort then; aborting
+    // anyway costs every call an AbortError (a DOMException with its stack).
+    timeout(options.timeoutMs, { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false }),
   )
   return { policy, queue, breaker }
 }
