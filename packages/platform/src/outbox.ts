@@ -13,6 +13,7 @@ import { createInboxTable, DEFAULT_INBOX_RETENTION_MS, hasInbox, pruneInbox } fr
 import type { EventBus, EventPublisher, TopicEvents } from './kafka.ts'
 import type { Logger } from './logger.ts'
 import { type Migration, sqlTime } from './mysql.ts'
+import { sqlRows } from './sql.ts'
 
 export const OUTBOX_TABLE = 'outbox'
 
@@ -60,11 +61,10 @@ export async function appendToOutbox(
   if (events.length === 0) return
   const now = sqlTime(new Date())
   const rows = events.map((event) => [event.id, topic, event.subject, event.type, JSON.stringify(event), now])
+  // Values written in, not replaced: a batch's events would be as many placeholders to scan for.
   await sequelize.query(
-    `INSERT INTO ${OUTBOX_TABLE} (event_id, topic, message_key, event_type, event, created_at) VALUES ${rows
-      .map(() => '(?, ?, ?, ?, ?, ?)')
-      .join(', ')}`,
-    { replacements: rows.flat(), transaction },
+    `INSERT INTO ${OUTBOX_TABLE} (event_id, topic, message_key, event_type, event, created_at) VALUES ${sqlRows(sequelize, rows)}`,
+    { transaction },
   )
   if (afterCommit) transaction.afterCommit(() => afterCommit())
 }

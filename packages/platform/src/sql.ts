@@ -3,11 +3,23 @@
  * milliseconds, and an optional transaction. Adapters call these instead of `sequelize.query`.
  */
 import { QueryTypes, type Sequelize, type Transaction } from 'sequelize'
-import { withSqlTimes } from './mysql.ts'
+import { sqlTime, withSqlTimes } from './mysql.ts'
 
 export type SqlReplacements = Record<string, unknown>
 
-/** Rows of a SELECT. */
+/**
+ * One value escaped as a replacement is written into the statement (an instant with its
+ * milliseconds), for statements that carry many values: named replacements make every call scan
+ * a text as long as its rows and look each name up.
+ */
+export const sqlValue = (sequelize: Sequelize, value: unknown): string =>
+  sequelize.escape((value instanceof Date ? sqlTime(value) : value) as string)
+
+/** Rows as the list after VALUES, `(…), (…)`, each value as {@link sqlValue} writes it. */
+export const sqlRows = (sequelize: Sequelize, rows: readonly (readonly unknown[])[]): string =>
+  rows.map((row) => `(${row.map((value) => sqlValue(sequelize, value)).join(', ')})`).join(', ')
+
+/** Rows of a SELECT; without replacements the statement goes as written, as for {@link changeRows}. */
 export function selectRows<Row extends object>(
   sequelize: Sequelize,
   sql: string,
@@ -15,7 +27,7 @@ export function selectRows<Row extends object>(
   transaction?: Transaction,
 ): Promise<Row[]> {
   return sequelize.query<Row>(sql, {
-    replacements: withSqlTimes(replacements),
+    ...(hasAny(replacements) ? { replacements: withSqlTimes(replacements) } : {}),
     type: QueryTypes.SELECT,
     transaction: transaction ?? null,
   })

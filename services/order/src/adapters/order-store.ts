@@ -1,4 +1,4 @@
-import { changeRows, dateOrNull, selectRow, selectRows } from '@timedeal/platform'
+import { changeRows, dateOrNull, selectRow, selectRows, sqlRows } from '@timedeal/platform'
 import { type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { Order, OrderState } from '../domain/order-state.ts'
 
@@ -96,17 +96,15 @@ export class OrderStore {
    */
   async insertMany(entries: readonly { order: Order; idempotencyKey: string }[], transaction: Transaction) {
     if (entries.length === 0) return
-    const values: Record<string, unknown> = {}
-    const tuples = entries.map(({ order, idempotencyKey }, i) => {
+    const rows = entries.map(({ order, idempotencyKey }) => {
       const columns = { ...order, idempotencyKey }
-      for (const name of ORDER_INSERT_FIELDS) values[`${name}${i}`] = columns[name]
-      return `(${ORDER_INSERT_FIELDS.map((name) => `:${name}${i}`).join(', ')})`
+      return ORDER_INSERT_FIELDS.map((name) => columns[name])
     })
     try {
       await changeRows(
         this.#db,
-        `INSERT INTO orders (${ORDER_INSERT_COLUMNS}) VALUES ${tuples.join(', ')}`,
-        values,
+        `INSERT INTO orders (${ORDER_INSERT_COLUMNS}) VALUES ${sqlRows(this.#db, rows)}`,
+        undefined,
         transaction,
       )
     } catch (error) {

@@ -1,4 +1,4 @@
-import { changeRows, selectRow, selectRows } from '@timedeal/platform'
+import { changeRows, selectRow, selectRows, sqlValue } from '@timedeal/platform'
 import { DatabaseError, type Sequelize, type Transaction, UniqueConstraintError } from 'sequelize'
 import type { PlacementClaim, Refusal } from '../domain/placement.ts'
 
@@ -74,42 +74,27 @@ export class PlacementStore {
   async claimTogether(claims: readonly PlacementClaim[]): Promise<boolean[]> {
     const fit = claims.filter(fitsColumns)
     if (fit.length === 0) return claims.map(() => false)
-    const values: Record<string, unknown> = {}
-    const selects = fit.map((claim, i) => {
-      values[`buyerId${i}`] = claim.buyerId
-      values[`idempotencyKey${i}`] = claim.idempotencyKey
-      values[`goodsId${i}`] = claim.goodsId
-      values[`quantity${i}`] = claim.quantity
-      values[`state${i}`] = claim.state
-      values[`token${i}`] = claim.token
-      values[`reservationId${i}`] = claim.reservationId
-      values[`until${i}`] = claim.until
+    const value = (of: unknown) => sqlValue(this.#db, of)
+    const selects = fit.map((claim) => {
+      const [buyerId, idempotencyKey] = [value(claim.buyerId), value(claim.idempotencyKey)]
       // Each row checks its own order by the key, exactly as the claim of one key does.
-      return `SELECT :buyerId${i}, :idempotencyKey${i}, :goodsId${i}, :quantity${i}, :state${i}, :token${i},
-          :reservationId${i}, :until${i} FROM DUAL
-        WHERE NOT EXISTS (SELECT 1 FROM orders WHERE buyer_id = :buyerId${i} AND idempotency_key = :idempotencyKey${i})`
+      return `SELECT ${buyerId}, ${idempotencyKey}, ${value(claim.goodsId)}, ${value(claim.quantity)},
+          ${value(claim.state)}, ${value(claim.token)}, ${value(claim.reservationId)}, ${value(claim.until)} FROM DUAL
+        WHERE NOT EXISTS (SELECT 1 FROM orders WHERE buyer_id = ${buyerId} AND idempotency_key = ${idempotencyKey})`
     })
     // IGNORE only skips keys held already: every other value is ours and fits its column (fitsColumns).
     const inserted = await changeRows(
       this.#db,
       `INSERT IGNORE INTO placements (buyer_id, idempotency_key, goods_id, quantity, state, token, reservation_id, until)
        ${selects.join(' UNION ALL ')}`,
-      values,
     )
     let held: Set<string>
     if (inserted === fit.length) held = new Set(fit.map(({ token }) => token))
     else if (inserted === 0) held = new Set()
     else {
-      const keys: Record<string, unknown> = {}
-      const tuples = fit.map((claim, i) => {
-        keys[`buyerId${i}`] = claim.buyerId
-        keys[`idempotencyKey${i}`] = claim.idempotencyKey
-        return `(buyer_id = :buyerId${i} AND idempotency_key = :idempotencyKey${i})`
-      })
       const rows = await selectRows<{ token: string }>(
         this.#db,
-        `SELECT token FROM placements WHERE ${tuples.join(' OR ')}`,
-        keys,
+        `SELECT token FROM placements WHERE ${this.#keysOf(fit)}`,
       )
       held = new Set(rows.map(({ token }) => token))
     }
@@ -176,15 +161,23 @@ export class PlacementStore {
    */
   async settleMany(claims: readonly PlacementClaim[], transaction: Transaction): Promise<number> {
     if (claims.length === 0) return 0
-    const values: Record<string, unknown> = {}
-    const tuples = claims.map((claim, i) => {
-      values[`buyerId${i}`] = claim.buyerId
-      values[`idempotencyKey${i}`] = claim.idempotencyKey
-      values[`token${i}`] = claim.token
-      return `(buyer_id = :buyerId${i} AND idempotency_key = :idempotencyKey${i} AND token = :token${i})`
-    })
-    // ORed equalities rather than a row IN list: every MariaDB version reads those by the key.
-    return changeRows(this.#db, `DELETE FROM placements WHERE ${tuples.join(' OR ')}`, values, transaction)
+    return changeRows(this.#db, `DELETE FROM placements WHERE ${this.#keysOf(claims, true)}`, undefined, transaction)
+  }
+
+  /**
+   * The claims' keys (and tokens) as a condition: ORed equalities rather than a row IN list, since
+   * every MariaDB version reads those by the key; values written in, as the claims may be many.
+   */
+  #keysOf(claims: readonly PlacementClaim[], withToken = false): string {
+    const value = (of: unknown) => sqlValue(this.#db, of)
+    return claims
+      .map(
+        (claim) =>
+          `(buyer_id = ${value(claim.buyerId)} AND idempotency_key = ${value(claim.idempotencyKey)}${
+            withToken ? ` AND token = ${value(claim.token)}` : ''
+          })`,
+      )
+      .join(' OR ')
   }
 
   /** Forgets claims and refusals past their time, a batch at a time; returns how many. */
