@@ -291,24 +291,45 @@ interface Watch {
   /** From an OrderPlaced's creation to its delivery, noted only while `measuring`. */
   readonly publishDelaysMs: number[]
   measuring: boolean
+  /** Leaves the group (what arrives meanwhile waits in Kafka), so the watcher takes no CPU. */
+  pause(): Promise<void>
+  /** Joins again where it left off. */
+  resume(): Promise<void>
 }
 
 /** Orders reach PAID when their OrderPaid is on Kafka; the watcher notes when. */
 async function watchOrders(run: Run): Promise<Watch> {
-  const watch: Watch = { paidAt: new Map(), chargedAt: new Map(), publishDelaysMs: [], measuring: false }
-  const subscription = await run.bus.subscribe({
-    groupId: run.groups.watch,
-    topics: [TOPIC_ORDERS, TOPIC_PAYMENTS],
-    handle: async ({ event }) => {
-      const now = Date.now()
-      if (isEvent(event, 'orderPaid')) watch.paidAt.set(event.data.orderId, now)
-      else if (isEvent(event, 'paymentCompleted')) watch.chargedAt.set(event.data.orderId, now)
-      else if (watch.measuring && isEvent(event, 'orderPlaced'))
-        watch.publishDelaysMs.push(now - Date.parse(event.time))
+  const subscribe = async () => {
+    const joining = await run.bus.subscribe({
+      groupId: run.groups.watch,
+      topics: [TOPIC_ORDERS, TOPIC_PAYMENTS],
+      handle: async ({ event }) => {
+        const now = Date.now()
+        if (isEvent(event, 'orderPaid')) watch.paidAt.set(event.data.orderId, now)
+        else if (isEvent(event, 'paymentCompleted')) watch.chargedAt.set(event.data.orderId, now)
+        else if (watch.measuring && isEvent(event, 'orderPlaced'))
+          watch.publishDelaysMs.push(now - Date.parse(event.time))
+      },
+    })
+    await joining.joined
+    return joining
+  }
+  let subscription: Awaited<ReturnType<typeof subscribe>> | undefined
+  const watch: Watch = {
+    paidAt: new Map(),
+    chargedAt: new Map(),
+    publishDelaysMs: [],
+    measuring: false,
+    async pause() {
+      await subscription?.close()
+      subscription = undefined
     },
-  })
-  run.cleanups.push(() => subscription.close())
-  await subscription.joined
+    async resume() {
+      subscription ??= await subscribe()
+    },
+  }
+  run.cleanups.push(() => watch.pause())
+  await watch.resume()
   return watch
 }
 
@@ -393,10 +414,11 @@ async function measureCost(services: Services, label: string, profiled: boolean)
   const meter = cpuMeter({ ...servicePids(), ...serverPids() })
   const benchBefore = process.cpuUsage()
   return async (generatorMicros: number) => {
+    // The process's figure covers every thread of it, the load generator's too: those count apart.
     const bench = process.cpuUsage(benchBefore)
     const cpuSeconds = meter({
       loadGenerator: generatorMicros / 1e6,
-      benchProcess: (bench.user + bench.system) / 1e6,
+      benchProcess: Math.max(0, bench.user + bench.system - generatorMicros) / 1e6,
     })
     const profile: ProfileFigures | undefined = await stopProfile?.()
     return { cpuSeconds, profile }
@@ -538,14 +560,16 @@ async function openLoopPhase(services: Services, orders: Placer, watch: Watch) {
 /**
  * The placement-only phase: payment-service is paused (SIGSTOP), so the CPU goes to placement
  * (order-service, goods-service's reservation, MySQL, the relay) and not to the pipeline behind
- * it; then it resumes and the orders placed here must still be paid.
+ * it; then it resumes and the orders placed here must still be paid. The bench's own watcher
+ * stands aside too, as nothing of the bench but the load generator runs beside ceiling (a).
  */
-async function placementOnlyPhase(services: Services, orders: Placer) {
+async function placementOnlyPhase(services: Services, orders: Placer, watch: Watch) {
   const payment = servicePids().paymentService
   say(
     `placement only: ${settings.BENCH_PLACEMENT_ORDERS} orders from ${settings.BENCH_CLIENTS} buyers, payment-service paused`,
   )
   orders.placedAt.clear()
+  await watch.pause()
   if (payment !== undefined) process.kill(payment, 'SIGSTOP')
   let results: LoadResults
   let cost: Awaited<ReturnType<Awaited<ReturnType<typeof measureCost>>>>
@@ -556,6 +580,7 @@ async function placementOnlyPhase(services: Services, orders: Placer) {
   } finally {
     if (payment !== undefined) process.kill(payment, 'SIGCONT')
   }
+  await watch.resume()
   const placement = placementFigures(results)
   say(`placement only: ${round(placement.done / placement.seconds)} placements/s; payment-service resumed`)
   const drained = await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
@@ -807,8 +832,8 @@ function writeReport(
           `The median order waited ${round(figures.to_paid_p50_ms - figures.to_charged_p50_ms, 0)} ms between PaymentCompleted and OrderPaid, against ${round(figures.to_charged_p50_ms, 0)} ms from placement to PaymentCompleted: where that gap is large, order-service's payment consumer (per polled batch: one read of its orders, one confirmations call to goods-service, one transaction) sets the pace, not the outbox or Kafka.`,
           'CPU seconds per process come from /proc/<pid>/stat over the measured stretch; MariaDB, Kafka and Redis are the shared local servers, so theirs include anything else that used them meanwhile; machineBusyCores is the whole machine (/proc/stat).',
           `Open loop: ${open.offered_per_s} orders/s offered for ${open.seconds} s by a fixed schedule, whatever the answers do; placement and placement → PAID count from each order's intended send time, so a backlog shows as latency. Unpaid orders are counted ${open.drain_check_s} s after the last arrival; the drain time runs from the last arrival to the last OrderPaid.`,
-          'Placement only: payment-service is paused (SIGSTOP) while the buyers place orders, so placement (order-service, the reservation in goods-service, the MySQL transaction, the relay) has the CPU to itself; placementVsOrderOutboxCeiling sets it beside the bare order+outbox transaction at the same concurrency. After it resumes, those orders must still be paid.',
-          "Load generator: undici keep-alive pools in worker threads of the bench process (load.ts); each placement carries a buyer token (round robin over BENCH_BUYERS) and a fresh Idempotency-Key, which a per-request template fills in. loadGenerator CPU is its threads' own; benchProcess adds the Kafka watcher and metrics sampling.",
+          "Placement only: payment-service is paused (SIGSTOP) while the buyers place orders, so placement (order-service, the reservation in goods-service, the MySQL transaction, the relay) has the CPU to itself; the bench's Kafka watcher leaves its group meanwhile (it rejoins where it left off), so beside the services only the load generator runs, as beside ceiling (a). placementVsOrderOutboxCeiling sets it beside the bare order+outbox transaction at the same concurrency. After it resumes, those orders must still be paid.",
+          "Load generator: undici keep-alive pools in worker threads of the bench process (load.ts); each placement carries a buyer token (round robin over BENCH_BUYERS) and a fresh Idempotency-Key, which a per-request template fills in. loadGenerator CPU is its threads' own; benchProcess is the rest of the bench process (the Kafka watcher, metrics sampling, starting the generator's threads), not counting the generator's threads again.",
           `Goals: ${Object.entries(results.goals)
             .map(([name, entry]) => `${name} ${entry.met ? 'met' : 'not met'} (${entry.value})`)
             .join('; ')}.`,
@@ -881,7 +906,7 @@ async function main(): Promise<void> {
 
     const measured = await ordersPhase(services, orders, watch)
     const open = await openLoopPhase(services, orders, watch)
-    const placementOnly = await placementOnlyPhase(services, orders)
+    const placementOnly = await placementOnlyPhase(services, orders, watch)
     const mysqlCeiling = await mysqlCeilingPhase(run, services.orderDb, goodsId)
     const kafkaCeiling = await kafkaCeilingPhase(run, goodsId)
 
