@@ -4,8 +4,7 @@
  * written, or the same refusal while the refusal is remembered. Pure rules; the claims live in
  * the `placements` table.
  */
-import { randomBytes } from 'node:crypto'
-import { newReservationId } from './ids.ts'
+import { newReservationId, randomHex } from './ids.ts'
 
 /** A refusal as the buyer saw it, kept so a twin or a retry under the same key sees it again. */
 export interface Refusal {
@@ -45,7 +44,7 @@ export function newClaim(request: PlacementRequest, now: Date, leaseMs: number):
     goodsId: request.goodsId,
     quantity: request.quantity,
     state: 'PLACING',
-    token: randomBytes(16).toString('hex'),
+    token: randomHex(16),
     reservationId: newReservationId(),
     refusal: null,
     until: new Date(now.getTime() + leaseMs),
