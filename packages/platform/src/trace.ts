@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto'
+import { randomHex } from './random.ts'
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 
@@ -11,19 +11,4 @@ export function continueTrace(incoming: string | undefined | null): { traceparen
   const traceId = match?.[1] && !/^0+$/.test(match[1]) ? match[1] : randomHex(16)
   const flags = match?.[3] ?? '01'
   return { traceparent: `00-${traceId}-${randomHex(8)}-${flags}`, traceId }
-}
-
-// Ids are drawn from a pool filled a few KiB at a time: one system call per request for a
-// span id would cost more than the rest of the trace handling.
-const pool = Buffer.alloc(4096)
-let poolOffset = pool.length
-
-function randomHex(bytes: number): string {
-  if (poolOffset + bytes > pool.length) {
-    randomFillSync(pool)
-    poolOffset = 0
-  }
-  const hex = pool.toString('hex', poolOffset, poolOffset + bytes)
-  poolOffset += bytes
-  return hex
 }

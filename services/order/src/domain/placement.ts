@@ -4,7 +4,7 @@
  * written, or the same refusal while the refusal is remembered. Pure rules; the claims live in
  * the `placements` table.
  */
-import { newReservationId, randomHex } from './ids.ts'
+import { newClaimToken, newReservationId } from './ids.ts'
 
 /** A refusal as the buyer saw it, kept so a twin or a retry under the same key sees it again. */
 export interface Refusal {
@@ -44,7 +44,7 @@ export function newClaim(request: PlacementRequest, now: Date, leaseMs: number):
     goodsId: request.goodsId,
     quantity: request.quantity,
     state: 'PLACING',
-    token: randomHex(16),
+    token: newClaimToken(),
     reservationId: newReservationId(),
     refusal: null,
     until: new Date(now.getTime() + leaseMs),
