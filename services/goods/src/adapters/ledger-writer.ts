@@ -21,7 +21,7 @@ import {
   type LuaScript,
   type Redis,
   runScript,
-  sqlTime,
+  sqlRows,
 } from '@timedeal/platform'
 import {
   compareEntryIds,
@@ -57,16 +57,14 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
   if (entries.length === 0) return 0
   const batchId = randomUUID()
   const appliedAt = new Date()
-  // The VALUES are written as escaped literals, not as replacements: expanding a few hundred
-  // placeholders, each found by scanning the whole statement, cost more than the rest of the batch.
-  const literal = (value: unknown) => sequelize.escape(value as string)
-  const batch = `${literal(batchId)}, ${literal(sqlTime(appliedAt))}`
+  // The VALUES are written in as escaped literals (sqlRows), not as replacements: expanding a few
+  // hundred placeholders, each found by scanning the whole statement, cost more than the batch.
   // One order for every writer, so two writers replaying the same entries cannot deadlock.
-  const values = [...entries]
-    .sort(compareLedgerEntries)
-    .map((entry) => {
+  const values = sqlRows(
+    sequelize,
+    [...entries].sort(compareLedgerEntries).map((entry) => {
       const { ms, seq } = splitEntryId(entry.id)
-      return `(${[
+      return [
         entry.shard,
         ms,
         seq,
@@ -75,12 +73,12 @@ export async function applyLedgerBatch(sequelize: Sequelize, entries: readonly L
         entry.delta,
         entry.reservationId,
         entry.userId,
-        sqlTime(new Date(entry.at)),
+        new Date(entry.at),
+        batchId,
+        appliedAt,
       ]
-        .map(literal)
-        .join(', ')}, ${batch})`
-    })
-    .join(', ')
+    }),
+  )
   return sequelize.transaction(async (transaction) => {
     const inserted = await changeRows(
       sequelize,
