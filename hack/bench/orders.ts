@@ -2,10 +2,12 @@
  * `make bench-orders`: orders per second from `POST /api/orders` to PAID through the real
  * goods-service, order-service and payment-service processes, Kafka and MariaDB; the latency of
  * placement and of placement-to-paid; and the outbox lag under that load. Three phases of load:
- * closed-loop (a number of buyers, each waiting for its answer; the sustained orders/s to PAID,
- * with every service profiled), open-loop (a fixed arrival rate, latencies from each order's
+ * closed-loop (a number of buyers, each waiting for its answer; the sustained orders/s to PAID),
+ * open-loop (a fixed arrival rate, latencies from each order's
  * intended send time, and whether the queue drains after), and placement only (payment-service
- * paused, so nothing but placement competes for the CPU). In the same run, on the same machine,
+ * paused, so nothing but placement competes for the CPU). Then a shorter closed-loop run with
+ * every service profiled: the profiler costs the services a fifth or more of their CPU, so it
+ * stays out of the measured phases. In the same run, on the same machine,
  * two ceilings: (a) the bare MySQL transaction that inserts an order and its outbox row, at the
  * same concurrency, and (b) a bare kafkajs producer configured as the platform's (idempotent,
  * acks=all). Requests come from undici pools in worker threads (load.ts).
@@ -103,8 +105,12 @@ const settings = loadSettingsOrExit(
     BENCH_KAFKA_EVENTS: positiveInt(quick ? 5_000 : 30_000),
     /** Worker threads of the load generator. */
     BENCH_LOAD_THREADS: positiveInt(1),
-    /** CPU profiles of the three services over the closed-loop phase (1 ms sampling). */
+    /**
+     * CPU profiles of the three services (1 ms sampling) over a closed-loop run of their own after
+     * the measured phases, of BENCH_PROFILE_ORDERS orders.
+     */
     BENCH_PROFILE: bool(true),
+    BENCH_PROFILE_ORDERS: positiveInt(quick ? 400 : 1_000),
   }),
 )
 
@@ -466,19 +472,19 @@ function showServiceLogs(services: Services, unpaid: number): void {
   }
 }
 
-/** The closed-loop phase: orders placed over HTTP until all are paid (or the timeout), every service profiled. */
+/** The closed-loop phase: orders placed over HTTP until all are paid (or the timeout). */
 async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
   const stopSampling = sampleOutboxLag(services)
   say(`closed loop: ${settings.BENCH_ORDERS} orders from ${settings.BENCH_CLIENTS} concurrent buyers`)
   watch.measuring = true
   orders.placedAt.clear()
-  const cost = await measureCost(services, 'orders-closed', true)
+  const cost = await measureCost(services, 'orders-closed', false)
   const phaseStart = Date.now()
   const results = await orders.place(closedLoop(settings.BENCH_ORDERS, settings.BENCH_SECONDS))
   const placement = placementFigures(results)
   say(`placed ${placement.done} in ${round(placement.seconds)} s; waiting for them to be paid`)
   if (!(await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS))) showServiceLogs(services, orders.unpaid())
-  const { cpuSeconds, profile } = await cost(results.cpuMicros)
+  const { cpuSeconds } = await cost(results.cpuMicros)
   watch.measuring = false
   const lagSamples = await stopSampling()
 
@@ -498,8 +504,24 @@ async function ordersPhase(services: Services, orders: Placer, watch: Watch) {
     ordersPerSecond,
     relayed: metricValue(orderMetrics, 'outbox_events_published_total'),
     cpuSeconds,
-    profile,
   }
+}
+
+/**
+ * Where the services spend their CPU: a closed-loop run like the measured one, with every service
+ * profiled, after the measured phases (whose figures the profiler would lower). Undefined when
+ * profiling is off.
+ */
+async function profiledPhase(services: Services, orders: Placer) {
+  if (Object.keys(services.inspectors).length === 0) return undefined
+  const total = settings.BENCH_PROFILE_ORDERS
+  say(`profiled: ${total} orders from ${settings.BENCH_CLIENTS} buyers, every service profiled`)
+  orders.placedAt.clear()
+  const cost = await measureCost(services, 'orders-profiled', true)
+  const results = await orders.place(closedLoop(total, settings.BENCH_SECONDS))
+  const paid = await orders.allPaid(settings.BENCH_PAID_TIMEOUT_SECONDS)
+  const { cpuSeconds, profile } = await cost(results.cpuMicros)
+  return profile ? { orders: placementFigures(results).done, paid, cpuSeconds, profile } : undefined
 }
 
 /**
@@ -681,6 +703,7 @@ async function kafkaCeilingPhase(run: Run, goodsId: string) {
 }
 
 type OrdersResult = Awaited<ReturnType<typeof ordersPhase>>
+type ProfiledResult = Awaited<ReturnType<typeof profiledPhase>>
 type OpenResult = Awaited<ReturnType<typeof openLoopPhase>>
 type PlacementOnlyResult = Awaited<ReturnType<typeof placementOnlyPhase>>
 type MysqlCeiling = Awaited<ReturnType<typeof mysqlCeilingPhase>>
@@ -694,6 +717,7 @@ function benchFigures(
   ceilings: MysqlCeiling & KafkaCeiling,
   open: OpenResult,
   placementOnly: PlacementOnlyResult,
+  profiled: ProfiledResult,
 ) {
   const { placement, toPaidMs, toChargedMs, lagSamples, ordersPerSecond } = orders
   const { mysql, mysqlPerSecond, kafkaBatchedPerSecond, kafkaSinglePerSecond, single } = ceilings
@@ -741,8 +765,13 @@ function benchFigures(
     openLoopToPaidP99Ms: goal(open.figures.drained ? open.figures.to_paid_p99_ms : null, 2_000, 'atMost'),
     openLoopDrains: goal(open.figures.unpaid_after_drain_check, 0, 'atMost'),
   }
-  const cpuSeconds = { closed: orders.cpuSeconds, open: open.cpuSeconds, placementOnly: placementOnly.cpuSeconds }
-  const profiles = orders.profile ? topOf(orders.profile, 5) : {}
+  const cpuSeconds = {
+    closed: orders.cpuSeconds,
+    open: open.cpuSeconds,
+    placementOnly: placementOnly.cpuSeconds,
+    ...(profiled ? { profiled: profiled.cpuSeconds } : {}),
+  }
+  const profiles = profiled ? topOf(profiled.profile, 5) : {}
   return { figures, ratios, open: open.figures, goals, cpuSeconds, profiles }
 }
 
@@ -754,7 +783,7 @@ function writeReport(
   orders: OrdersResult,
   ceilings: MysqlCeiling & KafkaCeiling,
   results: BenchFigures,
-  extra: { readonly open: OpenResult; readonly placementOnly: PlacementOnlyResult },
+  extra: { readonly open: OpenResult; readonly placementOnly: PlacementOnlyResult; readonly profiled: ProfiledResult },
 ) {
   const { figures, ratios, open } = results
   const failures = Object.fromEntries(orders.placement.failures)
@@ -843,11 +872,11 @@ function writeReport(
             : []),
         ],
       }) +
-      (orders.profile
+      (extra.profiled
         ? profileMarkdown(
-            'Where each service spent its CPU in the closed-loop phase',
-            orders.profile,
-            orders.cpuSeconds,
+            `Where each service spent its CPU: a profiled closed-loop run of ${extra.profiled.orders} orders after the measured phases (every one paid: ${extra.profiled.paid}); the CPU seconds are the profiled run's, the profiler's own cost included`,
+            extra.profiled.profile,
+            extra.profiled.cpuSeconds,
           ).join('\n')
         : ''),
   })
@@ -895,7 +924,8 @@ async function main(): Promise<void> {
     const services = await startServices(run)
     const warmUp = Math.max(20, Math.ceil(settings.BENCH_ORDERS / 20))
     const openOrders = settings.BENCH_OPEN_RATE * settings.BENCH_OPEN_SECONDS
-    const stock = warmUp + settings.BENCH_ORDERS + openOrders + settings.BENCH_PLACEMENT_ORDERS
+    const stock =
+      warmUp + settings.BENCH_ORDERS + openOrders + settings.BENCH_PLACEMENT_ORDERS + settings.BENCH_PROFILE_ORDERS
     const goodsId = await createBenchGoods(run, services.goods, stock)
     const watch = await watchOrders(run)
     const orders = await placer(run, services.order, goodsId, watch)
@@ -907,12 +937,13 @@ async function main(): Promise<void> {
     const measured = await ordersPhase(services, orders, watch)
     const open = await openLoopPhase(services, orders, watch)
     const placementOnly = await placementOnlyPhase(services, orders, watch)
+    const profiled = await profiledPhase(services, orders)
     const mysqlCeiling = await mysqlCeilingPhase(run, services.orderDb, goodsId)
     const kafkaCeiling = await kafkaCeilingPhase(run, goodsId)
 
     const ceilings = { ...mysqlCeiling, ...kafkaCeiling }
-    const results = benchFigures(run.clients, measured, watch, ceilings, open, placementOnly)
-    const reportFile = await writeReport(run.clients, measured, ceilings, results, { open, placementOnly })
+    const results = benchFigures(run.clients, measured, watch, ceilings, open, placementOnly, profiled)
+    const reportFile = await writeReport(run.clients, measured, ceilings, results, { open, placementOnly, profiled })
     say(`report: ${reportFile}`)
     const { figures, ratios, goals, cpuSeconds, profiles } = results
     process.stdout.write(
