@@ -99,8 +99,11 @@ const settings = loadSettingsOrExit(
     BENCH_DRAIN_CHECK_SECONDS: positiveInt(10),
     /** How long to wait, after the open-loop phase, for every order of it to be paid. */
     BENCH_DRAIN_TIMEOUT_SECONDS: positiveInt(quick ? 90 : 180),
-    /** Orders placed in the placement-only phase (payment-service paused). */
-    BENCH_PLACEMENT_ORDERS: positiveInt(quick ? 400 : 2_000),
+    /**
+     * Orders placed in the placement-only phase (payment-service paused); as many as ceiling (a)'s
+     * transactions: several seconds, so its start and end barely move the rate.
+     */
+    BENCH_PLACEMENT_ORDERS: positiveInt(quick ? 1_000 : 5_000),
     BENCH_MYSQL_TRANSACTIONS: positiveInt(quick ? 1_000 : 5_000),
     BENCH_KAFKA_EVENTS: positiveInt(quick ? 5_000 : 30_000),
     /** Worker threads of the load generator. */
