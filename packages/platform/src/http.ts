@@ -19,6 +19,8 @@ export type AppEnv = {
     requestId: string
     traceparent: string
     logger: Logger
+    /** What a failure that is not a problem becomes on this request, when its routes said (see `createRoutes`). */
+    unexpectedFailure?: () => Problem
   }
 }
 
@@ -281,26 +283,23 @@ function bodyCap(limit: number): MiddlewareHandler<AppEnv> {
 
 /**
  * The one error renderer: a `Problem` as itself, Hono's own rejections (a body that is not
- * JSON, a wrong content type) as their problem, anything else as `unexpected()` (default a
- * 500 INTERNAL that reveals nothing), logged.
+ * JSON, a wrong content type) as their problem, anything else as the request's
+ * `unexpectedFailure` (default a 500 INTERNAL that reveals nothing), logged.
  */
-export function renderError(error: Error, c: Context<AppEnv>, unexpected?: () => Problem): Response {
+export function renderError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof Problem) return problemResponse(error, c.req.path)
   if (error instanceof HTTPException) return problemResponse(rejection(error), c.req.path)
   c.get('logger')?.error({ err: error, path: c.req.path }, 'unhandled error')
-  return problemResponse((unexpected ?? unexpectedFailures.get(c) ?? internalFailure)(), c.req.path)
+  return problemResponse((c.get('unexpectedFailure') ?? internalFailure)(), c.req.path)
 }
-
-/** What a failure that is not a problem becomes on a request, when the request's routes said. */
-const unexpectedFailures = new WeakMap<Context, () => Problem>()
 
 /**
  * Middleware after which the app's error renderer answers any failure of the request that is
  * not a problem (nor one of Hono's rejections) with `failure()` instead of 500 INTERNAL.
  */
-export function answerUnexpectedFailuresWith(failure: () => Problem): MiddlewareHandler {
+export function answerUnexpectedFailuresWith(failure: () => Problem): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    unexpectedFailures.set(c, failure)
+    c.set('unexpectedFailure', failure)
     await next()
   }
 }
