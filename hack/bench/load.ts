@@ -68,13 +68,33 @@ export interface LoadOptions {
 
 const workerFile = new URL('./load-worker.ts', import.meta.url)
 
+/** Part `index` of `count` split into `parts` near-equal shares. */
+export const shareOf = (count: number, parts: number, index: number) =>
+  Math.floor(count / parts) + (index < count % parts ? 1 : 0)
+
+/**
+ * Several runs' records as one: together, their CPU added, and their wall time the longest of
+ * them (`'concurrent'`: threads of one run) or the sum (`'consecutive'`: rounds one after another).
+ */
+export function mergeResults(parts: readonly LoadResults[], timing: 'concurrent' | 'consecutive'): LoadResults {
+  const seconds = parts.map((part) => part.seconds)
+  return {
+    intendedAt: parts.flatMap((part) => part.intendedAt),
+    latencyMs: parts.flatMap((part) => part.latencyMs),
+    status: parts.flatMap((part) => part.status),
+    kept: parts.flatMap((part) => part.kept),
+    cpuMicros: parts.reduce((sum, part) => sum + part.cpuMicros, 0),
+    seconds: timing === 'concurrent' ? Math.max(...seconds) : seconds.reduce((sum, value) => sum + value, 0),
+  }
+}
+
 /** Splits the work over `threads` worker threads, runs it, and merges their records. */
 export async function runLoad(options: LoadOptions): Promise<LoadResults> {
   const { plan, mode } = options
   const threads = Math.max(1, Math.min(options.threads, mode.kind === 'closed' ? mode.clients : options.threads))
   const startAtEpochMs = Date.now() + 200
   const shares = Array.from({ length: threads }, (_, thread): WorkerTask => {
-    const share = (count: number) => Math.floor(count / threads) + (thread < count % threads ? 1 : 0)
+    const share = (count: number) => shareOf(count, threads, thread)
     const threadMode: LoadMode =
       mode.kind === 'closed'
         ? { ...mode, clients: share(mode.clients), total: share(mode.total) }
@@ -104,14 +124,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResults> {
         }),
     ),
   )
-  return {
-    intendedAt: parts.flatMap((part) => part.intendedAt),
-    latencyMs: parts.flatMap((part) => part.latencyMs),
-    status: parts.flatMap((part) => part.status),
-    kept: parts.flatMap((part) => part.kept),
-    cpuMicros: parts.reduce((sum, part) => sum + part.cpuMicros, 0),
-    seconds: Math.max(...parts.map((part) => part.seconds)),
-  }
+  return mergeResults(parts, 'concurrent')
 }
 
 /** Requests whose status is in `ok`, and a count of every other outcome (a problem's code, an error). */

@@ -56,7 +56,7 @@ import {
   topOf,
 } from './cpu-usage.ts'
 import { goal, percentile, quickMode, round } from './figures.ts'
-import { type LoadMode, type LoadResults, type RequestPlan, runLoad } from './load.ts'
+import { type LoadMode, type LoadResults, mergeResults, type RequestPlan, runLoad, shareOf } from './load.ts'
 import { barChartSvg, markdownReport, type PhaseResult } from './report.ts'
 
 const quick = quickMode()
@@ -326,7 +326,7 @@ async function httpPhase(
         await beside?.round(shareOf(total, rounds, round))
       }
       await beside?.stopMeasuring()
-      return mergeResults(parts)
+      return mergeResults(parts, 'consecutive')
     })
     const run = attemptsOf(stretch.results)
     showErrors(run)
@@ -465,22 +465,6 @@ const emptyPhase = (label: string): PhaseResult => ({
   stock: 0,
   oversold: 0,
 })
-
-/** Round `round` of `rounds`' share of `total`. */
-const shareOf = (total: number, rounds: number, round: number) =>
-  Math.floor(total / rounds) + (round < total % rounds ? 1 : 0)
-
-/** Rounds of one target as one run: their records together, their times and CPU added. */
-function mergeResults(parts: readonly LoadResults[]): LoadResults {
-  return {
-    intendedAt: parts.flatMap((part) => part.intendedAt),
-    latencyMs: parts.flatMap((part) => part.latencyMs),
-    status: parts.flatMap((part) => part.status),
-    kept: parts.flatMap((part) => part.kept),
-    cpuMicros: parts.reduce((sum, part) => sum + part.cpuMicros, 0),
-    seconds: parts.reduce((sum, part) => sum + part.seconds, 0),
-  }
-}
 
 /** (a) The ceiling: the same Lua script by EVALSHA from redis-benchmark, no HTTP, no Node. */
 async function luaCeilingPhase(redis: Redis, store: StockStore): Promise<PhaseResult> {
@@ -727,7 +711,7 @@ async function startBareHono(): Promise<BareHono> {
       cost = { cpuSeconds: meter?.({ loadGenerator: cpuMicros / 1e6 }) ?? {}, profile: await stopProfile?.() }
     },
     finish() {
-      const run = attemptsOf(mergeResults(parts))
+      const run = attemptsOf(mergeResults(parts, 'consecutive'))
       showErrors(run)
       return { result: phaseResult('bare Hono route (framework ceiling)', 0, run, 0), rounds: parts, ...cost }
     },
