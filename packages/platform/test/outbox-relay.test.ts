@@ -8,7 +8,6 @@ import {
   type EventBus,
   type EventPublisher,
   type PublishReceipt,
-  type TopicAdmin,
   type TopicEvents,
 } from '../src/kafka.ts'
 import { appendToOutbox, createOutboxTable, OutboxRelay } from '../src/outbox.ts'
@@ -16,6 +15,7 @@ import {
   connectTestMysql,
   createTestDatabase,
   eventually,
+  recordedTopics,
   type TestDatabase,
   testLogger,
   testOrderPaid,
@@ -83,35 +83,22 @@ describe('outbox relay batching (real MariaDB and Kafka)', () => {
   let database: TestDatabase
   let sequelize: Sequelize
   let bus: EventBus
-  let admin: TopicAdmin
   let publisher: EventPublisher
-  const received: DeliveredEvent[] = []
-  let unsubscribe: () => Promise<void>
+  let received: DeliveredEvent[]
+  let closeTopics: () => Promise<void>
 
   before(async () => {
     database = await createTestDatabase('relay', [createOutboxTable('0001-outbox')])
     sequelize = database.sequelize
     bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'relay-test', logger: testLogger })
-    admin = await bus.admin()
-    await admin.ensureTopics(topics.map((name) => ({ name, partitions: 3, replicationFactor: 1, config: {} })))
-    publisher = await bus.publisher()
-    const subscription = await bus.subscribe({
-      groupId: uniqueName('relay-test'),
-      topics,
-      fromBeginning: true,
-      handle: async (delivery) => {
-        received.push(delivery)
-      },
-    })
-    await subscription.joined
-    unsubscribe = () => subscription.close()
+    const recorded = await recordedTopics(bus, topics, 'relay-test')
+    publisher = recorded.publisher
+    received = recorded.received
+    closeTopics = recorded.close
   })
 
   after(async () => {
-    await unsubscribe()
-    await publisher.close()
-    await admin.deleteTopics(topics)
-    await admin.close()
+    await closeTopics()
     await database.drop()
   })
 

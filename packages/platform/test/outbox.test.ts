@@ -3,17 +3,12 @@ import { after, before, describe, test } from 'node:test'
 import type { CloudEvent } from '@timedeal/contracts'
 import { QueryTypes, type Sequelize } from 'sequelize'
 import { createInboxTable, handleOnce } from '../src/inbox.ts'
-import {
-  createEventBus,
-  type DeliveredEvent,
-  type EventBus,
-  type EventPublisher,
-  type TopicAdmin,
-} from '../src/kafka.ts'
+import { createEventBus, type DeliveredEvent, type EventBus, type EventPublisher } from '../src/kafka.ts'
 import { appendToOutbox, createOutboxTable, OutboxRelay } from '../src/outbox.ts'
 import {
   createTestDatabase,
   eventually,
+  recordedTopics,
   type TestDatabase,
   testLogger,
   testOrderPaid,
@@ -27,35 +22,22 @@ describe('transactional outbox and inbox (real MariaDB and Kafka)', () => {
   let database: TestDatabase
   let sequelize: Sequelize
   let bus: EventBus
-  let admin: TopicAdmin
   let publisher: EventPublisher
-  const received: DeliveredEvent[] = []
-  let unsubscribe: () => Promise<void>
+  let received: DeliveredEvent[]
+  let closeTopics: () => Promise<void>
 
   before(async () => {
     database = await createTestDatabase('outbox', [createOutboxTable('0001-outbox'), createInboxTable('0002-inbox')])
     sequelize = database.sequelize
     bus = createEventBus({ brokers: testSettings.KAFKA_BROKERS, clientId: 'outbox-test', logger: testLogger })
-    admin = await bus.admin()
-    await admin.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1, config: {} }])
-    publisher = await bus.publisher()
-    const subscription = await bus.subscribe({
-      groupId: uniqueName('outbox-test'),
-      topics: [topic],
-      fromBeginning: true,
-      handle: async (delivery) => {
-        received.push(delivery)
-      },
-    })
-    await subscription.joined
-    unsubscribe = () => subscription.close()
+    const recorded = await recordedTopics(bus, [topic], 'outbox-test')
+    publisher = recorded.publisher
+    received = recorded.received
+    closeTopics = recorded.close
   })
 
   after(async () => {
-    await unsubscribe()
-    await publisher.close()
-    await admin.deleteTopics([topic])
-    await admin.close()
+    await closeTopics()
     await database.drop()
   })
 

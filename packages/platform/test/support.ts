@@ -18,7 +18,7 @@ import type { Sequelize } from 'sequelize'
 import { z } from 'zod'
 import { createTokenVerifier, type TokenVerifier } from '../src/auth.ts'
 import { createServiceApps, type ServiceRoutes } from '../src/http.ts'
-import { createEventBus, type EventBus } from '../src/kafka.ts'
+import { createEventBus, type DeliveredEvent, type EventBus } from '../src/kafka.ts'
 import { createLogger, type Logger, routeProcessWarnings } from '../src/logger.ts'
 import { createMetricsRegistry } from '../src/metrics.ts'
 import { createSequelize, type Migration, migrate } from '../src/mysql.ts'
@@ -136,6 +136,37 @@ export function testEventBus(clientId: string, brokers: readonly string[] = test
     subscribe: async (options) => {
       await ensureRunTopics(brokers)
       return bus.subscribe(options)
+    },
+  }
+}
+
+/**
+ * Topics of a suite's own on `bus` (three partitions each), a publisher, and every event
+ * published to them, recorded from the beginning by a consumer group of the suite's own;
+ * `close` undoes it all.
+ */
+export async function recordedTopics(bus: EventBus, topics: readonly string[], group: string) {
+  const admin = await bus.admin()
+  await admin.ensureTopics(topics.map((name) => ({ name, partitions: 3, replicationFactor: 1, config: {} })))
+  const publisher = await bus.publisher()
+  const received: DeliveredEvent[] = []
+  const subscription = await bus.subscribe({
+    groupId: uniqueName(group),
+    topics: [...topics],
+    fromBeginning: true,
+    handle: async (delivery) => {
+      received.push(delivery)
+    },
+  })
+  await subscription.joined
+  return {
+    publisher,
+    received,
+    async close() {
+      await subscription.close()
+      await publisher.close()
+      await admin.deleteTopics([...topics])
+      await admin.close()
     },
   }
 }
