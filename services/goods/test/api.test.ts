@@ -40,6 +40,24 @@ describe('goods-service API (real MariaDB and Redis)', () => {
   after(() => fixture?.stop())
 
   const now = () => goods.service.live.store.now()
+  /** Runs `use` beside a second instance whose reservations hold 300 ms and are swept every 50 ms. */
+  const withShortHold = async (name: string, use: (shortHold: TestGoods) => Promise<void>) => {
+    const shortHoldRedis = connectRedis(name)
+    const shortHold = await startTestGoods({
+      database,
+      redis: shortHoldRedis,
+      prefix,
+      issuer,
+      settings: { RESERVATION_HOLD_MS: '300', EXPIRY_SWEEP_INTERVAL_MS: '50', LEDGER_WORKER_ENABLED: 'false' },
+    })
+    try {
+      await use(shortHold)
+    } finally {
+      await shortHold.stop()
+      shortHoldRedis.disconnect()
+    }
+  }
+
   const createSale = async (shape: Parameters<typeof saleDraft>[1], token = seller) => {
     const created = await call(goods.app, 'POST', '/api/goods', { token, body: saleDraft(await now(), shape) })
     assert.equal(created.status, 201, JSON.stringify(created.body))
@@ -443,15 +461,7 @@ describe('goods-service API (real MariaDB and Redis)', () => {
   })
 
   test('the sweeper gives back the expired reservations of every shard, not only of one', async () => {
-    const shortHoldRedis = connectRedis('goods-test-sweep-shards')
-    const shortHold = await startTestGoods({
-      database,
-      redis: shortHoldRedis,
-      prefix,
-      issuer,
-      settings: { RESERVATION_HOLD_MS: '300', EXPIRY_SWEEP_INTERVAL_MS: '50', LEDGER_WORKER_ENABLED: 'false' },
-    })
-    try {
+    await withShortHold('goods-test-sweep-shards', async (shortHold) => {
       // One goods in each shard of the namespace.
       const keys = goods.service.live.store.keys
       const goodsOfShard = new Map<number, string>()
@@ -481,22 +491,11 @@ describe('goods-service API (real MariaDB and Redis)', () => {
       for (const { goodsId } of held) {
         assert.equal((await call(goods.app, 'GET', `/api/goods/${goodsId}/stock`)).body.stockAvailable, 2)
       }
-    } finally {
-      await shortHold.stop()
-      shortHoldRedis.disconnect()
-    }
+    })
   })
 
   test('an unconfirmed reservation expires after the configured hold and its stock returns', async () => {
-    const shortHoldRedis = connectRedis('goods-test-short-hold')
-    const shortHold = await startTestGoods({
-      database,
-      redis: shortHoldRedis,
-      prefix,
-      issuer,
-      settings: { RESERVATION_HOLD_MS: '300', EXPIRY_SWEEP_INTERVAL_MS: '50', LEDGER_WORKER_ENABLED: 'false' },
-    })
-    try {
+    await withShortHold('goods-test-short-hold', async (shortHold) => {
       const sale = await createSale({ stock: 3 })
       const id = randomUUID()
       const held = await call(shortHold.app, 'POST', '/internal/reservations', {
@@ -513,10 +512,7 @@ describe('goods-service API (real MariaDB and Redis)', () => {
       assert.deepEqual([late.status, late.body.code], [409, 'RESERVATION_EXPIRED'])
       const record = await call(goods.app, 'GET', `/internal/reservations/${id}`, { internal: true })
       assert.deepEqual([record.body.state, record.body.releaseReason], ['RELEASED', 'expired'])
-    } finally {
-      await shortHold.stop()
-      shortHoldRedis.disconnect()
-    }
+    })
   })
 
   test('exposes the write-behind lag and reservation outcomes as metrics', async () => {

@@ -160,16 +160,39 @@ for (const target of stockRedisTargets) {
       }
     }
 
+    /** The settings of a ledger worker process on `prefix`, reading `batchSize` entries at a time. */
+    const workerEnv = (prefix: string, batchSize: number) => ({
+      ...stockRedis.env,
+      MYSQL_DATABASE: database.name,
+      STOCK_KEY_PREFIX: prefix,
+      LEDGER_BATCH_SIZE: String(batchSize),
+      LEDGER_CLAIM_IDLE_MS: '300',
+      LOG_LEVEL: 'warn',
+    })
+
+    /** A worker started again drains every shard's ledger, MySQL ends equal to Redis, and it stops cleanly. */
+    async function restartedWorkerConverges(
+      env: Record<string, string>,
+      store: StockStore,
+      goodsIds: readonly string[],
+      ids: readonly string[],
+    ) {
+      const worker = await spawnService(workerEntry, env)
+      try {
+        await eventually(
+          async () => ((await ledgerLag(redis, store.keys.ledgers)).entries === 0 ? true : undefined),
+          60_000,
+          'the restarted worker to drain every shard',
+        )
+        await assertConverged(store, goodsIds, ids)
+      } finally {
+        assert.equal(await worker.stop('SIGTERM'), 0)
+      }
+    }
+
     test('a worker killed with SIGKILL mid-batch, again and again, leaves MySQL equal to Redis once restarted', async () => {
       const { prefix, store, goodsIds, ids } = await busySale(4, 3_000)
-      const env = {
-        ...stockRedis.env,
-        MYSQL_DATABASE: database.name,
-        STOCK_KEY_PREFIX: prefix,
-        LEDGER_BATCH_SIZE: '20',
-        LEDGER_CLAIM_IDLE_MS: '300',
-        LOG_LEVEL: 'warn',
-      }
+      const env = workerEnv(prefix, 20)
       const appliedCount = async () => (await appliedIds(goodsIds)).length
       let killedMidBatch = 0
       for (const share of [0.15, 0.4, 0.65]) {
@@ -187,31 +210,14 @@ for (const target of stockRedisTargets) {
       assert.ok(killedMidBatch > 0, 'no kill landed inside a batch')
       assert.ok((await appliedCount()) < ids.length, 'the killed workers should not have finished the ledger')
 
-      const last = await spawnService(workerEntry, env)
-      try {
-        await eventually(
-          async () => ((await ledgerLag(redis, store.keys.ledgers)).entries === 0 ? true : undefined),
-          60_000,
-          'the restarted worker to drain the ledger',
-        )
-        await assertConverged(store, goodsIds, ids)
-      } finally {
-        assert.equal(await last.stop('SIGTERM'), 0)
-      }
+      await restartedWorkerConverges(env, store, goodsIds, ids)
     })
 
     test('applies the entries of every shard exactly once across a restart of the writer', async () => {
       const { prefix, store, goodsIds, ids } = await busySale(0, 800, { everyShard: true })
       const shardsWithEntries = new Set(ids.map((id) => id.split('/')[0]))
       assert.equal(shardsWithEntries.size, store.keys.shards.length, 'a shard has no ledger entries')
-      const env = {
-        ...stockRedis.env,
-        MYSQL_DATABASE: database.name,
-        STOCK_KEY_PREFIX: prefix,
-        LEDGER_BATCH_SIZE: '10',
-        LEDGER_CLAIM_IDLE_MS: '300',
-        LOG_LEVEL: 'warn',
-      }
+      const env = workerEnv(prefix, 10)
       const first = await spawnService(workerEntry, env)
       try {
         await eventually(
@@ -224,17 +230,7 @@ for (const target of stockRedisTargets) {
       }
       assert.ok((await appliedIds(goodsIds)).length < ids.length, 'the first writer should not have finished')
 
-      const second = await spawnService(workerEntry, env)
-      try {
-        await eventually(
-          async () => ((await ledgerLag(redis, store.keys.ledgers)).entries === 0 ? true : undefined),
-          60_000,
-          'the restarted writer to drain every shard',
-        )
-        await assertConverged(store, goodsIds, ids)
-      } finally {
-        assert.equal(await second.stop('SIGTERM'), 0)
-      }
+      await restartedWorkerConverges(env, store, goodsIds, ids)
     })
 
     test('a batch committed but never acknowledged is not applied twice', async () => {
