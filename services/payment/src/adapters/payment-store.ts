@@ -1,4 +1,4 @@
-import { changeRows, dateOrNull, selectRow, selectRows } from '@timedeal/platform'
+import { changeRows, dateOrNull, selectRow, selectRows, sqlRows } from '@timedeal/platform'
 import type { Sequelize, Transaction } from 'sequelize'
 import type { Payment, PaymentStatus } from '../domain/payment.ts'
 
@@ -61,17 +61,16 @@ export class PaymentStore {
       'refundedAt',
       'refundReference',
     ] as const
-    const replacements: Record<string, unknown> = {}
-    const values = payments.map((payment, index) => {
-      for (const column of columns) replacements[`${column}${index}`] = payment[column]
-      return `(${columns.map((column) => `:${column}${index}`).join(', ')})`
-    })
+    const values = sqlRows(
+      this.#db,
+      payments.map((payment) => columns.map((column) => payment[column])),
+    )
     const written = await changeRows(
       this.#db,
       `INSERT IGNORE INTO payments (id, order_id, buyer_id, amount, status, provider, provider_reference, failure_code,
          created_at, completed_at, failed_at, refunded_at, refund_reference)
-       VALUES ${values.join(', ')}`,
-      replacements,
+       VALUES ${values}`,
+      {},
       transaction,
     )
     if (written === payments.length) return new Set(payments.map((payment) => payment.id))

@@ -1,4 +1,4 @@
-import { allFulfilled, changeRows, createBatcher, selectRow, selectRows } from '@timedeal/platform'
+import { allFulfilled, changeRows, createBatcher, selectRow, selectRows, sqlRows } from '@timedeal/platform'
 import type { Sequelize } from 'sequelize'
 import { ProviderUnavailableError } from './provider.ts'
 
@@ -105,17 +105,16 @@ export class SandboxLedger {
    * primary key says nobody was first). Otherwise some key had an entry: the keys are read back.
    */
   async #insertCharges(charges: readonly SandboxCharge[]): Promise<SandboxCharge[]> {
-    const replacements: Record<string, unknown> = {}
-    const values = charges.map((charge, index) => {
-      for (const field of CHARGE_FIELDS) replacements[`${field}${index}`] = charge[field]
-      return `(${CHARGE_FIELDS.map((field) => `:${field}${index}`).join(', ')})`
-    })
+    const values = sqlRows(
+      this.#db,
+      charges.map((charge) => CHARGE_FIELDS.map((field) => charge[field])),
+    )
     const written = await changeRows(
       this.#db,
       `INSERT IGNORE INTO sandbox_charges
          (idempotency_key, order_id, amount, outcome, reference, decline_code, requested_at, settles_at)
-       VALUES ${values.join(', ')}`,
-      replacements,
+       VALUES ${values}`,
+      {},
     )
     if (written === charges.length) return [...charges]
     const standing = await this.#selectCharges(charges.map((charge) => charge.idempotencyKey))
