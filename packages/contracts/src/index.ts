@@ -1,3 +1,4 @@
 export * from './cloudevents.ts'
 export * from './events.ts'
+export * from './stock-signals.ts'
 export * from './topics.ts'

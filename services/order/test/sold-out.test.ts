@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { unitsReturnedChannel } from '@timedeal/contracts'
 import { createRedis } from '@timedeal/platform'
 import { connectTestRedis, eventually, testLogger, testSettings, uniqueName } from '@timedeal/platform/testing'
 import { useTestRedisCluster } from '@timedeal/platform/testing/redis-cluster'
-import { type SoldOutMarks, startSoldOutMarks, unitsReturnedChannel } from '../src/adapters/sold-out-marks.ts'
+import { type SoldOutMarks, startSoldOutMarks } from '../src/adapters/sold-out-marks.ts'
 import {
   INTERNAL_SECRET,
   type OrderStack,

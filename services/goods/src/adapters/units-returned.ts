@@ -1,13 +1,12 @@
+import { unitsReturnedChannel } from '@timedeal/contracts'
 import type { Logger, Redis } from '@timedeal/platform'
 
 /**
- * Where goods-service says units came back to stock (a release, an expiry, a reload from MySQL):
- * order-service clears its sold-out mark of the goods named, or every mark for `*`. Pub/sub may
- * lose a message; order-service's marks lapse on their own, so a lost one only delays a buyer.
+ * Publishes that units of `goodsId` (or of any goods, `ANY_GOODS`) came back to stock (a release,
+ * an expiry, a reload from MySQL); never fails the caller. order-service clears its sold-out marks
+ * then; pub/sub may lose a message, and those marks lapse on their own, so a lost one only delays
+ * a buyer.
  */
-export const unitsReturnedChannel = (stockPrefix: string) => `${stockPrefix}:units-returned`
-
-/** Publishes that units of `goodsId` (or of any goods, `*`) came back; never fails the caller. */
 export function unitsReturnedSignal(redis: Redis, stockPrefix: string, logger: Logger): (goodsId: string) => void {
   const channel = unitsReturnedChannel(stockPrefix)
   return (goodsId) => {

@@ -1,3 +1,4 @@
+import { ANY_GOODS } from '@timedeal/contracts'
 import { type Logger, Problem } from '@timedeal/platform'
 import type {
   ConfirmOutcome,
@@ -112,7 +113,7 @@ export function createLiveStock(options: LiveStockOptions): LiveStock {
         await ensureLoaded(outcome.goodsId)
         outcome = await store.release(reservationId, { ...options, goodsId: outcome.goodsId })
       }
-      if (outcome.status === 'RELEASED' && outcome.changed) unitsReturned(options?.goodsId ?? '*')
+      if (outcome.status === 'RELEASED' && outcome.changed) unitsReturned(options?.goodsId ?? ANY_GOODS)
       return outcome
     },
 
@@ -121,7 +122,7 @@ export function createLiveStock(options: LiveStockOptions): LiveStock {
       await Promise.all(pass.unloaded.map((goodsId) => ensureLoaded(goodsId)))
       if (pass.released > 0) {
         metrics.releases.inc({ reason: 'expired' }, pass.released)
-        unitsReturned('*')
+        unitsReturned(ANY_GOODS)
       }
       return { due: pass.due, released: pass.released }
     },

@@ -13,14 +13,9 @@
  * The prefix is goods-service's `STOCK_KEY_PREFIX`, so the marks of one stock namespace never
  * mix with another's. PUBLISH reaches every node of a Redis Cluster, so this works there too.
  */
+import { ANY_GOODS, soldOutChannel, unitsReturnedChannel } from '@timedeal/contracts'
 import type { Logger, Redis } from '@timedeal/platform'
 import { LRUCache } from 'lru-cache'
-
-export const soldOutChannel = (stockPrefix: string) => `${stockPrefix}:sold-out`
-/** goods-service publishes here (services/goods/src/adapters/units-returned.ts names it the same). */
-export const unitsReturnedChannel = (stockPrefix: string) => `${stockPrefix}:units-returned`
-/** The message that says units of any goods may have come back. */
-export const ANY_GOODS = '*'
 
 export interface SoldOutMarks {
   /** True while the goods is known sold out. */
